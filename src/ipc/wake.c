@@ -1,0 +1,188 @@
+/* Futex/eventfd wakeups with a syscall-free fast path; see wake.h. */
+#include "src/ipc/wake.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdatomic.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define SLEEPER_EPOLL 0x80000000u
+#define SLEEPER_FUTEX_MASK 0x7fffffffu
+
+struct wake_word {
+	_Atomic uint32_t events;   /* futex word, bumped by each real wake */
+	_Atomic uint32_t sleepers; /* futex sleepers | SLEEPER_EPOLL */
+};
+
+_Static_assert(sizeof(struct wake_word) <= PP_WAKE_WORD_SIZE,
+	       "wake word fits its slot");
+
+static struct wake_word *as_word(void *p)
+{
+	return p;
+}
+
+static inline void cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#else
+	atomic_signal_fence(memory_order_seq_cst);
+#endif
+}
+
+void pp_wake_word_init(void *word)
+{
+	memset(word, 0, PP_WAKE_WORD_SIZE);
+}
+
+void pp_waiter_init(struct pp_waiter *w, void *word)
+{
+	memset(w, 0, sizeof(*w));
+	w->word = word;
+	w->spin = PP_WAKE_SPIN_MIN * 16;
+}
+
+static long futex(_Atomic uint32_t *addr, int op, uint32_t val,
+		  const struct timespec *ts)
+{
+	/* Not FUTEX_PRIVATE_FLAG: the word is shared between processes. */
+	return syscall(SYS_futex, (uint32_t *)addr, op, val, ts, NULL, 0);
+}
+
+static int64_t now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static bool spin(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->spin; i++) {
+		if (ready(arg)) {
+			if (w->spin < PP_WAKE_SPIN_MAX)
+				w->spin *= 2;
+			w->spins_won++;
+			return true;
+		}
+		cpu_relax();
+	}
+	if (w->spin > PP_WAKE_SPIN_MIN)
+		w->spin /= 2;
+	return false;
+}
+
+/* One futex sleep; returns false once the deadline has passed. */
+static bool sleep_once(struct wake_word *ww, uint32_t key, int64_t deadline)
+{
+	struct timespec ts, *tsp = NULL;
+	int64_t left;
+
+	if (deadline >= 0) {
+		left = deadline - now_ns();
+		if (left <= 0)
+			return false;
+		ts.tv_sec = left / 1000000000;
+		ts.tv_nsec = left % 1000000000;
+		tsp = &ts;
+	}
+	futex(&ww->events, FUTEX_WAIT, key, tsp);
+	return true;
+}
+
+int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
+		 int timeout_ms)
+{
+	struct wake_word *ww;
+	int64_t deadline = -1;
+	uint32_t key;
+
+	if (!w || !w->word || !ready)
+		return -EINVAL;
+	if (spin(w, ready, arg))
+		return 0;
+	ww = as_word(w->word);
+	if (timeout_ms >= 0)
+		deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+	w->sleeps++;
+	for (;;) {
+		key = atomic_load_explicit(&ww->events, memory_order_seq_cst);
+		atomic_fetch_add_explicit(&ww->sleepers, 1,
+					  memory_order_seq_cst);
+		/* Re-check after announcing: a notifier that published before
+		 * it saw us is caught here, one after it bumps events. */
+		if (ready(arg)) {
+			atomic_fetch_sub_explicit(&ww->sleepers, 1,
+						  memory_order_relaxed);
+			return 0;
+		}
+		bool in_time = sleep_once(ww, key, deadline);
+
+		atomic_fetch_sub_explicit(&ww->sleepers, 1,
+					  memory_order_relaxed);
+		if (ready(arg))
+			return 0;
+		if (!in_time)
+			return -ETIMEDOUT;
+	}
+}
+
+int pp_wake_notify(void *word, int eventfd)
+{
+	struct wake_word *ww = as_word(word);
+	uint32_t sleepers;
+	int calls = 0;
+
+	if (!word)
+		return -EINVAL;
+	atomic_thread_fence(memory_order_seq_cst);
+	sleepers = atomic_load_explicit(&ww->sleepers, memory_order_seq_cst);
+	if (!sleepers)
+		return 0;
+	atomic_fetch_add_explicit(&ww->events, 1, memory_order_seq_cst);
+	if (sleepers & SLEEPER_FUTEX_MASK) {
+		futex(&ww->events, FUTEX_WAKE, INT_MAX, NULL);
+		calls++;
+	}
+	if ((sleepers & SLEEPER_EPOLL) && eventfd >= 0) {
+		uint64_t one = 1;
+
+		if (write(eventfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+			return calls;
+		calls++;
+	}
+	return calls;
+}
+
+void pp_wake_arm(void *word)
+{
+	atomic_fetch_or_explicit(&as_word(word)->sleepers, SLEEPER_EPOLL,
+				 memory_order_seq_cst);
+}
+
+void pp_wake_disarm(void *word, int eventfd)
+{
+	uint64_t count;
+
+	atomic_fetch_and_explicit(&as_word(word)->sleepers, ~SLEEPER_EPOLL,
+				  memory_order_seq_cst);
+	/* One read returns and resets the whole counter. */
+	if (eventfd >= 0 && read(eventfd, &count, sizeof(count)) < 0)
+		return;
+}
+
+uint32_t pp_wake_events(const void *word)
+{
+	return atomic_load_explicit(&((struct wake_word *)word)->events,
+				    memory_order_relaxed);
+}
