@@ -55,7 +55,7 @@ int pp_ring_attach(struct pp_ring *ring, void *region, uint32_t capacity,
 	tail = atomic_load_explicit(
 		ring_index(region, PP_RING_CONSUMER_INDEX_OFFSET),
 		memory_order_acquire);
-	if (head != tail)
+	if (head - tail > capacity)
 		return -EPROTO;
 	memset(ring, 0, sizeof(*ring));
 	ring->region = region;
@@ -64,8 +64,9 @@ int pp_ring_attach(struct pp_ring *ring, void *region, uint32_t capacity,
 	ring->mask = capacity - 1;
 	ring->slot_size = slot_size;
 	ring->role = role;
-	ring->own = head;
-	ring->peer = head;
+	/* Either side may attach while messages are queued. */
+	ring->own = role == PP_RING_PRODUCER ? head : tail;
+	ring->peer = tail;
 	return 0;
 }
 

@@ -83,10 +83,12 @@ int pp_ring_init_region(void *region, uint32_t capacity, uint32_t slot_size);
  *
  * The geometry comes from the caller's own knowledge, never from the shared
  * region. The handle starts at the indices currently published in the
- * region (both must be equal, i.e. the ring empty), so a side can attach
- * after the other has started. Returns 0, or -EINVAL for bad arguments or
- * -EPROTO when the published indices do not describe an empty ring.
- * The handle does not own the region.
+ * region, so a side may attach while messages are queued (a worker that
+ * starts after the parent has submitted). Only the side that attaches
+ * first, to a region it initialised, gets indices it can fully trust; a
+ * later side trusts whoever initialised the region. Returns 0, -EINVAL for
+ * bad arguments, or -EPROTO when the published indices are more than the
+ * capacity apart. The handle does not own the region.
  */
 int pp_ring_attach(struct pp_ring *ring, void *region, uint32_t capacity,
 		   uint32_t slot_size, enum pp_ring_role role);
