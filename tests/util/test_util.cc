@@ -55,6 +55,17 @@ int wait_child(pid_t pid, int timeout_ms)
 	return WEXITSTATUS(status);
 }
 
+int poll_child(pid_t pid)
+{
+	int status;
+
+	if (waitpid(pid, &status, WNOHANG) != pid)
+		return -1;
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return WEXITSTATUS(status);
+}
+
 size_t scaled(size_t n)
 {
 #if defined(__SANITIZE_THREAD__) || defined(__SANITIZE_ADDRESS__)

@@ -17,6 +17,10 @@ pid_t spawn_child(const std::function<int()> &fn);
 // killed, or -1 when it did not end within timeout_ms (it is then killed).
 int wait_child(pid_t pid, int timeout_ms);
 
+// Returns the child's exit code (as wait_child) if it has ended, without
+// waiting or killing it, or -1 while it still runs.
+int poll_child(pid_t pid);
+
 // Scales an iteration count down under sanitizers, which slow things 5-20x.
 size_t scaled(size_t n);
 
