@@ -29,7 +29,8 @@ pp_frame submit_frame()
 int decode_exact(const std::vector<uint8_t> &bytes, pp_frame *out)
 {
 	std::unique_ptr<uint8_t[]> copy(new uint8_t[bytes.size() + 1]);
-	memcpy(copy.get(), bytes.data(), bytes.size());
+	if (!bytes.empty())
+		memcpy(copy.get(), bytes.data(), bytes.size());
 	return pp_frame_decode(copy.get(), bytes.size(), out);
 }
 
