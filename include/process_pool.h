@@ -8,6 +8,7 @@
 #define PROCESS_POOL_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -42,6 +43,301 @@ typedef enum pool_errno {
 	POOL_ERRNO_MAP(POOL_ERRNO_ENUM)
 #undef POOL_ERRNO_ENUM
 } pool_errno_t;
+
+/* ---- Types ------------------------------------------------------------ */
+
+/* An opaque pool of worker processes. */
+typedef struct process_pool process_pool_t;
+
+/* An opaque handle on one submitted task's outcome. */
+typedef struct task_future task_future_t;
+
+/*
+ * A task function, run inside a worker process.
+ *
+ * input/input_size: the submitted bytes, read-only for the task (they live
+ * in shared memory; input is NULL when input_size is 0). To hand back
+ * output, point *output at memory from malloc() (the worker frees it after
+ * copying) or from pool_output_alloc() (written straight into shared
+ * memory, no copy), and set *output_size. user_data is the pointer given at
+ * submit time, valid in the worker because fork-mode workers share the
+ * parent's address-space layout. Return 0 for success; any other value
+ * makes the task TASK_STATUS_FAILED with that return_code.
+ */
+typedef int (*task_func_t)(void *input, size_t input_size, void **output,
+			   size_t *output_size, void *user_data);
+
+typedef enum task_priority {
+	TASK_PRIORITY_LOW = 0,
+	TASK_PRIORITY_NORMAL = 1,
+	TASK_PRIORITY_HIGH = 2,
+	TASK_PRIORITY_CRITICAL = 3,
+} task_priority_t;
+
+#define TASK_PRIORITY_COUNT 4
+
+/* How a task ended. Every submitted task ends in exactly one of these. */
+typedef enum task_status {
+	TASK_STATUS_PENDING = 0,       /* not finished (never in a result) */
+	TASK_STATUS_COMPLETED,	       /* the function returned 0 */
+	TASK_STATUS_FAILED,	       /* the function returned non-zero */
+	TASK_STATUS_TIMEOUT,	       /* its deadline passed */
+	TASK_STATUS_CANCELLED,	       /* pool_future_cancel or pool_stop */
+	TASK_STATUS_CRASHED,	       /* its worker died running it */
+	TASK_STATUS_SANDBOX_VIOLATION, /* the worker's confinement stopped it */
+	TASK_STATUS_RESOURCE_LIMIT,    /* a memory/pids/CPU limit stopped it */
+	TASK_STATUS_PROTOCOL_ERROR,    /* its worker broke the IPC protocol */
+	TASK_STATUS_REJECTED,	       /* never run: output too large, ... */
+} task_status_t;
+
+#define TASK_STATUS_COUNT 10
+
+typedef enum log_level {
+	LOG_LEVEL_DEFAULT = 0, /* PROCESS_POOL_LOG_LEVEL, else WARN */
+	LOG_LEVEL_DEBUG = 1,
+	LOG_LEVEL_INFO = 2,
+	LOG_LEVEL_WARN = 3,
+	LOG_LEVEL_ERROR = 4,
+	LOG_LEVEL_NONE = 5,
+} log_level_t;
+
+#define LOG_LEVEL_WARNING LOG_LEVEL_WARN
+
+/*
+ * Pool configuration. A zeroed struct gives sane defaults for every field;
+ * fields added later keep 0 meaning "default".
+ */
+typedef struct pool_config {
+	int worker_count;	/* workers at start; 0: online CPUs */
+	int max_workers;	/* 0: max(worker_count, min_workers) */
+	int min_workers;	/* 0: 1 with scaling, else worker_count */
+	size_t queue_size;	/* pending tasks accepted; 0: 65536 */
+	int worker_idle_timeout; /* ms before scaling down an idle worker;
+				  * 0: 30000 */
+	int task_timeout;	/* default deadline in ms; 0: none */
+	int enable_dynamic_scaling; /* grow/shrink between min and max */
+	int enable_worker_affinity; /* pin each worker to one CPU */
+	int log_level;		/* log_level_t; LOG_LEVEL_DEFAULT keeps the
+				 * process-wide level */
+	char pool_name[64];	/* for logs; "" gives "pool" */
+	/* Extensions. */
+	int max_retries;	/* re-runs of a task whose worker crashed;
+				 * 0: none */
+	int max_in_flight;	/* tasks queued on one worker; 0: 8 */
+	int max_tasks_per_worker; /* recycle a worker after about this many
+				   * tasks (with jitter); 0: never */
+	size_t arena_size;	/* shared payload bytes per worker and
+				 * direction; 0: 4 MiB */
+	size_t max_output_size; /* larger outputs end REJECTED; 0: 1 GiB */
+} pool_config_t;
+
+/* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */
+typedef struct task_desc {
+	task_func_t task_func;
+	void *input_data;
+	size_t input_size;
+	void *user_data;
+	task_priority_t priority;
+	int timeout_ms;		/* 0: the pool's task_timeout */
+} task_desc_t;
+
+/* A finished task. Release output_data with pool_result_free. */
+typedef struct task_result {
+	task_status_t status;
+	int return_code;	/* the task function's return value */
+	void *output_data;	/* owned by the result; NULL if none */
+	size_t output_size;
+	int term_signal;	/* signal that ended the worker, or 0 */
+	int worker_pid;		/* worker that ran it, or 0 */
+	uint64_t task_id;
+	uint64_t queue_us;	/* submit to start */
+	uint64_t run_us;	/* start to end */
+	char detail[96];	/* human-readable cause, e.g. the violation */
+} task_result_t;
+
+typedef struct pool_stats {
+	uint64_t tasks_submitted;
+	uint64_t tasks_completed;
+	uint64_t tasks_failed;
+	uint64_t tasks_crashed;
+	uint64_t tasks_timed_out;
+	uint64_t tasks_cancelled;
+	uint64_t tasks_rejected;
+	uint64_t tasks_protocol_error;
+	uint64_t tasks_sandbox_violation;
+	uint64_t tasks_resource_limit;
+	uint64_t tasks_retried;
+	uint64_t worker_restarts;
+	int active_workers;	/* workers alive */
+	int busy_workers;	/* workers with a task */
+	size_t queue_depth;	/* tasks waiting for a worker */
+	size_t queue_depth_by_priority[TASK_PRIORITY_COUNT];
+	double avg_task_time_ms; /* mean run time of finished tasks */
+	double queue_utilization; /* queue_depth / queue_size, percent */
+	uint64_t latency_p50_us; /* submit to result, recent tasks */
+	uint64_t latency_p99_us;
+	uint64_t latency_p999_us;
+	uint64_t latency_max_us;
+} pool_stats_t;
+
+/* ---- Pool lifecycle ---------------------------------------------------- */
+
+/*
+ * pool_create - a stopped pool with the given configuration.
+ *
+ * config may be NULL for all defaults; it is copied. Returns the pool, or
+ * NULL with errno EINVAL (an invalid config; the reason is logged) or
+ * ENOMEM. Workers start with pool_start. Thread-safe. The caller owns the
+ * pool and releases it with pool_destroy.
+ */
+process_pool_t *pool_create(const pool_config_t *config);
+
+/*
+ * pool_start - spawn the workers and the supervisor thread.
+ *
+ * Returns 0, POOL_EINVAL for NULL, POOL_ESTATE if the pool was already
+ * started, or POOL_ESYS when a worker or the supervisor could not be
+ * started (logged). Call it once, from one thread.
+ */
+int pool_start(process_pool_t *pool);
+
+/*
+ * pool_stop - stop accepting tasks, let queued ones run until timeout_ms
+ * has passed (0: cancel them at once; < 0: wait for all), cancel the rest,
+ * then stop the workers and reap them. Every future resolves. Returns 0,
+ * POOL_EINVAL, or POOL_ESTATE if the pool is not running. Idempotent once
+ * stopped. Must not be called from a task or concurrently with
+ * pool_destroy.
+ */
+int pool_stop(process_pool_t *pool, int timeout_ms);
+
+/*
+ * pool_destroy - stop the pool if running (cancelling what is queued) and
+ * free it. Futures still held stay valid (already resolved) until
+ * pool_future_destroy. NULL is ignored. No process the pool started
+ * outlives this call.
+ */
+void pool_destroy(process_pool_t *pool);
+
+/* ---- Submitting work --------------------------------------------------- */
+
+/*
+ * pool_submit_sync - run one task and wait for its outcome.
+ *
+ * Returns 0 once *result is filled, whatever the task's outcome (see
+ * result->status), or a negative code when the task could not be
+ * submitted: POOL_EINVAL (NULL pool, func or result, or input NULL with a
+ * non-zero size, bad priority), POOL_ESTATE (pool not running), POOL_EAGAIN
+ * (queue full), POOL_ENOMEM. Never blocks forever: the task's deadline, if
+ * any, bounds it; without one it waits for the task to end. The input is
+ * copied before the call returns. Thread-safe.
+ */
+int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
+		     size_t input_size, void *user_data,
+		     task_priority_t priority, int timeout_ms,
+		     task_result_t *result);
+
+/*
+ * pool_submit_async - queue one task; returns its future, or NULL with
+ * errno set as for pool_submit_sync's errors (EINVAL, EBADFD for a pool
+ * that is not running, EAGAIN for a full queue, ENOMEM). The input is
+ * copied before the call returns. Thread-safe. The caller owns the future
+ * and releases it with pool_future_destroy.
+ */
+task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
+				 void *input, size_t input_size,
+				 void *user_data, task_priority_t priority,
+				 int timeout_ms);
+
+/*
+ * pool_submit_batch - queue count tasks with one wakeup.
+ *
+ * Returns a malloc'd array of count futures (the caller destroys each and
+ * then free()s the array); an entry is NULL where that task was refused
+ * (full queue), with errno set. Returns NULL with errno EINVAL (bad
+ * arguments, count 0), EBADFD or ENOMEM when nothing was queued.
+ * Thread-safe.
+ */
+task_future_t **pool_submit_batch(process_pool_t *pool,
+				  const task_desc_t *tasks, size_t count);
+
+/* ---- Futures ------------------------------------------------------------ */
+
+/*
+ * pool_future_wait - wait up to timeout_ms (< 0: no limit) for the task to
+ * end. Returns 0 with *result filled (its output now belongs to result;
+ * a second wait returns the same status with no output), POOL_ETIMEDOUT
+ * with the future still valid, or POOL_EINVAL. Thread-safe; several
+ * threads may wait on one future.
+ */
+int pool_future_wait(task_future_t *future, task_result_t *result,
+		     int timeout_ms);
+
+/*
+ * pool_future_cancel - cancel the task. One that has not started is
+ * removed without harming any worker; a running one has its worker killed
+ * and replaced. Returns 0 when the task ends CANCELLED through this call,
+ * POOL_ESTATE when it had already ended (its outcome stands), or
+ * POOL_EINVAL. Thread-safe; racing with completion yields one outcome.
+ */
+int pool_future_cancel(task_future_t *future);
+
+/*
+ * pool_future_done - 1 if the task has ended, 0 if not, POOL_EINVAL.
+ */
+int pool_future_done(const task_future_t *future);
+
+/*
+ * pool_future_fd - a file descriptor that becomes readable (POLLIN) when
+ * the task ends, for an application's own event loop. Owned by the future:
+ * do not close it. Returns the fd, or POOL_EINVAL / POOL_ESYS.
+ */
+int pool_future_fd(task_future_t *future);
+
+/*
+ * pool_future_destroy - release the future, in any state. A task still
+ * pending keeps running and its outcome is discarded. NULL is ignored.
+ */
+void pool_future_destroy(task_future_t *future);
+
+/* pool_result_free - release a result's output; safe to call twice. */
+void pool_result_free(task_result_t *result);
+
+/*
+ * pool_output_alloc - for task code in a worker: size bytes of shared
+ * memory to return as *output without a copy. Returns NULL when the
+ * worker's arena is full (then return malloc'd memory instead) or when
+ * called outside a task. Do not free it.
+ */
+void *pool_output_alloc(size_t size);
+
+/* ---- Observability ---------------------------------------------------- */
+
+/*
+ * pool_get_stats - a snapshot of the pool's counters. Returns 0 or
+ * POOL_EINVAL. Thread-safe.
+ */
+int pool_get_stats(process_pool_t *pool, pool_stats_t *stats);
+
+/*
+ * pool_set_log_level - the level below which log lines are dropped, for
+ * every pool in the process. PROCESS_POOL_LOG_LEVEL (debug, info, warn,
+ * error, none) sets the initial level. Returns 0 or POOL_EINVAL.
+ * Thread-safe.
+ */
+int pool_set_log_level(int level);
+
+/*
+ * pool_set_log_file - send log lines to path (appended, created 0600), or
+ * back to stderr when path is NULL. Calling it again with the same path
+ * reopens the file (log rotation). Returns 0, POOL_EINVAL or POOL_ESYS.
+ * Thread-safe.
+ */
+int pool_set_log_file(const char *path);
+
+/* pool_task_status_str - the status's name ("COMPLETED"), never NULL. */
+const char *pool_task_status_str(task_status_t status);
+
 
 /*
  * pool_strerror - describe a return code of this library.

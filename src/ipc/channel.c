@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/mman.h>
@@ -479,6 +480,33 @@ const void *pp_channel_peer_payload(const struct pp_channel *ch,
 	if (!pp_range_ok(ref->offset, ref->length, ch->peer_part_size))
 		return NULL;
 	return ch->peer_part + ref->offset;
+}
+
+static _Atomic uint32_t *word_at(const struct pp_channel *ch,
+				 enum pp_channel_word w)
+{
+	if (!ch || !ch->base || (unsigned)w >= PP_WORD_COUNT)
+		return NULL;
+	return (_Atomic uint32_t *)(void *)(ch->base +
+					    PP_CHANNEL_CONTROL_OFFSET +
+					    4 * (unsigned)w);
+}
+
+void pp_channel_word_store(struct pp_channel *ch, enum pp_channel_word w,
+			   uint32_t value)
+{
+	_Atomic uint32_t *p = word_at(ch, w);
+
+	if (p)
+		atomic_store_explicit(p, value, memory_order_release);
+}
+
+uint32_t pp_channel_word_load(const struct pp_channel *ch,
+			      enum pp_channel_word w)
+{
+	_Atomic uint32_t *p = word_at(ch, w);
+
+	return p ? atomic_load_explicit(p, memory_order_acquire) : 0;
 }
 
 enum pp_channel_violation pp_channel_violation(const struct pp_channel *ch)

@@ -10,6 +10,7 @@
  *           reads it back)
  *   256     wake word the worker sleeps on (parent notifies)
  *   320     wake word the parent sleeps on (worker notifies)
+ *   384     control words (u32 each, see enum pp_channel_word)
  *   4096    submission ring, parent -> worker, 64-byte frame slots
  *   ...     completion ring, worker -> parent
  *   ...     payload arena: the parent's input part, then the worker's
@@ -47,7 +48,22 @@ extern "C" {
 #define PP_CHANNEL_HEADER_SIZE 4096u
 #define PP_CHANNEL_WAKE_WORKER_OFFSET 256u
 #define PP_CHANNEL_WAKE_PARENT_OFFSET 320u
+#define PP_CHANNEL_CONTROL_OFFSET 384u
 #define PP_CHANNEL_MAX_ARENA ((size_t)1 << 34)
+
+/*
+ * Control words: single u32 values outside the rings. The parent writes
+ * the first two and the worker reads them; the worker writes the last, and
+ * the parent treats it as a hint about that worker only, never as an index
+ * into its own memory.
+ */
+enum pp_channel_word {
+	PP_WORD_RESULTS_ACKED = 0, /* results the parent has fully consumed */
+	PP_WORD_WAITING_PRIO = 1,  /* 1 + highest priority waiting, 0: none */
+	PP_WORD_RUNNING = 2,	   /* worker: low 32 bits of the running
+				    * task's id, 0 when idle */
+	PP_WORD_COUNT = 3,
+};
 
 enum pp_channel_side {
 	PP_CHANNEL_PARENT = 1,
@@ -178,6 +194,15 @@ int pp_channel_free(struct pp_channel *ch, const struct pp_payload_ref *ref);
  */
 const void *pp_channel_peer_payload(const struct pp_channel *ch,
 				    const struct pp_payload_ref *ref);
+
+/* pp_channel_word_store - publish a control word (release). */
+void pp_channel_word_store(struct pp_channel *ch, enum pp_channel_word w,
+			   uint32_t value);
+
+/* pp_channel_word_load - read a control word once (acquire); 0 for a bad
+ * word or channel. */
+uint32_t pp_channel_word_load(const struct pp_channel *ch,
+			      enum pp_channel_word w);
 
 /* pp_channel_violation - the sticky violation, 0 when healthy. */
 enum pp_channel_violation pp_channel_violation(const struct pp_channel *ch);

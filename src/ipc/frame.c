@@ -49,6 +49,14 @@ static int has_payload(unsigned type)
 	return type == PP_FRAME_SUBMIT || type == PP_FRAME_RESULT;
 }
 
+/* Known bits only, and the priority bits only on SUBMIT. */
+static int flags_ok(unsigned type, unsigned flags)
+{
+	if (flags & ~PP_FRAME_F_KNOWN)
+		return 0;
+	return type == PP_FRAME_SUBMIT || !(flags & PP_FRAME_F_PRIO_MASK);
+}
+
 size_t pp_frame_encoded_size(const struct pp_frame *f)
 {
 	const struct frame_kind *k;
@@ -57,7 +65,7 @@ size_t pp_frame_encoded_size(const struct pp_frame *f)
 	if (!f)
 		return 0;
 	k = kind_of(f->type);
-	if (!k || (f->flags & ~PP_FRAME_F_KNOWN))
+	if (!k || !flags_ok(f->type, f->flags))
 		return 0;
 	size = PP_FRAME_HEADER_SIZE + (size_t)k->body_size;
 	if (f->flags & PP_FRAME_F_INLINE) {
@@ -203,7 +211,7 @@ static int decode(struct pp_cursor *c, struct pp_frame *f)
 	k = kind_of(f->type);
 	if (!k)
 		return PP_FRAME_BAD_TYPE;
-	if (f->flags & ~PP_FRAME_F_KNOWN)
+	if (!flags_ok(f->type, f->flags))
 		return PP_FRAME_BAD_FLAGS;
 	fixed = PP_FRAME_HEADER_SIZE + (size_t)k->body_size;
 	if (f->length < fixed || f->length > PP_FRAME_MAX_SIZE)
@@ -249,10 +257,11 @@ const char *pp_frame_status_str(int status)
 		[PP_FRAME_BAD_PAYLOAD] = "inconsistent payload reference",
 	};
 
+	/* Range first: negating INT_MIN would overflow. */
+	if (status < -PP_FRAME_STATUS_MAX || status > PP_FRAME_STATUS_MAX)
+		return "unknown status";
 	if (status < 0)
 		status = -status;
-	if (status > PP_FRAME_STATUS_MAX)
-		return "unknown status";
 	return names[status];
 }
 

@@ -5,7 +5,7 @@
  *   0  u32 magic     PP_FRAME_MAGIC ("PPFR")
  *   4  u8  version   PP_FRAME_VERSION
  *   5  u8  type      enum pp_frame_type
- *   6  u16 flags     PP_FRAME_F_*; unknown bits are an error
+ *   6  u16 flags     PP_FRAME_F_*; unknown or misplaced bits are an error
  *   8  u32 length    whole frame in bytes, header included
  *  12  u32 sequence  per direction, per channel; checked by the channel
  *  16  u64 task_id
@@ -34,7 +34,9 @@ extern "C" {
 #define PP_FRAME_HEADER_SIZE 24u
 #define PP_FRAME_MAX_SIZE (1u << 20) /* largest frame, inline bytes included */
 #define PP_FRAME_F_INLINE 0x0001u    /* payload bytes follow the body */
-#define PP_FRAME_F_KNOWN PP_FRAME_F_INLINE
+#define PP_FRAME_F_PRIO_SHIFT 8	     /* SUBMIT only: task priority 0..3 */
+#define PP_FRAME_F_PRIO_MASK 0x0300u
+#define PP_FRAME_F_KNOWN (PP_FRAME_F_INLINE | PP_FRAME_F_PRIO_MASK)
 
 enum pp_frame_type {
 	PP_FRAME_SUBMIT = 1,   /* parent -> worker: run a task */

@@ -11,11 +11,14 @@
 #include <unistd.h>
 
 #define SLEEPER_EPOLL 0x80000000u
-#define SLEEPER_FUTEX_MASK 0x7fffffffu
+/* A futex wake is on its way to every sleeper counted now; set by the
+ * notifier that makes it, cleared by the next sleeper to announce itself. */
+#define SLEEPER_WOKEN 0x40000000u
+#define SLEEPER_FUTEX_MASK 0x3fffffffu
 
 struct wake_word {
 	_Atomic uint32_t events;   /* futex word, bumped by each real wake */
-	_Atomic uint32_t sleepers; /* futex sleepers | SLEEPER_EPOLL */
+	_Atomic uint32_t sleepers; /* futex sleepers | SLEEPER_* flags */
 };
 
 _Static_assert(sizeof(struct wake_word) <= PP_WAKE_WORD_SIZE,
@@ -100,6 +103,23 @@ static bool sleep_once(struct wake_word *ww, uint32_t key, int64_t deadline)
 	return true;
 }
 
+/*
+ * Count this thread in sleepers. A wake already on its way (SLEEPER_WOKEN)
+ * was meant for the sleepers before us, so clear it: the next notifier
+ * must wake us. Clearing after counting leaves no gap; a notifier that
+ * skipped its wake because of the flag published before we cleared it, so
+ * the ready() re-check that follows sees its message.
+ */
+static void announce(struct wake_word *ww)
+{
+	uint32_t old = atomic_fetch_add_explicit(&ww->sleepers, 1,
+						 memory_order_seq_cst);
+
+	if (old & SLEEPER_WOKEN)
+		atomic_fetch_and_explicit(&ww->sleepers, ~SLEEPER_WOKEN,
+					  memory_order_seq_cst);
+}
+
 int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
 		 int timeout_ms)
 {
@@ -117,8 +137,7 @@ int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
 	w->sleeps++;
 	for (;;) {
 		key = atomic_load_explicit(&ww->events, memory_order_seq_cst);
-		atomic_fetch_add_explicit(&ww->sleepers, 1,
-					  memory_order_seq_cst);
+		announce(ww);
 		/* Re-check after announcing: a notifier that published before
 		 * it saw us is caught here, one after it bumps events. */
 		if (ready(arg)) {
@@ -137,9 +156,25 @@ int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
 	}
 }
 
+/*
+ * True when this notifier is the one to wake the futex sleepers. A woken
+ * sleeper leaves the count only once it runs, which on a busy machine can
+ * take a scheduler tick; without the flag every publish until then would
+ * make another FUTEX_WAKE for the same sleeper.
+ */
+static bool claim_futex_wake(struct wake_word *ww, uint32_t sleepers)
+{
+	if (!(sleepers & SLEEPER_FUTEX_MASK) || (sleepers & SLEEPER_WOKEN))
+		return false;
+	return !(atomic_fetch_or_explicit(&ww->sleepers, SLEEPER_WOKEN,
+					  memory_order_seq_cst) &
+		 SLEEPER_WOKEN);
+}
+
 int pp_wake_notify(void *word, int eventfd)
 {
 	struct wake_word *ww = as_word(word);
+	bool futex_wake;
 	uint32_t sleepers;
 	int calls = 0;
 
@@ -147,10 +182,13 @@ int pp_wake_notify(void *word, int eventfd)
 		return -EINVAL;
 	atomic_thread_fence(memory_order_seq_cst);
 	sleepers = atomic_load_explicit(&ww->sleepers, memory_order_seq_cst);
-	if (!sleepers)
+	if (!(sleepers & (SLEEPER_FUTEX_MASK | SLEEPER_EPOLL)))
+		return 0;
+	futex_wake = claim_futex_wake(ww, sleepers);
+	if (!futex_wake && !(sleepers & SLEEPER_EPOLL))
 		return 0;
 	atomic_fetch_add_explicit(&ww->events, 1, memory_order_seq_cst);
-	if (sleepers & SLEEPER_FUTEX_MASK) {
+	if (futex_wake) {
 		futex(&ww->events, FUTEX_WAKE, INT_MAX, NULL);
 		calls++;
 	}

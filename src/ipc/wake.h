@@ -5,10 +5,14 @@
  * A wake word (PP_WAKE_WORD_SIZE bytes of shared memory, one cache line)
  * holds an event counter, which is also the futex word, and a sleepers
  * field: the count of threads blocked in futex_wait, plus a flag for a
- * waiter that sleeps in epoll on an eventfd. A notifier that finds no
- * sleeper makes no syscall at all. A waiter spins first, for a bounded
- * number of iterations that adapts to how often spinning pays off, then
- * announces itself in the sleepers field and sleeps.
+ * waiter that sleeps in epoll on an eventfd, plus a flag saying a futex
+ * wake is already on its way to every counted sleeper. A notifier that
+ * finds no sleeper, or finds that flag, makes no futex syscall: a burst of
+ * notifies before the woken side runs costs one wake, not one per notify.
+ * A waiter spins first, for a bounded number of iterations that adapts to
+ * how often spinning pays off, then announces itself in the sleepers field
+ * (clearing that flag, since the wake on its way was not meant for it) and
+ * sleeps.
  *
  * The words are advisory: a peer that scribbles on them can cause spurious
  * or missed wakeups, never corruption, and every wait takes a timeout so a
@@ -62,8 +66,9 @@ int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
  * pp_wake_notify - tell the word's waiters that the condition may now hold.
  *
  * Call after publishing (the ring push is the publish). Makes a futex wake
- * only if a thread sleeps on the futex, and writes 1 to eventfd (if >= 0)
- * only if an epoll waiter is armed. Returns the number of syscalls made
+ * only if a thread sleeps on the futex and no earlier notify has already
+ * woken it, and writes 1 to eventfd (if >= 0) only if an epoll waiter is
+ * armed. Returns the number of syscalls made
  * (0 on the fast path), or -EINVAL for a NULL word.
  */
 int pp_wake_notify(void *word, int eventfd);

@@ -1,0 +1,25 @@
+/* Monotonic time and CPU pause, shared by the engine. */
+#ifndef PP_CORE_CLOCK_H
+#define PP_CORE_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t pp_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static inline void pp_cpu_relax(void)
+{
+#if defined(__x86_64__) || defined(__i386__)
+	__builtin_ia32_pause();
+#elif defined(__aarch64__)
+	__asm__ __volatile__("yield" ::: "memory");
+#endif
+}
+
+#endif /* PP_CORE_CLOCK_H */

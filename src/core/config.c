@@ -1,0 +1,97 @@
+/* Config defaults and validation. */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "src/core/pool_internal.h"
+
+#define MAX_WORKERS 4096
+#define MAX_QUEUE ((size_t)1 << 26)
+#define MAX_IN_FLIGHT 256
+
+static int bad(char *why, size_t len, const char *msg)
+{
+	snprintf(why, len, "%s", msg);
+	return POOL_EINVAL;
+}
+
+static int online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n > 0 ? (int)n : 1;
+}
+
+/* Range checks on what the caller gave, before defaults are applied. */
+static int check_ranges(const pool_config_t *c, char *why, size_t len)
+{
+	if (c->worker_count < 0 || c->worker_count > MAX_WORKERS)
+		return bad(why, len, "worker_count must be 0..4096");
+	if (c->max_workers < 0 || c->max_workers > MAX_WORKERS)
+		return bad(why, len, "max_workers must be 0..4096");
+	if (c->min_workers < 0 || c->min_workers > MAX_WORKERS)
+		return bad(why, len, "min_workers must be 0..4096");
+	if (c->max_workers && c->min_workers > c->max_workers)
+		return bad(why, len, "min_workers > max_workers");
+	if (c->max_workers && c->worker_count > c->max_workers)
+		return bad(why, len, "worker_count > max_workers");
+	if (c->queue_size > MAX_QUEUE)
+		return bad(why, len, "queue_size larger than 2^26");
+	if (c->worker_idle_timeout < 0 || c->task_timeout < 0)
+		return bad(why, len, "timeouts must not be negative");
+	if (c->log_level < LOG_LEVEL_DEFAULT || c->log_level > LOG_LEVEL_NONE)
+		return bad(why, len, "log_level out of range");
+	if (c->max_retries < 0 || c->max_retries > 100)
+		return bad(why, len, "max_retries must be 0..100");
+	if (c->max_in_flight < 0 || c->max_in_flight > MAX_IN_FLIGHT)
+		return bad(why, len, "max_in_flight must be 0..256");
+	if (c->max_tasks_per_worker < 0)
+		return bad(why, len, "max_tasks_per_worker must not be negative");
+	if (c->arena_size > PP_CHANNEL_MAX_ARENA)
+		return bad(why, len, "arena_size larger than 16 GiB");
+	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)
+		return bad(why, len, "pool_name is not NUL-terminated");
+	return 0;
+}
+
+int pp_config_resolve(const pool_config_t *in, pool_config_t *out,
+		      char *why, size_t why_len)
+{
+	pool_config_t zero;
+	int err;
+
+	if (!in) {
+		memset(&zero, 0, sizeof(zero));
+		in = &zero;
+	}
+	err = check_ranges(in, why, why_len);
+	if (err)
+		return err;
+	*out = *in;
+	if (!out->worker_count)
+		out->worker_count = out->min_workers ? out->min_workers
+						     : online_cpus();
+	if (out->max_workers && out->worker_count > out->max_workers)
+		out->worker_count = out->max_workers;
+	if (!out->min_workers)
+		out->min_workers =
+			out->enable_dynamic_scaling ? 1 : out->worker_count;
+	if (out->min_workers > out->worker_count)
+		out->worker_count = out->min_workers;
+	if (!out->max_workers)
+		out->max_workers = out->worker_count;
+	if (!out->queue_size)
+		out->queue_size = 65536;
+	if (!out->worker_idle_timeout)
+		out->worker_idle_timeout = 30000;
+	if (!out->max_in_flight)
+		out->max_in_flight = 8;
+	if (!out->arena_size)
+		out->arena_size = (size_t)4 << 20;
+	out->arena_size = (out->arena_size + 4095) & ~(size_t)4095;
+	if (!out->max_output_size || out->max_output_size > out->arena_size)
+		out->max_output_size = out->arena_size;
+	if (!out->pool_name[0])
+		snprintf(out->pool_name, sizeof(out->pool_name), "pool");
+	return 0;
+}

@@ -1,0 +1,199 @@
+/* Futures with one outcome; see future.h. */
+#include "src/core/future.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "src/core/clock.h"
+
+struct task_future *pp_future_new(void)
+{
+	struct task_future *f = calloc(1, sizeof(*f));
+
+	if (!f)
+		return NULL;
+	atomic_init(&f->refs, 2);
+	atomic_init(&f->done, 0);
+	atomic_init(&f->waiters, 0);
+	atomic_init(&f->cancel_requested, 0);
+	atomic_init(&f->event_fd, -1);
+	atomic_init(&f->output_taken, 0);
+	f->heap_index = -1;
+	return f;
+}
+
+void pp_future_put(struct task_future *f)
+{
+	int fd;
+
+	if (!f || atomic_fetch_sub(&f->refs, 1) != 1)
+		return;
+	fd = atomic_load(&f->event_fd);
+	if (fd >= 0)
+		close(fd);
+	if (f->input != f->input_inline)
+		free(f->input);
+	if (!atomic_load(&f->output_taken))
+		free(f->result.output_data);
+	free(f);
+}
+
+static void futex_wake_all(_Atomic uint32_t *word)
+{
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX,
+		NULL, NULL, 0);
+}
+
+/* Claims the right to write the result: 0 -> 2 (writing) -> 1 (done). */
+static int claim(struct task_future *f)
+{
+	uint32_t expect = 0;
+
+	return atomic_compare_exchange_strong(&f->done, &expect, 2);
+}
+
+int pp_future_resolve(struct task_future *f, task_status_t status,
+		      int return_code, void *output, size_t output_size,
+		      int term_signal, const char *detail)
+{
+	task_result_t *r = &f->result;
+	uint64_t one = 1;
+	int fd;
+
+	if (!claim(f)) {
+		free(output);
+		return 0;
+	}
+	r->status = status;
+	r->return_code = return_code;
+	r->output_data = output;
+	r->output_size = output ? output_size : 0;
+	r->term_signal = term_signal;
+	r->task_id = f->id;
+	r->worker_pid = atomic_load(&f->worker_pid);
+	if (f->start_ns) {
+		r->queue_us = (uint64_t)(f->start_ns - f->submit_ns) / 1000;
+		r->run_us = (uint64_t)(pp_now_ns() - f->start_ns) / 1000;
+	} else {
+		r->queue_us = (uint64_t)(pp_now_ns() - f->submit_ns) / 1000;
+	}
+	snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
+	atomic_store(&f->done, 1);
+	/* Waiters announce themselves before sleeping; none, no syscall. */
+	if (atomic_load(&f->waiters))
+		futex_wake_all(&f->done);
+	fd = atomic_load(&f->event_fd);
+	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
+		errno = 0;
+	return 1;
+}
+
+int pp_future_is_done(const struct task_future *f)
+{
+	return atomic_load_explicit(&((struct task_future *)f)->done,
+				    memory_order_acquire) == 1;
+}
+
+int pool_future_done(const task_future_t *future)
+{
+	if (!future)
+		return POOL_EINVAL;
+	return pp_future_is_done(future);
+}
+
+static int wait_done(struct task_future *f, int timeout_ms)
+{
+	int64_t deadline = timeout_ms < 0 ? -1
+					  : pp_now_ns() +
+						    (int64_t)timeout_ms * 1000000;
+	struct timespec ts;
+	uint32_t v;
+	int i;
+
+	for (i = 0; i < 2000; i++) {
+		if (pp_future_is_done(f))
+			return 0;
+		pp_cpu_relax();
+	}
+	for (;;) {
+		v = atomic_load_explicit(&f->done, memory_order_acquire);
+		if (v == 1)
+			return 0;
+		if (deadline >= 0) {
+			int64_t left = deadline - pp_now_ns();
+
+			if (left <= 0)
+				return POOL_ETIMEDOUT;
+			ts.tv_sec = left / 1000000000;
+			ts.tv_nsec = left % 1000000000;
+		}
+		atomic_fetch_add(&f->waiters, 1);
+		if (atomic_load(&f->done) == v)
+			syscall(SYS_futex, (uint32_t *)&f->done,
+				FUTEX_WAIT_PRIVATE, v,
+				deadline >= 0 ? &ts : NULL, NULL, 0);
+		atomic_fetch_sub(&f->waiters, 1);
+	}
+}
+
+int pool_future_wait(task_future_t *future, task_result_t *result,
+		     int timeout_ms)
+{
+	int err;
+
+	if (!future || !result)
+		return POOL_EINVAL;
+	err = wait_done(future, timeout_ms);
+	if (err)
+		return err;
+	*result = future->result;
+	/* The output goes to the first waiter only. */
+	if (atomic_exchange(&future->output_taken, 1)) {
+		result->output_data = NULL;
+		result->output_size = 0;
+	}
+	return 0;
+}
+
+int pool_future_fd(task_future_t *future)
+{
+	int fd, expect = -1;
+
+	if (!future)
+		return POOL_EINVAL;
+	fd = atomic_load(&future->event_fd);
+	if (fd >= 0)
+		return fd;
+	fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	if (fd < 0)
+		return POOL_ESYS;
+	if (!atomic_compare_exchange_strong(&future->event_fd, &expect, fd)) {
+		close(fd);
+		return expect;
+	}
+	/* Resolved before the fd existed: make it readable now. */
+	if (pp_future_is_done(future)) {
+		uint64_t one = 1;
+
+		if (write(fd, &one, sizeof(one)) < 0)
+			errno = 0;
+	}
+	return fd;
+}
+
+void pool_result_free(task_result_t *result)
+{
+	if (!result)
+		return;
+	free(result->output_data);
+	result->output_data = NULL;
+	result->output_size = 0;
+}

@@ -1,0 +1,89 @@
+/*
+ * Futures: one per submitted task, shared by the submitting application
+ * and the supervisor, with a reference count for each.
+ *
+ * The outcome is decided exactly once: pp_future_resolve succeeds for the
+ * first cause (result, timeout, cancel, crash, stop) and fails for every
+ * later one, so a cancel racing with completion, or a timeout that leads
+ * to a kill, yields one outcome. Waiters sleep on a private futex; an
+ * eventfd is made on demand for event loops.
+ *
+ * Thread-safety: all functions are safe from any thread; the task fields
+ * (func, input, priority, ...) are written before the future is published
+ * and read-only after.
+ */
+#ifndef PP_CORE_FUTURE_H
+#define PP_CORE_FUTURE_H
+
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "process_pool.h"
+#include "src/ipc/frame.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PP_INLINE_INPUT 64
+
+struct pp_worker;
+
+struct task_future {
+	/* Set at submit, read-only afterwards. */
+	task_func_t func;
+	void *user_data;
+	unsigned char *input;	/* input_inline or malloc'd copy */
+	size_t input_size;
+	int priority;		/* task_priority_t */
+	uint64_t id;
+	int64_t submit_ns;
+	int64_t deadline_ns;	/* 0: none */
+	struct process_pool *pool; /* for cancel; valid while the engine
+				    * holds its reference */
+	/* Supervisor-private bookkeeping. */
+	struct task_future *next; /* pending list */
+	struct pp_worker *worker; /* worker it is on, or NULL */
+	_Atomic int worker_pid;	/* last worker it was placed on */
+	int64_t start_ns;
+	uint32_t slot;		/* slot on that worker */
+	struct pp_payload_ref arena_in; /* input in the worker's arena */
+	int retries;		/* re-runs after a crash */
+	int orphaned;		/* requeues after a worker died, unattributed */
+	int deferrals;
+	int heap_index;		/* deadline heap slot, -1 if none */
+	unsigned char input_inline[PP_INLINE_INPUT];
+	/* Shared between threads. */
+	_Atomic uint32_t refs;
+	_Atomic uint32_t done;	/* futex word: 0 pending, 2 being resolved,
+				 * 1 resolved */
+	_Atomic uint32_t waiters; /* threads asleep on done */
+	_Atomic uint32_t cancel_requested;
+	_Atomic int event_fd;	/* -1 until pool_future_fd */
+	_Atomic uint32_t output_taken;
+	task_result_t result;	/* written once, before done = 1 */
+};
+
+/* pp_future_new - a pending future with two references (caller, engine). */
+struct task_future *pp_future_new(void);
+
+/* pp_future_put - drop one reference; frees at zero. */
+void pp_future_put(struct task_future *f);
+
+/*
+ * pp_future_resolve - set the outcome if none is set yet. Takes ownership
+ * of output (malloc'd, may be NULL) either way. Returns 1 if this call
+ * decided the outcome, 0 if it was already decided.
+ */
+int pp_future_resolve(struct task_future *f, task_status_t status,
+		      int return_code, void *output, size_t output_size,
+		      int term_signal, const char *detail);
+
+/* pp_future_is_done - whether an outcome is set. */
+int pp_future_is_done(const struct task_future *f);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PP_CORE_FUTURE_H */

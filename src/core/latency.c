@@ -1,0 +1,62 @@
+/* Log-linear latency histogram; see latency.h. */
+#include "src/core/latency.h"
+
+static unsigned bucket_of(uint64_t v)
+{
+	unsigned msb, sub;
+
+	if (v < PP_LATENCY_SUB)
+		return (unsigned)v;
+	msb = 63u - (unsigned)__builtin_clzll(v);
+	sub = (unsigned)(v >> (msb - 3)) & (PP_LATENCY_SUB - 1);
+	return (msb - 2) * PP_LATENCY_SUB + sub;
+}
+
+static uint64_t bucket_top(unsigned b)
+{
+	unsigned msb, sub;
+
+	if (b < PP_LATENCY_SUB)
+		return b;
+	msb = b / PP_LATENCY_SUB + 2;
+	sub = b % PP_LATENCY_SUB;
+	if (msb >= 63)
+		return UINT64_MAX;
+	return ((uint64_t)(PP_LATENCY_SUB + sub + 1) << (msb - 3)) - 1;
+}
+
+void pp_latency_record(struct pp_latency *h, uint64_t us)
+{
+	uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed);
+	unsigned b = bucket_of(us);
+
+	if (b >= PP_LATENCY_BUCKETS)
+		b = PP_LATENCY_BUCKETS - 1;
+	atomic_fetch_add_explicit(&h->buckets[b], 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
+	while (us > max && !atomic_compare_exchange_weak(&h->max, &max, us))
+		;
+}
+
+uint64_t pp_latency_percentile(const struct pp_latency *h, double p)
+{
+	struct pp_latency *m = (struct pp_latency *)h;
+	uint64_t total = atomic_load(&m->count), seen = 0, want;
+	unsigned b;
+
+	if (!total)
+		return 0;
+	want = (uint64_t)(p * (double)total);
+	if (want >= total)
+		want = total - 1;
+	for (b = 0; b < PP_LATENCY_BUCKETS; b++) {
+		seen += atomic_load_explicit(&m->buckets[b],
+					     memory_order_relaxed);
+		if (seen > want) {
+			uint64_t top = bucket_top(b), max = atomic_load(&m->max);
+
+			return top < max ? top : max;
+		}
+	}
+	return atomic_load(&m->max);
+}

@@ -1,0 +1,493 @@
+/*
+ * The public pool API: lifecycle, submission, cancellation, statistics.
+ * The supervisor (supervisor.c) does the rest on its own thread.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "src/core/clock.h"
+#include "src/core/log.h"
+#include "src/core/pool_internal.h"
+
+static size_t pow2_at_least(size_t n)
+{
+	size_t p = 2;
+
+	while (p < n)
+		p <<= 1;
+	return p;
+}
+
+static void free_pool(struct process_pool *pool)
+{
+	int i;
+
+	if (pool->workers) {
+		for (i = 0; i < pool->cfg.max_workers; i++)
+			free(pool->workers[i].slots);
+		free(pool->workers);
+	}
+	free(pool->batches);
+	pp_deadline_free(&pool->deadlines);
+	pp_mpmc_destroy(pool->incoming);
+	pp_mpmc_destroy(pool->cancels);
+	if (pool->wake_fd >= 0)
+		close(pool->wake_fd);
+	if (pool->timer_fd >= 0)
+		close(pool->timer_fd);
+	if (pool->epoll_fd >= 0)
+		close(pool->epoll_fd);
+	pthread_mutex_destroy(&pool->stop_lock);
+	free(pool);
+}
+
+static int alloc_parts(struct process_pool *pool)
+{
+	size_t in_flight = (size_t)pool->cfg.max_workers *
+			   (size_t)pool->cfg.max_in_flight;
+	int i;
+
+	pool->incoming = pp_mpmc_create(pow2_at_least(pool->cfg.queue_size));
+	pool->cancels = pp_mpmc_create(pow2_at_least(
+		pool->cfg.queue_size + in_flight));
+	pool->workers = calloc((size_t)pool->cfg.max_workers,
+			       sizeof(*pool->workers));
+	pool->batches = calloc((size_t)pool->cfg.max_workers,
+			       sizeof(*pool->batches));
+	if (!pool->incoming || !pool->cancels || !pool->workers ||
+	    !pool->batches ||
+	    pp_deadline_init(&pool->deadlines,
+			     pool->cfg.queue_size + in_flight))
+		return -ENOMEM;
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		pool->workers[i].index = i;
+		pool->workers[i].pidfd = -1;
+		pool->workers[i].ch.fd = -1;
+		pool->workers[i].ch.parent_eventfd = -1;
+	}
+	return 0;
+}
+
+process_pool_t *pool_create(const pool_config_t *config)
+{
+	struct process_pool *pool;
+	char why[128];
+	int err;
+
+	pool = calloc(1, sizeof(*pool));
+	if (!pool) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	pool->wake_fd = pool->timer_fd = pool->epoll_fd = -1;
+	pthread_mutex_init(&pool->stop_lock, NULL);
+	err = pp_config_resolve(config, &pool->cfg, why, sizeof(why));
+	if (err) {
+		pp_log(LOG_LEVEL_ERROR,
+		       config && memchr(config->pool_name, 0, 64)
+			       ? config->pool_name
+			       : NULL,
+		       "config_invalid", "reason=\"%s\"", why);
+		free_pool(pool);
+		errno = EINVAL;
+		return NULL;
+	}
+	if (pool->cfg.log_level != LOG_LEVEL_DEFAULT)
+		pool_set_log_level(pool->cfg.log_level);
+	if (alloc_parts(pool)) {
+		free_pool(pool);
+		errno = ENOMEM;
+		return NULL;
+	}
+	pool->target_workers = pool->cfg.worker_count;
+	atomic_init(&pool->state, PP_POOL_CREATED);
+	return pool;
+}
+
+static int open_fds(struct process_pool *pool)
+{
+	struct epoll_event ev;
+
+	pool->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	pool->timer_fd = timerfd_create(CLOCK_MONOTONIC,
+					TFD_CLOEXEC | TFD_NONBLOCK);
+	pool->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
+	if (pool->wake_fd < 0 || pool->timer_fd < 0 || pool->epoll_fd < 0)
+		return -errno;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = (uint64_t)1 << 32;
+	if (epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, pool->wake_fd, &ev))
+		return -errno;
+	ev.data.u64 = (uint64_t)2 << 32;
+	if (epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, pool->timer_fd, &ev))
+		return -errno;
+	return 0;
+}
+
+int pool_start(process_pool_t *pool)
+{
+	int expect = PP_POOL_CREATED, err;
+
+	if (!pool)
+		return POOL_EINVAL;
+	pthread_mutex_lock(&pool->stop_lock);
+	if (atomic_load(&pool->state) != PP_POOL_CREATED) {
+		pthread_mutex_unlock(&pool->stop_lock);
+		return POOL_ESTATE;
+	}
+	err = open_fds(pool);
+	if (!err) {
+		atomic_compare_exchange_strong(&pool->state, &expect,
+					       PP_POOL_RUNNING);
+		err = -pthread_create(&pool->thread, NULL, pp_supervisor_main,
+				      pool);
+		if (err)
+			atomic_store(&pool->state, PP_POOL_CREATED);
+		else
+			pool->thread_started = 1;
+	}
+	pthread_mutex_unlock(&pool->stop_lock);
+	if (err) {
+		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "start_failed",
+		       "errno=%d", -err);
+		return POOL_ESYS;
+	}
+	pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "pool_started",
+	       "workers=%d max_workers=%d queue_size=%zu",
+	       pool->cfg.worker_count, pool->cfg.max_workers,
+	       pool->cfg.queue_size);
+	return 0;
+}
+
+int pool_stop(process_pool_t *pool, int timeout_ms)
+{
+	int expect = PP_POOL_RUNNING;
+
+	if (!pool)
+		return POOL_EINVAL;
+	pthread_mutex_lock(&pool->stop_lock);
+	if (atomic_load(&pool->state) == PP_POOL_STOPPED) {
+		pthread_mutex_unlock(&pool->stop_lock);
+		return 0;
+	}
+	if (!atomic_compare_exchange_strong(&pool->state, &expect,
+					    PP_POOL_STOPPING)) {
+		pthread_mutex_unlock(&pool->stop_lock);
+		return POOL_ESTATE;
+	}
+	pool->stop_deadline_ns =
+		timeout_ms < 0 ? -1
+			       : pp_now_ns() + (int64_t)timeout_ms * 1000000;
+	atomic_store(&pool->supervisor_sleeping, 1);
+	pp_supervisor_wake(pool);
+	pthread_join(pool->thread, NULL);
+	pool->thread_started = 0;
+	atomic_store(&pool->state, PP_POOL_STOPPED);
+	pthread_mutex_unlock(&pool->stop_lock);
+	pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "pool_stopped", "%s", "");
+	return 0;
+}
+
+void pool_destroy(process_pool_t *pool)
+{
+	if (!pool)
+		return;
+	if (atomic_load(&pool->state) == PP_POOL_RUNNING)
+		pool_stop(pool, 0);
+	free_pool(pool);
+}
+
+/* ---- submission ------------------------------------------------------ */
+
+static int check_task(task_func_t func, const void *input, size_t size,
+		      task_priority_t prio, int timeout_ms)
+{
+	if (!func || (!input && size) || timeout_ms < 0)
+		return POOL_EINVAL;
+	if ((int)prio < TASK_PRIORITY_LOW || (int)prio > TASK_PRIORITY_CRITICAL)
+		return POOL_EINVAL;
+	return 0;
+}
+
+static struct task_future *make_task(struct process_pool *pool,
+				     const task_desc_t *d, int *err)
+{
+	struct task_future *t = pp_future_new();
+	int timeout = d->timeout_ms ? d->timeout_ms : pool->cfg.task_timeout;
+
+	if (!t) {
+		*err = POOL_ENOMEM;
+		return NULL;
+	}
+	t->func = d->task_func;
+	t->user_data = d->user_data;
+	t->priority = d->priority;
+	t->input_size = d->input_size;
+	t->input = t->input_inline;
+	if (d->input_size > PP_INLINE_INPUT) {
+		t->input = malloc(d->input_size);
+		if (!t->input) {
+			t->input = t->input_inline;
+			pp_future_put(t);
+			pp_future_put(t);
+			*err = POOL_ENOMEM;
+			return NULL;
+		}
+	}
+	if (d->input_size)
+		memcpy(t->input, d->input_data, d->input_size);
+	t->pool = pool;
+	t->id = atomic_fetch_add(&pool->next_id, 1) + 1;
+	t->submit_ns = pp_now_ns();
+	t->deadline_ns = timeout ? t->submit_ns + (int64_t)timeout * 1000000
+				 : 0;
+	return t;
+}
+
+/* Queues t; on refusal drops both references and returns the error. */
+static int enqueue_task(struct process_pool *pool, struct task_future *t)
+{
+	if (atomic_fetch_add(&pool->queued, 1) >= pool->cfg.queue_size) {
+		atomic_fetch_sub(&pool->queued, 1);
+		pp_future_put(t);
+		pp_future_put(t);
+		return POOL_EAGAIN;
+	}
+	if (pp_mpmc_push(pool->incoming, t)) {
+		/* Cannot happen: the queue is as large as queue_size. */
+		atomic_fetch_sub(&pool->queued, 1);
+		pp_future_put(t);
+		pp_future_put(t);
+		return POOL_EAGAIN;
+	}
+	atomic_fetch_add(&pool->submitted, 1);
+	return 0;
+}
+
+/* Enters a submit call; fails unless the pool is running. */
+static int enter(struct process_pool *pool)
+{
+	atomic_fetch_add(&pool->submitters, 1);
+	if (atomic_load(&pool->state) != PP_POOL_RUNNING) {
+		atomic_fetch_sub(&pool->submitters, 1);
+		return POOL_ESTATE;
+	}
+	return 0;
+}
+
+static void leave(struct process_pool *pool)
+{
+	atomic_fetch_sub(&pool->submitters, 1);
+}
+
+static struct task_future *submit_one(struct process_pool *pool,
+				      const task_desc_t *d, int *err)
+{
+	struct task_future *t;
+
+	*err = check_task(d->task_func, d->input_data, d->input_size,
+			  d->priority, d->timeout_ms);
+	if (*err)
+		return NULL;
+	t = make_task(pool, d, err);
+	if (!t)
+		return NULL;
+	*err = enqueue_task(pool, t);
+	return *err ? NULL : t;
+}
+
+static int to_errno(int code)
+{
+	return code == POOL_ESTATE ? EBADFD : -code;
+}
+
+task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
+				 void *input, size_t input_size,
+				 void *user_data, task_priority_t priority,
+				 int timeout_ms)
+{
+	task_desc_t d = {func, input, input_size, user_data, priority,
+			 timeout_ms};
+	struct task_future *t;
+	int err;
+
+	if (!pool) {
+		errno = EINVAL;
+		return NULL;
+	}
+	err = enter(pool);
+	if (err) {
+		errno = to_errno(err);
+		return NULL;
+	}
+	t = submit_one(pool, &d, &err);
+	leave(pool);
+	if (!t) {
+		errno = to_errno(err);
+		return NULL;
+	}
+	pp_supervisor_wake(pool);
+	return t;
+}
+
+int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
+		     size_t input_size, void *user_data,
+		     task_priority_t priority, int timeout_ms,
+		     task_result_t *result)
+{
+	task_future_t *f;
+	int err;
+
+	if (!pool || !result)
+		return POOL_EINVAL;
+	memset(result, 0, sizeof(*result));
+	f = pool_submit_async(pool, func, input, input_size, user_data,
+			      priority, timeout_ms);
+	if (!f)
+		return errno == EBADFD ? POOL_ESTATE : -errno;
+	/* The task's deadline (or pool_stop) ends every task. */
+	err = pool_future_wait(f, result, -1);
+	pool_future_destroy(f);
+	return err;
+}
+
+task_future_t **pool_submit_batch(process_pool_t *pool,
+				  const task_desc_t *tasks, size_t count)
+{
+	task_future_t **out;
+	size_t i, queued = 0;
+	int err, last = 0;
+
+	if (!pool || !tasks || count == 0) {
+		errno = EINVAL;
+		return NULL;
+	}
+	for (i = 0; i < count; i++)
+		if (check_task(tasks[i].task_func, tasks[i].input_data,
+			       tasks[i].input_size, tasks[i].priority,
+			       tasks[i].timeout_ms)) {
+			errno = EINVAL;
+			return NULL;
+		}
+	out = calloc(count, sizeof(*out));
+	if (!out) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	err = enter(pool);
+	if (err) {
+		free(out);
+		errno = to_errno(err);
+		return NULL;
+	}
+	for (i = 0; i < count; i++) {
+		out[i] = submit_one(pool, &tasks[i], &err);
+		if (out[i])
+			queued++;
+		else
+			last = err;
+	}
+	leave(pool);
+	if (queued)
+		pp_supervisor_wake(pool);
+	if (!queued) {
+		free(out);
+		errno = to_errno(last);
+		return NULL;
+	}
+	errno = last ? to_errno(last) : 0;
+	return out;
+}
+
+/* ---- futures needing the pool --------------------------------------- */
+
+int pool_future_cancel(task_future_t *f)
+{
+	struct process_pool *pool;
+
+	if (!f)
+		return POOL_EINVAL;
+	if (pp_future_is_done(f))
+		return POOL_ESTATE;
+	pool = f->pool;
+	if (!pp_future_resolve(f, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
+			       "cancelled by the application"))
+		return POOL_ESTATE;
+	atomic_fetch_add(&pool->counters[TASK_STATUS_CANCELLED], 1);
+	/* The supervisor takes it off its worker, if it is on one. */
+	atomic_fetch_add(&f->refs, 1);
+	if (pp_mpmc_push(pool->cancels, f))
+		pp_future_put(f);
+	pp_supervisor_wake(pool);
+	return 0;
+}
+
+void pool_future_destroy(task_future_t *f)
+{
+	pp_future_put(f);
+}
+
+/* ---- statistics ------------------------------------------------------- */
+
+int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
+{
+	uint64_t runs;
+	int i;
+
+	if (!pool || !s)
+		return POOL_EINVAL;
+	memset(s, 0, sizeof(*s));
+	s->tasks_submitted = atomic_load(&pool->submitted);
+	s->tasks_completed = atomic_load(&pool->counters[TASK_STATUS_COMPLETED]);
+	s->tasks_failed = atomic_load(&pool->counters[TASK_STATUS_FAILED]);
+	s->tasks_crashed = atomic_load(&pool->counters[TASK_STATUS_CRASHED]);
+	s->tasks_timed_out = atomic_load(&pool->counters[TASK_STATUS_TIMEOUT]);
+	s->tasks_cancelled =
+		atomic_load(&pool->counters[TASK_STATUS_CANCELLED]);
+	s->tasks_rejected = atomic_load(&pool->counters[TASK_STATUS_REJECTED]);
+	s->tasks_protocol_error =
+		atomic_load(&pool->counters[TASK_STATUS_PROTOCOL_ERROR]);
+	s->tasks_sandbox_violation =
+		atomic_load(&pool->counters[TASK_STATUS_SANDBOX_VIOLATION]);
+	s->tasks_resource_limit =
+		atomic_load(&pool->counters[TASK_STATUS_RESOURCE_LIMIT]);
+	s->tasks_retried = atomic_load(&pool->retried);
+	s->worker_restarts = atomic_load(&pool->restarts);
+	s->active_workers = atomic_load(&pool->active_workers);
+	s->busy_workers = atomic_load(&pool->busy_workers);
+	s->queue_depth = atomic_load(&pool->queued);
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		s->queue_depth_by_priority[i] = atomic_load(&pool->depth[i]);
+	runs = atomic_load(&pool->run_count);
+	s->avg_task_time_ms =
+		runs ? (double)atomic_load(&pool->run_ns_total) / runs / 1e6
+		     : 0.0;
+	s->queue_utilization =
+		100.0 * (double)s->queue_depth / (double)pool->cfg.queue_size;
+	s->latency_p50_us = pp_latency_percentile(&pool->latency, 0.50);
+	s->latency_p99_us = pp_latency_percentile(&pool->latency, 0.99);
+	s->latency_p999_us = pp_latency_percentile(&pool->latency, 0.999);
+	s->latency_max_us = atomic_load(&pool->latency.max);
+	return 0;
+}
+
+const char *pool_task_status_str(task_status_t status)
+{
+	static const char *const names[TASK_STATUS_COUNT] = {
+		"PENDING",	 "COMPLETED",	      "FAILED",
+		"TIMEOUT",	 "CANCELLED",	      "CRASHED",
+		"SANDBOX_VIOLATION", "RESOURCE_LIMIT", "PROTOCOL_ERROR",
+		"REJECTED",
+	};
+
+	if ((int)status < 0 || (int)status >= TASK_STATUS_COUNT)
+		return "UNKNOWN";
+	return names[status];
+}

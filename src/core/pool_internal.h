@@ -1,0 +1,145 @@
+/*
+ * The pool's private state, shared by the files of src/core.
+ *
+ * Threads: application threads submit, wait and cancel; one supervisor
+ * thread owns everything below marked "supervisor", forks and reaps the
+ * workers, dispatches, and resolves futures. Submitters reach it through
+ * lock-free queues and one eventfd.
+ */
+#ifndef PP_CORE_POOL_INTERNAL_H
+#define PP_CORE_POOL_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "process_pool.h"
+#include "src/core/deadline_heap.h"
+#include "src/core/future.h"
+#include "src/core/latency.h"
+#include "src/ipc/channel.h"
+#include "src/ipc/mpmc_queue.h"
+
+/* Worker frame status values beyond task_status_t (worker -> parent). */
+#define PP_WORKER_DEFERRED 100 /* not started: a higher priority waits */
+
+enum pp_pool_state {
+	PP_POOL_CREATED = 0,
+	PP_POOL_RUNNING = 1,
+	PP_POOL_STOPPING = 2,
+	PP_POOL_STOPPED = 3,
+};
+
+enum pp_worker_state {
+	PP_WORKER_EMPTY = 0,	/* no process in this slot */
+	PP_WORKER_LIVE = 1,	/* running, accepting tasks */
+	PP_WORKER_RETIRING = 2, /* told to exit once idle */
+	PP_WORKER_DYING = 3,	/* killed or exiting; waiting for the pidfd */
+};
+
+/* One worker slot (supervisor). */
+struct pp_worker {
+	int index;
+	int state;		/* enum pp_worker_state */
+	pid_t pid;
+	int pidfd;
+	struct pp_channel ch;
+	struct task_future **slots; /* in flight, by slot number */
+	unsigned in_flight;
+	uint64_t tasks_done;
+	uint64_t recycle_after;	/* 0: never */
+	int64_t idle_since_ns;
+	int64_t respawn_at_ns;	/* 0: not waiting to respawn */
+	int kill_reason;	/* task_status_t that caused a kill, or 0 */
+	uint64_t kill_task;	/* id of the task that caused it */
+	uint64_t restarts;
+};
+
+/* Supervisor-private FIFO of pending futures for one priority level. */
+struct pp_fifo {
+	struct task_future *head;
+	struct task_future *tail;
+	size_t count;
+};
+
+struct process_pool {
+	pool_config_t cfg;	/* defaults filled in */
+	_Atomic int state;	/* enum pp_pool_state */
+
+	/* Submission side. */
+	struct pp_mpmc *incoming; /* new tasks, any priority */
+	struct pp_mpmc *cancels;  /* futures to take off their worker */
+	_Atomic size_t queued;	/* accepted, not yet on a worker */
+	_Atomic int submitters;	/* submit calls past the state check */
+	_Atomic uint64_t next_id;
+	int wake_fd;		/* eventfd: submissions, cancels, stop */
+	_Atomic int supervisor_sleeping;
+
+	/* Supervisor. */
+	pthread_t thread;
+	int thread_started;
+	int epoll_fd;
+	int timer_fd;
+	struct pp_worker *workers; /* max_workers slots */
+	int live_workers;
+	int target_workers;	/* workers the pool wants now */
+	struct pp_fifo pending[TASK_PRIORITY_COUNT];
+	struct pp_deadline_heap deadlines;
+	struct pp_dispatch_batch *batches; /* one per worker slot */
+	int64_t stop_deadline_ns;  /* pool_stop: cancel what is left then */
+	int64_t crash_window_ns;
+	int crashes_in_window;
+	int64_t backoff_ns;
+	int64_t next_scale_check_ns;
+
+	/* Statistics (written by the supervisor, read by anyone). */
+	_Atomic uint64_t counters[TASK_STATUS_COUNT];
+	_Atomic uint64_t submitted;
+	_Atomic uint64_t retried;
+	_Atomic uint64_t restarts;
+	_Atomic int busy_workers;
+	_Atomic int active_workers;
+	_Atomic uint64_t run_ns_total;
+	_Atomic uint64_t run_count;
+	_Atomic size_t depth[TASK_PRIORITY_COUNT];
+	struct pp_latency latency;
+
+	pthread_mutex_t stop_lock; /* serialises start/stop/destroy */
+};
+
+/* Frames for one worker, sent with one wakeup. */
+struct pp_dispatch_batch {
+	struct pp_frame frames[64];
+	unsigned n;
+};
+
+/* supervisor.c */
+void *pp_supervisor_main(void *pool);
+void pp_supervisor_wake(struct process_pool *pool);
+
+/* worker.c (parent side) */
+int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w);
+void pp_worker_kill(struct pp_worker *w);
+
+/* worker_main.c (child side): never returns. */
+void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
+	__attribute__((noreturn));
+
+/* config.c */
+int pp_config_resolve(const pool_config_t *in, pool_config_t *out,
+		      char *why, size_t why_len);
+
+/* Wire id of a task on a worker: the pool-wide id and the slot number. */
+static inline uint64_t pp_wire_id(uint64_t id, unsigned slot)
+{
+	return (id << 16) | slot;
+}
+
+/* PP_WORD_RUNNING's value for a task: never 0, which means idle. */
+static inline uint32_t pp_running_word(uint64_t wire)
+{
+	return (uint32_t)wire + 1;
+}
+
+#endif /* PP_CORE_POOL_INTERNAL_H */

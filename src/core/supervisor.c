@@ -1,0 +1,1023 @@
+/*
+ * The supervisor thread: one epoll loop over the submission eventfd, each
+ * worker's completion eventfd and pidfd, and a timerfd for deadlines and
+ * periodic work. It owns the pending queues, the workers and the deadline
+ * heap, and it is the only thread that forks, kills, reaps and dispatches.
+ *
+ * Everything a worker writes is checked before use: a result's task id
+ * must name a task in flight on that worker (slot and id both), its status
+ * must be one a worker may report, its payload must lie in the worker's
+ * arena part. Anything else kills the worker and fails its tasks with
+ * PROTOCOL_ERROR.
+ */
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/timerfd.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "src/core/clock.h"
+#include "src/core/deadline_heap.h"
+#include "src/core/log.h"
+#include "src/core/pool_internal.h"
+
+#ifndef P_PIDFD
+#define P_PIDFD 3
+#endif
+
+#define TAG_WAKE 1u
+#define TAG_TIMER 2u
+#define TAG_CHANNEL 3u
+#define TAG_PIDFD 4u
+#define AGING_NS (2LL * 1000000000) /* one priority level per 2 s waited */
+#define MAX_ORPHANED 3
+#define MAX_DEFERRALS 100000
+#define SPIN_ROUNDS 200
+#define HOUSEKEEPING_NS (100LL * 1000000)
+#define STOP_GRACE_NS (1000LL * 1000000)
+
+static uint64_t tag(uint32_t kind, uint32_t index)
+{
+	return (uint64_t)kind << 32 | index;
+}
+
+static int epoll_add(struct process_pool *pool, int fd, uint64_t data)
+{
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.u64 = data;
+	return epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* ---- pending queues ---------------------------------------------------- */
+
+/*
+ * Appends t, or with in_order puts it back where its id belongs: tasks
+ * handed back by a worker are older than most of the queue, so FIFO
+ * order within the level survives deferrals and requeues.
+ */
+static void fifo_push(struct pp_fifo *q, struct task_future *t, int in_order)
+{
+	struct task_future **at = &q->head;
+
+	t->next = NULL;
+	q->count++;
+	if (!in_order || !q->head || q->tail->id < t->id) {
+		if (q->tail)
+			q->tail->next = t;
+		else
+			q->head = t;
+		q->tail = t;
+		return;
+	}
+	while (*at && (*at)->id < t->id)
+		at = &(*at)->next;
+	t->next = *at;
+	*at = t;
+	if (!t->next)
+		q->tail = t;
+}
+
+static struct task_future *fifo_pop(struct pp_fifo *q)
+{
+	struct task_future *t = q->head;
+
+	if (!t)
+		return NULL;
+	q->head = t->next;
+	if (!q->head)
+		q->tail = NULL;
+	q->count--;
+	t->next = NULL;
+	return t;
+}
+
+static void enqueue(struct process_pool *pool, struct task_future *t,
+		    int front)
+{
+	fifo_push(&pool->pending[t->priority], t, front);
+	atomic_fetch_add(&pool->depth[t->priority], 1);
+}
+
+/* Drops an engine reference to a task that has left every structure. */
+static void finish(struct process_pool *pool, struct task_future *t)
+{
+	pp_deadline_remove(&pool->deadlines, t);
+	pp_future_put(t);
+}
+
+static void leave_queue(struct process_pool *pool, struct task_future *t)
+{
+	atomic_fetch_sub(&pool->depth[t->priority], 1);
+	atomic_fetch_sub(&pool->queued, 1);
+}
+
+/* Effective priority: base level plus one per AGING_NS waited. */
+static int effective(const struct task_future *t, int64_t now)
+{
+	int64_t aged = t->priority + (now - t->submit_ns) / AGING_NS;
+
+	return aged > TASK_PRIORITY_CRITICAL ? TASK_PRIORITY_CRITICAL
+					     : (int)aged;
+}
+
+/* Next task to dispatch: highest effective priority, FIFO within. */
+static struct pp_fifo *best_fifo(struct process_pool *pool, int64_t now,
+				 int *prio)
+{
+	struct pp_fifo *best = NULL;
+	int best_eff = -1, l;
+
+	for (l = TASK_PRIORITY_CRITICAL; l >= 0; l--) {
+		struct task_future *h = pool->pending[l].head;
+		int eff;
+
+		if (!h)
+			continue;
+		eff = effective(h, now);
+		/* Ties go to the older task, i.e. the lower base level. */
+		if (eff > best_eff || (eff == best_eff &&
+				       h->submit_ns < best->head->submit_ns)) {
+			best = &pool->pending[l];
+			best_eff = eff;
+		}
+	}
+	*prio = best_eff;
+	return best;
+}
+
+/* ---- resolving ------------------------------------------------------- */
+
+static void count_outcome(struct process_pool *pool, struct task_future *t)
+{
+	const task_result_t *r = &t->result;
+
+	atomic_fetch_add(&pool->counters[r->status], 1);
+	pp_latency_record(&pool->latency, r->queue_us + r->run_us);
+	if (r->run_us) {
+		atomic_fetch_add(&pool->run_ns_total, r->run_us * 1000);
+		atomic_fetch_add(&pool->run_count, 1);
+	}
+}
+
+static int resolve(struct process_pool *pool, struct task_future *t,
+		   task_status_t status, int rc, void *out, size_t out_size,
+		   int sig, const char *detail)
+{
+	if (!pp_future_resolve(t, status, rc, out, out_size, sig, detail))
+		return 0;
+	count_outcome(pool, t);
+	if (status != TASK_STATUS_COMPLETED)
+		pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "task_end",
+		       "task=%llu status=%s rc=%d signal=%d detail=\"%s\"",
+		       (unsigned long long)t->id,
+		       pool_task_status_str(status), rc, sig,
+		       detail ? detail : "");
+	return 1;
+}
+
+/* ---- workers ---------------------------------------------------------- */
+
+static int spawn_into(struct process_pool *pool, struct pp_worker *w)
+{
+	int err = pp_worker_spawn(pool, w);
+
+	if (err) {
+		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "spawn_failed",
+		       "worker=%d errno=%d", w->index, -err);
+		return err;
+	}
+	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
+	    epoll_add(pool, w->ch.parent_eventfd,
+		      tag(TAG_CHANNEL, (uint32_t)w->index))) {
+		pp_worker_kill(w);
+		return -errno;
+	}
+	pool->live_workers++;
+	atomic_store(&pool->active_workers, pool->live_workers);
+	return 0;
+}
+
+/* Takes a task off a worker: frees its input and its slot. */
+static void unslot(struct pp_worker *w, struct task_future *t)
+{
+	if (t->arena_in.length)
+		pp_channel_free(&w->ch, &t->arena_in);
+	memset(&t->arena_in, 0, sizeof(t->arena_in));
+	w->slots[t->slot] = NULL;
+	w->in_flight--;
+	t->worker = NULL;
+	if (w->in_flight == 0)
+		w->idle_since_ns = pp_now_ns();
+}
+
+static void kill_worker(struct process_pool *pool, struct pp_worker *w,
+			int reason, const char *why)
+{
+	if (w->state == PP_WORKER_DYING || w->state == PP_WORKER_EMPTY)
+		return;
+	pp_log(LOG_LEVEL_WARN, pool->cfg.pool_name, "worker_kill",
+	       "worker=%d pid=%d reason=%s detail=\"%s\"", w->index,
+	       (int)w->pid, pool_task_status_str(reason), why);
+	if (!w->kill_reason)
+		w->kill_reason = reason;
+	pp_worker_kill(w);
+}
+
+/* A worker broke the protocol: every task it holds ends PROTOCOL_ERROR. */
+static void protocol_violation(struct process_pool *pool,
+			       struct pp_worker *w, const char *why)
+{
+	int max = pool->cfg.max_in_flight, s;
+
+	for (s = 0; s < max; s++)
+		if (w->slots[s])
+			resolve(pool, w->slots[s], TASK_STATUS_PROTOCOL_ERROR,
+				0, NULL, 0, 0, why);
+	kill_worker(pool, w, TASK_STATUS_PROTOCOL_ERROR, why);
+}
+
+static int running_on(const struct pp_worker *w, const struct task_future *t)
+{
+	return pp_channel_word_load(&w->ch, PP_WORD_RUNNING) ==
+	       pp_running_word(pp_wire_id(t->id, t->slot));
+}
+
+/*
+ * Stops a task that sits on a worker: a CANCEL frame takes it out if it
+ * has not started; if the worker says it is running it, the worker is
+ * killed. The frame is sent before the word is read (see worker_main.c).
+ */
+static void stop_on_worker(struct process_pool *pool, struct task_future *t,
+			   int reason)
+{
+	struct pp_worker *w = t->worker;
+	struct pp_frame f;
+
+	if (!w || w->state == PP_WORKER_DYING)
+		return;
+	memset(&f, 0, sizeof(f));
+	f.type = PP_FRAME_CANCEL;
+	f.task_id = pp_wire_id(t->id, t->slot);
+	if (pp_channel_send(&w->ch, &f) == -EPROTO) {
+		protocol_violation(pool, w, pp_channel_violation_str(&w->ch));
+		return;
+	}
+	atomic_thread_fence(memory_order_seq_cst);
+	if (running_on(w, t)) {
+		w->kill_task = t->id;
+		kill_worker(pool, w, reason, "task stopped while running");
+	}
+}
+
+/* ---- completions ------------------------------------------------------ */
+
+static int status_from_worker_ok(int status)
+{
+	return status == TASK_STATUS_COMPLETED ||
+	       status == TASK_STATUS_FAILED ||
+	       status == TASK_STATUS_REJECTED ||
+	       status == TASK_STATUS_CANCELLED || status == PP_WORKER_DEFERRED;
+}
+
+/* Copies a result's output out of the worker's arena, checked. */
+static int copy_output(struct process_pool *pool, struct pp_worker *w,
+		       const struct pp_frame *f, void **out)
+{
+	const void *src;
+
+	*out = NULL;
+	if (f->flags & PP_FRAME_F_INLINE)
+		src = f->inline_data;
+	else
+		src = pp_channel_peer_payload(&w->ch, &f->payload);
+	if (f->payload.length == 0)
+		return 0;
+	if (!src || f->payload.length > pool->cfg.max_output_size)
+		return -EPROTO;
+	*out = malloc((size_t)f->payload.length);
+	if (!*out)
+		return -ENOMEM;
+	memcpy(*out, src, (size_t)f->payload.length);
+	return 0;
+}
+
+static void on_result(struct process_pool *pool, struct pp_worker *w,
+		      const struct pp_frame *f)
+{
+	uint64_t wire = f->task_id;
+	unsigned slot = (unsigned)(wire & 0xffff);
+	int status = f->u.result.status;
+	struct task_future *t;
+	void *out;
+	int err;
+
+	if (slot >= (unsigned)pool->cfg.max_in_flight || !w->slots[slot] ||
+	    w->slots[slot]->id != wire >> 16) {
+		protocol_violation(pool, w, "result for no task in flight");
+		return;
+	}
+	if (!status_from_worker_ok(status)) {
+		protocol_violation(pool, w, "impossible task status");
+		return;
+	}
+	t = w->slots[slot];
+	err = copy_output(pool, w, f, &out);
+	if (err == -EPROTO) {
+		protocol_violation(pool, w, "output outside the arena");
+		return;
+	}
+	unslot(w, t);
+	w->tasks_done++;
+	if (status == PP_WORKER_DEFERRED && !pp_future_is_done(t)) {
+		free(out);
+		if (++t->deferrals > MAX_DEFERRALS) {
+			resolve(pool, t, TASK_STATUS_PROTOCOL_ERROR, 0, NULL,
+				0, 0, "endless deferral");
+			finish(pool, t);
+			protocol_violation(pool, w, "endless deferral");
+			return;
+		}
+		t->start_ns = 0;
+		atomic_fetch_add(&pool->queued, 1);
+		enqueue(pool, t, 1);
+		return;
+	}
+	if (err == -ENOMEM)
+		resolve(pool, t, TASK_STATUS_REJECTED, f->u.result.return_code,
+			NULL, 0, 0, "out of memory copying the output");
+	else if (status == TASK_STATUS_REJECTED)
+		resolve(pool, t, status, f->u.result.return_code, out, 0, 0,
+			"output larger than max_output_size or the arena");
+	else
+		resolve(pool, t, status == PP_WORKER_DEFERRED
+					 ? TASK_STATUS_CANCELLED
+					 : (task_status_t)status,
+			f->u.result.return_code, out,
+			(size_t)f->payload.length, 0, NULL);
+	finish(pool, t);
+}
+
+static void drain_worker(struct process_pool *pool, struct pp_worker *w)
+{
+	struct pp_frame f;
+	int err, got = 0;
+
+	while ((err = pp_channel_recv(&w->ch, &f)) == 0) {
+		got++;
+		if (f.type == PP_FRAME_RESULT)
+			on_result(pool, w, &f);
+		if (w->state == PP_WORKER_DYING)
+			return;
+	}
+	if (got)
+		pp_channel_word_store(&w->ch, PP_WORD_RESULTS_ACKED,
+				      w->ch.rx_seq);
+	if (err == -EPROTO)
+		protocol_violation(pool, w, pp_channel_violation_str(&w->ch));
+}
+
+static void drain_workers(struct process_pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_LIVE || w->state == PP_WORKER_RETIRING)
+			drain_worker(pool, w);
+	}
+}
+
+/* ---- dead workers -------------------------------------------------- */
+
+/* Crash storms back off exponentially, capped at about a second. */
+static int64_t respawn_delay(struct process_pool *pool, int64_t now)
+{
+	if (now - pool->crash_window_ns > 1000000000) {
+		pool->crash_window_ns = now;
+		pool->crashes_in_window = 0;
+		pool->backoff_ns = 0;
+	}
+	if (++pool->crashes_in_window <= 5)
+		return 0;
+	pool->backoff_ns = pool->backoff_ns ? pool->backoff_ns * 2 : 10000000;
+	if (pool->backoff_ns > 1000000000)
+		pool->backoff_ns = 1000000000;
+	return pool->backoff_ns;
+}
+
+/* What became of a task that was on a worker when it died. */
+static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
+			  struct task_future *t, int was_running, int sig,
+			  const char *how)
+{
+	int retry;
+
+	unslot(w, t);
+	if (pp_future_is_done(t)) {
+		finish(pool, t);
+		return;
+	}
+	if (was_running) {
+		retry = t->retries < pool->cfg.max_retries &&
+			w->kill_reason == 0;
+		if (!retry) {
+			resolve(pool, t,
+				w->kill_reason == TASK_STATUS_PROTOCOL_ERROR
+					? TASK_STATUS_PROTOCOL_ERROR
+					: TASK_STATUS_CRASHED,
+				0, NULL, 0, sig, how);
+			finish(pool, t);
+			return;
+		}
+		t->retries++;
+		atomic_fetch_add(&pool->retried, 1);
+	} else if (++t->orphaned > MAX_ORPHANED) {
+		resolve(pool, t, TASK_STATUS_CRASHED, 0, NULL, 0, sig,
+			"its workers kept dying");
+		finish(pool, t);
+		return;
+	}
+	t->start_ns = 0;
+	atomic_fetch_add(&pool->queued, 1);
+	enqueue(pool, t, 1);
+}
+
+static void reap(struct process_pool *pool, struct pp_worker *w)
+{
+	uint32_t running = pp_channel_word_load(&w->ch, PP_WORD_RUNNING);
+	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0;
+	char how[96];
+	siginfo_t info;
+
+	memset(&info, 0, sizeof(info));
+	/* ECHILD: a host that ignores SIGCHLD had it reaped already. */
+	if (waitid((idtype_t)P_PIDFD, (id_t)w->pidfd, &info, WEXITED) == 0) {
+		if (info.si_code == CLD_EXITED)
+			code = info.si_status;
+		else
+			sig = info.si_status;
+	}
+	if (sig)
+		snprintf(how, sizeof(how), "worker %d killed by signal %d (%s)",
+			 (int)w->pid, sig, strsignal(sig));
+	else
+		snprintf(how, sizeof(how), "worker %d exited with code %d",
+			 (int)w->pid, code);
+	for (s = 0; s < max; s++) {
+		struct task_future *t = w->slots[s];
+
+		if (t)
+			settle_orphan(pool, w, t,
+				      running == pp_running_word(
+							 pp_wire_id(t->id, t->slot)),
+				      sig, how);
+	}
+	if (w->state != PP_WORKER_RETIRING || sig || code)
+		pp_log(w->kill_reason ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
+		       pool->cfg.pool_name, "worker_exit",
+		       "worker=%d pid=%d signal=%d code=%d", w->index,
+		       (int)w->pid, sig, code);
+	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->pidfd, NULL);
+	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->ch.parent_eventfd, NULL);
+	close(w->pidfd);
+	w->pidfd = -1;
+	pp_channel_close(&w->ch);
+	pool->live_workers--;
+	atomic_store(&pool->active_workers, pool->live_workers);
+	if (atomic_load(&pool->state) == PP_POOL_RUNNING &&
+	    w->state != PP_WORKER_RETIRING) {
+		int64_t now = pp_now_ns();
+		int crashed = sig || code || w->kill_reason;
+
+		w->respawn_at_ns = now + (crashed ? respawn_delay(pool, now) : 0);
+		if (!w->respawn_at_ns)
+			w->respawn_at_ns = 1;
+		w->restarts++;
+		atomic_fetch_add(&pool->restarts, 1);
+	}
+	w->state = PP_WORKER_EMPTY;
+	w->pid = 0;
+}
+
+/* ---- dispatch ---------------------------------------------------------- */
+
+static struct pp_worker *least_loaded(struct process_pool *pool)
+{
+	struct pp_worker *best = NULL;
+	int i;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state != PP_WORKER_LIVE ||
+		    w->in_flight >= (unsigned)pool->cfg.max_in_flight)
+			continue;
+		if (!best || w->in_flight < best->in_flight)
+			best = w;
+	}
+	return best;
+}
+
+static unsigned free_slot(struct process_pool *pool, struct pp_worker *w)
+{
+	unsigned s;
+
+	for (s = 0; s < (unsigned)pool->cfg.max_in_flight; s++)
+		if (!w->slots[s])
+			return s;
+	return 0; /* unreachable: the caller checked in_flight */
+}
+
+/* Places a task on a worker; returns 0, or -ENOSPC when its arena is full. */
+static int place(struct process_pool *pool, struct pp_worker *w,
+		 struct task_future *t, struct pp_frame *f)
+{
+	void *dst;
+
+	memset(&t->arena_in, 0, sizeof(t->arena_in));
+	if (t->input_size) {
+		int err = pp_channel_alloc(&w->ch, t->input_size, &t->arena_in,
+					   &dst);
+		if (err)
+			return err;
+		memcpy(dst, t->input, t->input_size);
+	}
+	t->slot = free_slot(pool, w);
+	t->worker = w;
+	atomic_store(&t->worker_pid, (int)w->pid);
+	t->start_ns = pp_now_ns();
+	w->slots[t->slot] = t;
+	w->in_flight++;
+	memset(f, 0, sizeof(*f));
+	f->type = PP_FRAME_SUBMIT;
+	f->flags = (uint16_t)(t->priority << PP_FRAME_F_PRIO_SHIFT);
+	f->task_id = pp_wire_id(t->id, t->slot);
+	f->u.submit.func = (uint64_t)(uintptr_t)t->func;
+	f->u.submit.user_data = (uint64_t)(uintptr_t)t->user_data;
+	f->payload = t->arena_in;
+	return 0;
+}
+
+static void flush(struct process_pool *pool, struct pp_worker *w,
+		  struct pp_dispatch_batch *b)
+{
+	int sent;
+
+	if (!b->n)
+		return;
+	sent = pp_channel_send_batch(&w->ch, b->frames, b->n);
+	/* The ring holds 2 x max_in_flight + 8: it cannot be full here. */
+	if (sent != (int)b->n)
+		protocol_violation(pool, w, sent == -EPROTO
+						    ? pp_channel_violation_str(&w->ch)
+						    : "submission ring full");
+	b->n = 0;
+}
+
+static void publish_waiting(struct process_pool *pool, int64_t now)
+{
+	int prio, i;
+	struct pp_fifo *q = best_fifo(pool, now, &prio);
+	uint32_t v = q ? (uint32_t)prio + 1 : 0;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_LIVE &&
+		    pp_channel_word_load(&w->ch, PP_WORD_WAITING_PRIO) != v)
+			pp_channel_word_store(&w->ch, PP_WORD_WAITING_PRIO, v);
+	}
+}
+
+static void dispatch(struct process_pool *pool)
+{
+	static __thread struct pp_dispatch_batch *batches;
+	int64_t now = pp_now_ns();
+	int nworkers = pool->cfg.max_workers, i, prio;
+
+	if (!batches)
+		batches = calloc((size_t)nworkers, sizeof(*batches));
+	if (!batches)
+		return;
+	for (;;) {
+		struct pp_fifo *q = best_fifo(pool, now, &prio);
+		struct task_future *t;
+		struct pp_worker *w;
+
+		if (!q)
+			break;
+		t = q->head;
+		if (pp_future_is_done(t)) {
+			fifo_pop(q);
+			leave_queue(pool, t);
+			finish(pool, t);
+			continue;
+		}
+		w = least_loaded(pool);
+		if (!w)
+			break;
+		if (t->input_size > pool->cfg.arena_size) {
+			fifo_pop(q);
+			leave_queue(pool, t);
+			resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
+				"input larger than the worker arena");
+			finish(pool, t);
+			continue;
+		}
+		struct pp_dispatch_batch *b = &batches[w->index];
+
+		if (b->n == 64)
+			flush(pool, w, b);
+		if (place(pool, w, t, &b->frames[b->n]))
+			break; /* arena full: wait for results */
+		b->n++;
+		fifo_pop(q);
+		leave_queue(pool, t);
+	}
+	for (i = 0; i < nworkers; i++)
+		if (batches[i].n)
+			flush(pool, &pool->workers[i], &batches[i]);
+	publish_waiting(pool, now);
+}
+
+/* ---- submissions, cancels, deadlines ------------------------------- */
+
+static void take_incoming(struct process_pool *pool)
+{
+	void *item;
+
+	while (pp_mpmc_pop(pool->incoming, &item) == 0) {
+		struct task_future *t = item;
+
+		if (t->deadline_ns)
+			pp_deadline_add(&pool->deadlines, t);
+		enqueue(pool, t, 0);
+	}
+}
+
+static void take_cancels(struct process_pool *pool)
+{
+	void *item;
+
+	while (pp_mpmc_pop(pool->cancels, &item) == 0) {
+		struct task_future *t = item;
+
+		if (t->worker)
+			stop_on_worker(pool, t, TASK_STATUS_CANCELLED);
+		pp_future_put(t); /* the reference pool_future_cancel took */
+	}
+}
+
+static void expire_deadlines(struct process_pool *pool, int64_t now)
+{
+	struct task_future *t;
+
+	while ((t = pp_deadline_expired(&pool->deadlines, now)) != NULL) {
+		if (!resolve(pool, t, TASK_STATUS_TIMEOUT, 0, NULL, 0, 0,
+			     t->worker ? "deadline passed while on a worker"
+				       : "deadline passed while queued"))
+			continue;
+		if (t->worker)
+			stop_on_worker(pool, t, TASK_STATUS_TIMEOUT);
+	}
+}
+
+/* ---- housekeeping: respawn, scaling, recycling --------------------- */
+
+static int target_workers(struct process_pool *pool)
+{
+	return pool->target_workers;
+}
+
+static void housekeeping(struct process_pool *pool, int64_t now)
+{
+	int i, live = 0, busy = 0, running = atomic_load(&pool->state) ==
+					       PP_POOL_RUNNING;
+	size_t waiting = 0;
+
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		waiting += pool->pending[i].count;
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_LIVE)
+			live++;
+		if (w->in_flight)
+			busy++;
+		if (w->state == PP_WORKER_EMPTY && w->respawn_at_ns &&
+		    w->respawn_at_ns <= now && running) {
+			w->respawn_at_ns = 0;
+			if (live < target_workers(pool) &&
+			    spawn_into(pool, w) == 0)
+				live++;
+		}
+		if (w->state == PP_WORKER_LIVE && w->in_flight == 0 &&
+		    w->recycle_after && w->tasks_done >= w->recycle_after) {
+			struct pp_frame f;
+
+			memset(&f, 0, sizeof(f));
+			f.type = PP_FRAME_SHUTDOWN;
+			pp_channel_send(&w->ch, &f);
+			w->state = PP_WORKER_RETIRING;
+			w->respawn_at_ns = 0;
+			live--;
+		}
+	}
+	atomic_store(&pool->busy_workers, busy);
+	if (!running || !pool->cfg.enable_dynamic_scaling)
+		goto refill;
+	if (waiting && busy >= live && pool->target_workers <
+						pool->cfg.max_workers)
+		pool->target_workers++;
+	for (i = 0; i < pool->cfg.max_workers && !waiting; i++) {
+		struct pp_worker *w = &pool->workers[i];
+		struct pp_frame f;
+
+		if (w->state != PP_WORKER_LIVE || w->in_flight ||
+		    pool->target_workers <= pool->cfg.min_workers ||
+		    now - w->idle_since_ns <
+			    (int64_t)pool->cfg.worker_idle_timeout * 1000000)
+			continue;
+		/* Only an idle worker is retired: claim it, then tell it. */
+		memset(&f, 0, sizeof(f));
+		f.type = PP_FRAME_SHUTDOWN;
+		w->state = PP_WORKER_RETIRING;
+		pp_channel_send(&w->ch, &f);
+		pool->target_workers--;
+		pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "scale_down",
+		       "worker=%d workers=%d", w->index, pool->target_workers);
+	}
+refill:
+	/* Recycled and scaled-up slots are filled here. */
+	for (i = 0; running && i < pool->cfg.max_workers &&
+		    live < target_workers(pool);
+	     i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_EMPTY && !w->respawn_at_ns &&
+		    spawn_into(pool, w) == 0)
+			live++;
+	}
+}
+
+/* ---- sleeping --------------------------------------------------------- */
+
+
+static int work_waiting(struct process_pool *pool)
+{
+	int i;
+
+	if (pp_mpmc_size_approx(pool->incoming) ||
+	    pp_mpmc_size_approx(pool->cancels))
+		return 1;
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		if (pool->pending[i].count && least_loaded(pool))
+			return 1;
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if ((w->state == PP_WORKER_LIVE ||
+		     w->state == PP_WORKER_RETIRING) &&
+		    pp_ring_readable(&w->ch.rx) != 0)
+			return 1;
+	}
+	return 0;
+}
+
+static int64_t next_timer(struct process_pool *pool, int64_t now)
+{
+	int64_t next = now + HOUSEKEEPING_NS * 100;
+	struct task_future *t = pp_deadline_peek(&pool->deadlines);
+	int i;
+
+	if (t && t->deadline_ns < next)
+		next = t->deadline_ns;
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		int64_t at = pool->workers[i].respawn_at_ns;
+
+		if (at && at < next)
+			next = at;
+	}
+	if (pool->cfg.enable_dynamic_scaling || pool->cfg.max_tasks_per_worker)
+		if (now + HOUSEKEEPING_NS < next)
+			next = now + HOUSEKEEPING_NS;
+	if (atomic_load(&pool->state) == PP_POOL_STOPPING)
+		if (now + HOUSEKEEPING_NS / 10 < next)
+			next = now + HOUSEKEEPING_NS / 10;
+	return next;
+}
+
+static void arm_timer(struct process_pool *pool, int64_t at)
+{
+	struct itimerspec its;
+
+	memset(&its, 0, sizeof(its));
+	if (at <= 0)
+		at = 1;
+	its.it_value.tv_sec = at / 1000000000;
+	its.it_value.tv_nsec = at % 1000000000;
+	timerfd_settime(pool->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
+}
+
+static void handle_events(struct process_pool *pool,
+			  struct epoll_event *ev, int n)
+{
+	uint64_t junk;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t kind = (uint32_t)(ev[i].data.u64 >> 32);
+		uint32_t idx = (uint32_t)ev[i].data.u64;
+
+		if (kind == TAG_WAKE) {
+			if (read(pool->wake_fd, &junk, sizeof(junk)) < 0)
+				junk = 0;
+		} else if (kind == TAG_TIMER) {
+			if (read(pool->timer_fd, &junk, sizeof(junk)) < 0)
+				junk = 0;
+		} else if (kind == TAG_PIDFD && idx < (uint32_t)pool->cfg.max_workers) {
+			struct pp_worker *w = &pool->workers[idx];
+
+			if (w->state != PP_WORKER_EMPTY) {
+				drain_worker(pool, w);
+				reap(pool, w);
+			}
+		}
+	}
+}
+
+/* Spins briefly, then sleeps in epoll until there is something to do. */
+static void wait_for_work(struct process_pool *pool)
+{
+	struct epoll_event ev[32];
+	int i, n, ready = 0;
+
+	for (i = 0; i < SPIN_ROUNDS; i++) {
+		if (work_waiting(pool))
+			return;
+		pp_cpu_relax();
+	}
+	arm_timer(pool, next_timer(pool, pp_now_ns()));
+	atomic_store(&pool->supervisor_sleeping, 1);
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_LIVE || w->state == PP_WORKER_RETIRING)
+			ready |= pp_channel_arm(&w->ch) != 0;
+	}
+	if (!ready && !work_waiting(pool))
+		n = epoll_wait(pool->epoll_fd, ev, 32, -1);
+	else
+		n = epoll_wait(pool->epoll_fd, ev, 32, 0);
+	atomic_store(&pool->supervisor_sleeping, 0);
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_LIVE || w->state == PP_WORKER_RETIRING)
+			pp_channel_disarm(&w->ch);
+	}
+	if (n > 0)
+		handle_events(pool, ev, n);
+}
+
+void pp_supervisor_wake(struct process_pool *pool)
+{
+	uint64_t one = 1;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	if (atomic_load(&pool->supervisor_sleeping) &&
+	    write(pool->wake_fd, &one, sizeof(one)) < 0)
+		errno = 0;
+}
+
+/* ---- stopping --------------------------------------------------------- */
+
+static int nothing_left(struct process_pool *pool)
+{
+	int i;
+
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		if (pool->pending[i].count)
+			return 0;
+	for (i = 0; i < pool->cfg.max_workers; i++)
+		if (pool->workers[i].in_flight)
+			return 0;
+	return !pp_mpmc_size_approx(pool->incoming);
+}
+
+static void cancel_everything(struct process_pool *pool)
+{
+	struct task_future *t;
+	int i, s;
+
+	take_incoming(pool);
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		while ((t = fifo_pop(&pool->pending[i])) != NULL) {
+			leave_queue(pool, t);
+			resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
+				"pool stopped");
+			finish(pool, t);
+		}
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		for (s = 0; s < pool->cfg.max_in_flight; s++) {
+			t = w->slots ? w->slots[s] : NULL;
+			if (!t)
+				continue;
+			resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
+				"pool stopped");
+			unslot(w, t);
+			finish(pool, t);
+		}
+	}
+}
+
+/* Asks every worker to exit, then kills the ones that do not, and reaps. */
+static void shut_down_workers(struct process_pool *pool)
+{
+	int64_t until = pp_now_ns() + STOP_GRACE_NS;
+	struct epoll_event ev[32];
+	int i;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+		struct pp_frame f;
+
+		w->respawn_at_ns = 0;
+		if (w->state != PP_WORKER_LIVE && w->state != PP_WORKER_RETIRING)
+			continue;
+		memset(&f, 0, sizeof(f));
+		f.type = PP_FRAME_SHUTDOWN;
+		if (pp_channel_send(&w->ch, &f))
+			pp_worker_kill(w);
+		else
+			w->state = PP_WORKER_RETIRING;
+	}
+	while (pool->live_workers > 0) {
+		int64_t left = until - pp_now_ns();
+		int n;
+
+		if (left <= 0) {
+			for (i = 0; i < pool->cfg.max_workers; i++)
+				if (pool->workers[i].state != PP_WORKER_EMPTY)
+					pp_worker_kill(&pool->workers[i]);
+			until = pp_now_ns() + STOP_GRACE_NS * 10;
+			left = STOP_GRACE_NS;
+		}
+		n = epoll_wait(pool->epoll_fd, ev, 32,
+			       (int)(left / 1000000) + 1);
+		if (n > 0)
+			handle_events(pool, ev, n);
+	}
+}
+
+void *pp_supervisor_main(void *arg)
+{
+	struct process_pool *pool = arg;
+	sigset_t all;
+	int i;
+
+	/* The host's signals are for the host's threads. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, NULL);
+	for (i = 0; i < pool->target_workers; i++)
+		spawn_into(pool, &pool->workers[i]);
+	for (;;) {
+		int64_t now;
+		int state = atomic_load(&pool->state);
+
+		take_incoming(pool);
+		take_cancels(pool);
+		drain_workers(pool);
+		now = pp_now_ns();
+		expire_deadlines(pool, now);
+		housekeeping(pool, now); /* may bring workers for dispatch */
+		dispatch(pool);
+		if (state == PP_POOL_STOPPING) {
+			if (nothing_left(pool))
+				break;
+			if (pool->stop_deadline_ns >= 0 &&
+			    now >= pool->stop_deadline_ns)
+				break;
+		}
+		wait_for_work(pool);
+	}
+	/* Submitters that passed the state check have pushed by now. */
+	while (atomic_load(&pool->submitters) > 0)
+		sched_yield();
+	take_cancels(pool);
+	cancel_everything(pool);
+	shut_down_workers(pool);
+	take_cancels(pool);
+	return NULL;
+}

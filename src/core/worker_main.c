@@ -1,0 +1,377 @@
+/*
+ * The worker process: takes SUBMIT frames from its channel, runs the task
+ * functions, and answers with RESULT frames. Runs in a forked child; it
+ * never returns and never touches the host's other state.
+ *
+ * Frames are drained into a small local queue before each task starts, so
+ * a CANCEL for a task still queued here removes it, and the task started
+ * next is the highest-priority one (FIFO within a level). If the parent
+ * says a higher priority is waiting than anything queued here, the lower
+ * ones are handed back (DEFERRED) rather than started.
+ */
+#include <errno.h>
+#include <stdatomic.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "src/core/pool_internal.h"
+
+#define LOCAL_MAX 256
+#define OUTPUTS_MAX 256
+
+struct local_task {
+	struct pp_frame f;
+	int prio;
+	uint64_t order;
+};
+
+struct pending_free {
+	uint32_t seq; /* sequence of the RESULT that carried it */
+	struct pp_payload_ref ref;
+};
+
+struct worker_state {
+	struct pp_channel ch;
+	struct local_task local[LOCAL_MAX];
+	unsigned nlocal;
+	uint64_t order;
+	struct pending_free outputs[OUTPUTS_MAX];
+	unsigned nout;
+	size_t max_output;
+	int shutdown;
+};
+
+/* What pool_output_alloc hands out, for the task running now. */
+static struct worker_state *current_worker;
+static void *current_output;
+static struct pp_payload_ref current_output_ref;
+
+void *pool_output_alloc(size_t size)
+{
+	struct pp_payload_ref ref;
+	void *p;
+
+	if (!current_worker || current_output || size == 0)
+		return NULL;
+	if (pp_channel_alloc(&current_worker->ch, size, &ref, &p))
+		return NULL;
+	current_output = p;
+	current_output_ref = ref;
+	return p;
+}
+
+/* Frees output space of results the parent has consumed. */
+static void release_acked(struct worker_state *ws)
+{
+	uint32_t acked = pp_channel_word_load(&ws->ch, PP_WORD_RESULTS_ACKED);
+	unsigned i = 0, j = 0;
+
+	for (i = 0; i < ws->nout; i++) {
+		if ((int32_t)(acked - ws->outputs[i].seq) > 0)
+			pp_channel_free(&ws->ch, &ws->outputs[i].ref);
+		else
+			ws->outputs[j++] = ws->outputs[i];
+	}
+	ws->nout = j;
+}
+
+static void send_frame(struct worker_state *ws, struct pp_frame *r)
+{
+	int err;
+
+	while ((err = pp_channel_send(&ws->ch, r)) == -EAGAIN) {
+		release_acked(ws);
+		sched_yield();
+	}
+	if (err)
+		_exit(3); /* the channel is unusable: let the parent respawn */
+}
+
+static void send_result(struct worker_state *ws, uint64_t wire, int status,
+			int rc, struct pp_payload_ref ref)
+{
+	struct pp_frame r;
+
+	memset(&r, 0, sizeof(r));
+	r.type = PP_FRAME_RESULT;
+	r.task_id = wire;
+	r.u.result.status = status;
+	r.u.result.return_code = rc;
+	r.payload = ref;
+	if (ref.length) {
+		while (ws->nout == OUTPUTS_MAX) {
+			release_acked(ws);
+			sched_yield();
+		}
+		ws->outputs[ws->nout].seq = ws->ch.tx_seq;
+		ws->outputs[ws->nout].ref = ref;
+		ws->nout++;
+	}
+	send_frame(ws, &r);
+}
+
+static void cancel_local(struct worker_state *ws, uint64_t wire)
+{
+	struct pp_payload_ref none = {0, 0};
+	unsigned i;
+
+	for (i = 0; i < ws->nlocal; i++) {
+		if (ws->local[i].f.task_id != wire)
+			continue;
+		ws->local[i] = ws->local[--ws->nlocal];
+		send_result(ws, wire, TASK_STATUS_CANCELLED, 0, none);
+		return;
+	}
+}
+
+static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
+{
+	struct pp_frame r;
+
+	switch (f->type) {
+	case PP_FRAME_SUBMIT:
+		if (ws->nlocal == LOCAL_MAX)
+			_exit(4); /* the parent broke its own limit */
+		ws->local[ws->nlocal].f = *f;
+		ws->local[ws->nlocal].prio =
+			(f->flags & PP_FRAME_F_PRIO_MASK) >>
+			PP_FRAME_F_PRIO_SHIFT;
+		ws->local[ws->nlocal].order = ws->order++;
+		ws->nlocal++;
+		break;
+	case PP_FRAME_CANCEL:
+		cancel_local(ws, f->task_id);
+		break;
+	case PP_FRAME_PING:
+		memset(&r, 0, sizeof(r));
+		r.type = PP_FRAME_PONG;
+		r.u.ping.nonce = f->u.ping.nonce;
+		send_frame(ws, &r);
+		break;
+	case PP_FRAME_SHUTDOWN:
+		ws->shutdown = 1;
+		break;
+	default:
+		break;
+	}
+}
+
+static void drain(struct worker_state *ws)
+{
+	struct pp_frame f;
+	int err;
+
+	while (ws->nlocal < LOCAL_MAX && (err = pp_channel_recv(&ws->ch, &f)) == 0)
+		handle_frame(ws, &f);
+	if (pp_channel_violation(&ws->ch))
+		_exit(5);
+}
+
+/* Index of the task to start: highest priority, then oldest. */
+static unsigned best_local(const struct worker_state *ws)
+{
+	unsigned i, best = 0;
+
+	for (i = 1; i < ws->nlocal; i++) {
+		const struct local_task *a = &ws->local[i], *b = &ws->local[best];
+
+		if (a->prio > b->prio ||
+		    (a->prio == b->prio && a->order < b->order))
+			best = i;
+	}
+	return best;
+}
+
+/* Hands back every queued task below the priority the parent has waiting. */
+static int defer_lower(struct worker_state *ws, int prio)
+{
+	uint32_t waiting = pp_channel_word_load(&ws->ch, PP_WORD_WAITING_PRIO);
+	struct pp_payload_ref none = {0, 0};
+	unsigned i = 0;
+	int deferred = 0;
+
+	if (waiting == 0 || (int)waiting - 1 <= prio)
+		return 0;
+	while (i < ws->nlocal) {
+		if (ws->local[i].prio < (int)waiting - 1) {
+			send_result(ws, ws->local[i].f.task_id,
+				    PP_WORKER_DEFERRED, 0, none);
+			ws->local[i] = ws->local[--ws->nlocal];
+			deferred++;
+		} else {
+			i++;
+		}
+	}
+	return deferred;
+}
+
+/* Places the task's output in the arena; returns the status to report. */
+static int place_output(struct worker_state *ws, void *out, size_t size,
+			struct pp_payload_ref *ref)
+{
+	void *dst;
+
+	memset(ref, 0, sizeof(*ref));
+	if (out && out == current_output && size <= current_output_ref.length) {
+		*ref = current_output_ref;
+		ref->length = size;
+		if (size == 0) {
+			pp_channel_free(&ws->ch, &current_output_ref);
+			*ref = (struct pp_payload_ref){0, 0};
+		}
+		return 0;
+	}
+	if (current_output)
+		pp_channel_free(&ws->ch, &current_output_ref);
+	if (!out || size == 0) {
+		if (out)
+			free(out);
+		return 0;
+	}
+	if (size > ws->max_output ||
+	    pp_channel_alloc(&ws->ch, size, ref, &dst)) {
+		free(out);
+		memset(ref, 0, sizeof(*ref));
+		return TASK_STATUS_REJECTED;
+	}
+	memcpy(dst, out, size);
+	free(out);
+	return 0;
+}
+
+static void run_one(struct worker_state *ws, struct local_task *t)
+{
+	const struct pp_frame *f = &t->f;
+	task_func_t func = (task_func_t)(uintptr_t)f->u.submit.func;
+	void *input = (void *)pp_channel_peer_payload(&ws->ch, &f->payload);
+	struct pp_payload_ref ref;
+	void *out = NULL;
+	size_t out_size = 0;
+	int rc, status;
+
+	current_worker = ws;
+	current_output = NULL;
+	rc = func(f->payload.length ? input : NULL, (size_t)f->payload.length,
+		  &out, &out_size, (void *)(uintptr_t)f->u.submit.user_data);
+	current_worker = NULL;
+	status = place_output(ws, out, out_size, &ref);
+	current_output = NULL;
+	if (!status)
+		status = rc == 0 ? TASK_STATUS_COMPLETED : TASK_STATUS_FAILED;
+	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);
+	send_result(ws, f->task_id, status, rc, ref);
+}
+
+static int find_local(const struct worker_state *ws, uint64_t wire)
+{
+	unsigned i;
+
+	for (i = 0; i < ws->nlocal; i++)
+		if (ws->local[i].f.task_id == wire)
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Announces the task in PP_WORD_RUNNING, then looks for a CANCEL once
+ * more. The parent sends CANCEL and then reads the word, so either this
+ * side sees the CANCEL and does not start, or the parent sees the word and
+ * kills the worker: a cancelled task never runs unnoticed.
+ */
+static int claim_start(struct worker_state *ws, uint64_t wire)
+{
+	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, pp_running_word(wire));
+	atomic_thread_fence(memory_order_seq_cst);
+	drain(ws);
+	if (find_local(ws, wire) >= 0)
+		return 1;
+	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);
+	return 0;
+}
+
+static void worker_loop(struct worker_state *ws)
+{
+	for (;;) {
+		struct local_task t;
+		int i;
+
+		drain(ws);
+		release_acked(ws);
+		if (ws->nlocal == 0) {
+			if (ws->shutdown)
+				_exit(0);
+			pp_channel_wait(&ws->ch, 1000);
+			continue;
+		}
+		i = (int)best_local(ws);
+		if (defer_lower(ws, ws->local[i].prio))
+			continue;
+		t = ws->local[i];
+		if (!claim_start(ws, t.f.task_id))
+			continue;
+		i = find_local(ws, t.f.task_id);
+		ws->local[i] = ws->local[--ws->nlocal];
+		run_one(ws, &t);
+	}
+}
+
+/* Closes every fd but stdio and the ones in keep (sorted, 2 entries). */
+static void close_other_fds(int a, int b)
+{
+	int lo = a < b ? a : b, hi = a < b ? b : a;
+
+	if (lo > 3)
+		syscall(SYS_close_range, 3u, (unsigned)lo - 1, 0u);
+	if (hi > lo + 1)
+		syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1,
+			0u);
+	syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u);
+}
+
+static void drop_parent_mappings(struct process_pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_channel *c = &pool->workers[i].ch;
+
+		if (c->base)
+			munmap(c->base, c->size);
+	}
+}
+
+void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
+{
+	static struct worker_state ws;
+	sigset_t all;
+	int memfd, efd;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+	memfd = dup(self->ch.fd);
+	efd = dup(self->ch.parent_eventfd);
+	if (memfd < 3 || efd < 3)
+		_exit(6);
+	memset(&ws, 0, sizeof(ws));
+	ws.max_output = pool->cfg.max_output_size;
+	if (pp_channel_open_worker(&ws.ch, memfd, efd))
+		_exit(7);
+	drop_parent_mappings(pool);
+	close_other_fds(memfd, efd);
+	if (pool->cfg.enable_worker_affinity) {
+		cpu_set_t set;
+		long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+		CPU_ZERO(&set);
+		CPU_SET(self->index % (n > 0 ? n : 1), &set);
+		sched_setaffinity(0, sizeof(set), &set);
+	}
+	worker_loop(&ws);
+	_exit(0);
+}
