@@ -79,9 +79,11 @@ int pp_future_resolve(struct task_future *f, task_status_t status,
 	r->term_signal = term_signal;
 	r->task_id = f->id;
 	r->worker_pid = atomic_load(&f->worker_pid);
-	if (f->start_ns) {
-		r->queue_us = (uint64_t)(f->start_ns - f->submit_ns) / 1000;
-		r->run_us = (uint64_t)(pp_now_ns() - f->start_ns) / 1000;
+	int64_t start = atomic_load(&f->start_ns);
+
+	if (start) {
+		r->queue_us = (uint64_t)(start - f->submit_ns) / 1000;
+		r->run_us = (uint64_t)(pp_now_ns() - start) / 1000;
 	} else {
 		r->queue_us = (uint64_t)(pp_now_ns() - f->submit_ns) / 1000;
 	}

@@ -45,7 +45,7 @@ struct task_future {
 	struct task_future *next; /* pending list */
 	struct pp_worker *worker; /* worker it is on, or NULL */
 	_Atomic int worker_pid;	/* last worker it was placed on */
-	int64_t start_ns;
+	_Atomic int64_t start_ns; /* 0 until placed on a worker */
 	uint32_t slot;		/* slot on that worker */
 	struct pp_payload_ref arena_in; /* input in the worker's arena */
 	int retries;		/* re-runs after a crash */

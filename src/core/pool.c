@@ -177,14 +177,14 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 		pthread_mutex_unlock(&pool->stop_lock);
 		return 0;
 	}
-	if (!atomic_compare_exchange_strong(&pool->state, &expect,
-					    PP_POOL_STOPPING)) {
+	if (atomic_load(&pool->state) != PP_POOL_RUNNING) {
 		pthread_mutex_unlock(&pool->stop_lock);
 		return POOL_ESTATE;
 	}
-	pool->stop_deadline_ns =
-		timeout_ms < 0 ? -1
-			       : pp_now_ns() + (int64_t)timeout_ms * 1000000;
+	atomic_store(&pool->stop_deadline_ns,
+		     timeout_ms < 0 ? -1
+				    : pp_now_ns() + (int64_t)timeout_ms * 1000000);
+	atomic_compare_exchange_strong(&pool->state, &expect, PP_POOL_STOPPING);
 	atomic_store(&pool->supervisor_sleeping, 1);
 	pp_supervisor_wake(pool);
 	pthread_join(pool->thread, NULL);

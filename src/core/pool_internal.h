@@ -87,7 +87,7 @@ struct process_pool {
 	struct pp_fifo pending[TASK_PRIORITY_COUNT];
 	struct pp_deadline_heap deadlines;
 	struct pp_dispatch_batch *batches; /* one per worker slot */
-	int64_t stop_deadline_ns;  /* pool_stop: cancel what is left then */
+	_Atomic int64_t stop_deadline_ns; /* pool_stop: cancel the rest then */
 	int64_t crash_window_ns;
 	int crashes_in_window;
 	int64_t backoff_ns;

@@ -244,9 +244,10 @@ static void protocol_violation(struct process_pool *pool,
 	kill_worker(pool, w, TASK_STATUS_PROTOCOL_ERROR, why);
 }
 
-static int running_on(const struct pp_worker *w, const struct task_future *t)
+/* Full barrier read: orders the CANCEL just sent before the word read. */
+static int running_on(struct pp_worker *w, const struct task_future *t)
 {
-	return pp_channel_word_load(&w->ch, PP_WORD_RUNNING) ==
+	return pp_channel_word_fetch(&w->ch, PP_WORD_RUNNING) ==
 	       pp_running_word(pp_wire_id(t->id, t->slot));
 }
 
@@ -270,7 +271,6 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 		protocol_violation(pool, w, pp_channel_violation_str(&w->ch));
 		return;
 	}
-	atomic_thread_fence(memory_order_seq_cst);
 	if (running_on(w, t)) {
 		w->kill_task = t->id;
 		kill_worker(pool, w, reason, "task stopped while running");
@@ -345,7 +345,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 			protocol_violation(pool, w, "endless deferral");
 			return;
 		}
-		t->start_ns = 0;
+		atomic_store(&t->start_ns, 0);
 		atomic_fetch_add(&pool->queued, 1);
 		enqueue(pool, t, 1);
 		return;
@@ -406,7 +406,8 @@ static int64_t respawn_delay(struct process_pool *pool, int64_t now)
 		pool->crashes_in_window = 0;
 		pool->backoff_ns = 0;
 	}
-	if (++pool->crashes_in_window <= 5)
+	/* A storm is more crashes in a second than a few per worker. */
+	if (++pool->crashes_in_window <= 10 + 2 * pool->cfg.max_workers)
 		return 0;
 	pool->backoff_ns = pool->backoff_ns ? pool->backoff_ns * 2 : 10000000;
 	if (pool->backoff_ns > 1000000000)
@@ -446,7 +447,7 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		finish(pool, t);
 		return;
 	}
-	t->start_ns = 0;
+	atomic_store(&t->start_ns, 0);
 	atomic_fetch_add(&pool->queued, 1);
 	enqueue(pool, t, 1);
 }
@@ -554,7 +555,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	t->slot = free_slot(pool, w);
 	t->worker = w;
 	atomic_store(&t->worker_pid, (int)w->pid);
-	t->start_ns = pp_now_ns();
+	atomic_store(&t->start_ns, pp_now_ns());
 	w->slots[t->slot] = t;
 	w->in_flight++;
 	memset(f, 0, sizeof(*f));
@@ -600,14 +601,10 @@ static void publish_waiting(struct process_pool *pool, int64_t now)
 
 static void dispatch(struct process_pool *pool)
 {
-	static __thread struct pp_dispatch_batch *batches;
+	struct pp_dispatch_batch *batches = pool->batches;
 	int64_t now = pp_now_ns();
 	int nworkers = pool->cfg.max_workers, i, prio;
 
-	if (!batches)
-		batches = calloc((size_t)nworkers, sizeof(*batches));
-	if (!batches)
-		return;
 	for (;;) {
 		struct pp_fifo *q = best_fifo(pool, now, &prio);
 		struct task_future *t;
@@ -893,8 +890,9 @@ void pp_supervisor_wake(struct process_pool *pool)
 {
 	uint64_t one = 1;
 
-	atomic_thread_fence(memory_order_seq_cst);
-	if (atomic_load(&pool->supervisor_sleeping) &&
+	/* A read-modify-write is a full barrier: the push is visible
+	 * before the flag is read (the supervisor does the mirror image). */
+	if (atomic_fetch_add(&pool->supervisor_sleeping, 0) &&
 	    write(pool->wake_fd, &one, sizeof(one)) < 0)
 		errno = 0;
 }
@@ -1006,8 +1004,9 @@ void *pp_supervisor_main(void *arg)
 		if (state == PP_POOL_STOPPING) {
 			if (nothing_left(pool))
 				break;
-			if (pool->stop_deadline_ns >= 0 &&
-			    now >= pool->stop_deadline_ns)
+			int64_t until = atomic_load(&pool->stop_deadline_ns);
+
+			if (until >= 0 && now >= until)
 				break;
 		}
 		wait_for_work(pool);

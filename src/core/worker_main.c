@@ -286,8 +286,8 @@ static int find_local(const struct worker_state *ws, uint64_t wire)
  */
 static int claim_start(struct worker_state *ws, uint64_t wire)
 {
+	/* A sequentially consistent store: ordered before the drain. */
 	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, pp_running_word(wire));
-	atomic_thread_fence(memory_order_seq_cst);
 	drain(ws);
 	if (find_local(ws, wire) >= 0)
 		return 1;

@@ -498,7 +498,14 @@ void pp_channel_word_store(struct pp_channel *ch, enum pp_channel_word w,
 	_Atomic uint32_t *p = word_at(ch, w);
 
 	if (p)
-		atomic_store_explicit(p, value, memory_order_release);
+		atomic_store(p, value);
+}
+
+uint32_t pp_channel_word_fetch(struct pp_channel *ch, enum pp_channel_word w)
+{
+	_Atomic uint32_t *p = word_at(ch, w);
+
+	return p ? atomic_fetch_add(p, 0) : 0;
 }
 
 uint32_t pp_channel_word_load(const struct pp_channel *ch,

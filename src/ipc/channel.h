@@ -195,7 +195,8 @@ int pp_channel_free(struct pp_channel *ch, const struct pp_payload_ref *ref);
 const void *pp_channel_peer_payload(const struct pp_channel *ch,
 				    const struct pp_payload_ref *ref);
 
-/* pp_channel_word_store - publish a control word (release). */
+/* pp_channel_word_store - publish a control word (sequentially
+ * consistent, so later loads of this thread are not moved before it). */
 void pp_channel_word_store(struct pp_channel *ch, enum pp_channel_word w,
 			   uint32_t value);
 
@@ -203,6 +204,10 @@ void pp_channel_word_store(struct pp_channel *ch, enum pp_channel_word w,
  * word or channel. */
 uint32_t pp_channel_word_load(const struct pp_channel *ch,
 			      enum pp_channel_word w);
+
+/* pp_channel_word_fetch - read a control word with a read-modify-write,
+ * a full barrier: earlier stores of this thread are visible first. */
+uint32_t pp_channel_word_fetch(struct pp_channel *ch, enum pp_channel_word w);
 
 /* pp_channel_violation - the sticky violation, 0 when healthy. */
 enum pp_channel_violation pp_channel_violation(const struct pp_channel *ch);
