@@ -53,25 +53,20 @@ static void futex_wake_all(_Atomic uint32_t *word)
 }
 
 /* Claims the right to write the result: 0 -> 2 (writing) -> 1 (done). */
-static int claim(struct task_future *f)
+int pp_future_claim(struct task_future *f)
 {
 	uint32_t expect = 0;
 
 	return atomic_compare_exchange_strong(&f->done, &expect, 2);
 }
 
-int pp_future_resolve(struct task_future *f, task_status_t status,
-		      int return_code, void *output, size_t output_size,
-		      int term_signal, const char *detail)
+void pp_future_fill(struct task_future *f, task_status_t status,
+		    int return_code, void *output, size_t output_size,
+		    int term_signal, const char *detail)
 {
 	task_result_t *r = &f->result;
-	uint64_t one = 1;
-	int fd;
+	int64_t start = atomic_load(&f->start_ns);
 
-	if (!claim(f)) {
-		free(output);
-		return 0;
-	}
 	r->status = status;
 	r->return_code = return_code;
 	r->output_data = output;
@@ -79,8 +74,6 @@ int pp_future_resolve(struct task_future *f, task_status_t status,
 	r->term_signal = term_signal;
 	r->task_id = f->id;
 	r->worker_pid = atomic_load(&f->worker_pid);
-	int64_t start = atomic_load(&f->start_ns);
-
 	if (start) {
 		r->queue_us = (uint64_t)(start - f->submit_ns) / 1000;
 		r->run_us = (uint64_t)(pp_now_ns() - start) / 1000;
@@ -88,6 +81,13 @@ int pp_future_resolve(struct task_future *f, task_status_t status,
 		r->queue_us = (uint64_t)(pp_now_ns() - f->submit_ns) / 1000;
 	}
 	snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
+}
+
+void pp_future_publish(struct task_future *f)
+{
+	uint64_t one = 1;
+	int fd;
+
 	atomic_store(&f->done, 1);
 	/* Waiters announce themselves before sleeping; none, no syscall. */
 	if (atomic_load(&f->waiters))
@@ -95,6 +95,19 @@ int pp_future_resolve(struct task_future *f, task_status_t status,
 	fd = atomic_load(&f->event_fd);
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
 		errno = 0;
+}
+
+int pp_future_resolve(struct task_future *f, task_status_t status,
+		      int return_code, void *output, size_t output_size,
+		      int term_signal, const char *detail)
+{
+	if (!pp_future_claim(f)) {
+		free(output);
+		return 0;
+	}
+	pp_future_fill(f, status, return_code, output, output_size,
+		       term_signal, detail);
+	pp_future_publish(f);
 	return 1;
 }
 

@@ -79,6 +79,17 @@ int pp_future_resolve(struct task_future *f, task_status_t status,
 		      int return_code, void *output, size_t output_size,
 		      int term_signal, const char *detail);
 
+/*
+ * The three steps of pp_future_resolve, for a resolver that must do
+ * something (count the outcome) after deciding it and before any waiter
+ * can see it: claim (1 if this caller decides), fill, publish.
+ */
+int pp_future_claim(struct task_future *f);
+void pp_future_fill(struct task_future *f, task_status_t status,
+		    int return_code, void *output, size_t output_size,
+		    int term_signal, const char *detail);
+void pp_future_publish(struct task_future *f);
+
 /* pp_future_is_done - whether an outcome is set. */
 int pp_future_is_done(const struct task_future *f);
 

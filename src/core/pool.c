@@ -44,6 +44,8 @@ static void free_pool(struct process_pool *pool)
 	if (pool->epoll_fd >= 0)
 		close(pool->epoll_fd);
 	pthread_mutex_destroy(&pool->stop_lock);
+	pthread_mutex_destroy(&pool->start_mu);
+	pthread_cond_destroy(&pool->start_cv);
 	free(pool);
 }
 
@@ -87,6 +89,8 @@ process_pool_t *pool_create(const pool_config_t *config)
 	}
 	pool->wake_fd = pool->timer_fd = pool->epoll_fd = -1;
 	pthread_mutex_init(&pool->stop_lock, NULL);
+	pthread_mutex_init(&pool->start_mu, NULL);
+	pthread_cond_init(&pool->start_cv, NULL);
 	err = pp_config_resolve(config, &pool->cfg, why, sizeof(why));
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR,
@@ -131,6 +135,31 @@ static int open_fds(struct process_pool *pool)
 	return 0;
 }
 
+/* Waits for the supervisor's first spawns; undoes the start if none
+ * succeeded. */
+static int wait_started(struct process_pool *pool)
+{
+	int state;
+
+	pthread_mutex_lock(&pool->start_mu);
+	while (pool->start_state == 0)
+		pthread_cond_wait(&pool->start_cv, &pool->start_mu);
+	state = pool->start_state;
+	pthread_mutex_unlock(&pool->start_mu);
+	if (state > 0) {
+		pool->thread_started = 1;
+		return 0;
+	}
+	pthread_join(pool->thread, NULL);
+	atomic_store(&pool->state, PP_POOL_CREATED);
+	pool->start_state = 0;
+	close(pool->wake_fd);
+	close(pool->timer_fd);
+	close(pool->epoll_fd);
+	pool->wake_fd = pool->timer_fd = pool->epoll_fd = -1;
+	return -ECHILD;
+}
+
 int pool_start(process_pool_t *pool)
 {
 	int expect = PP_POOL_CREATED, err;
@@ -151,7 +180,7 @@ int pool_start(process_pool_t *pool)
 		if (err)
 			atomic_store(&pool->state, PP_POOL_CREATED);
 		else
-			pool->thread_started = 1;
+			err = wait_started(pool);
 	}
 	pthread_mutex_unlock(&pool->stop_lock);
 	if (err) {
@@ -417,10 +446,14 @@ int pool_future_cancel(task_future_t *f)
 	if (pp_future_is_done(f))
 		return POOL_ESTATE;
 	pool = f->pool;
-	if (!pp_future_resolve(f, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
-			       "cancelled by the application"))
+	if (!pp_future_claim(f))
 		return POOL_ESTATE;
+	pp_future_fill(f, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
+		       "cancelled by the application");
 	atomic_fetch_add(&pool->counters[TASK_STATUS_CANCELLED], 1);
+	pp_latency_record(&pool->latency,
+			  f->result.queue_us + f->result.run_us);
+	pp_future_publish(f);
 	/* The supervisor takes it off its worker, if it is on one. */
 	atomic_fetch_add(&f->refs, 1);
 	if (pp_mpmc_push(pool->cancels, f))

@@ -106,6 +106,9 @@ struct process_pool {
 	struct pp_latency latency;
 
 	pthread_mutex_t stop_lock; /* serialises start/stop/destroy */
+	pthread_mutex_t start_mu;  /* start_state, for pool_start's wait */
+	pthread_cond_t start_cv;
+	int start_state;	   /* 0 starting, 1 running, -1 failed */
 };
 
 /* Frames for one worker, sent with one wakeup. */

@@ -171,9 +171,14 @@ static int resolve(struct process_pool *pool, struct task_future *t,
 		   task_status_t status, int rc, void *out, size_t out_size,
 		   int sig, const char *detail)
 {
-	if (!pp_future_resolve(t, status, rc, out, out_size, sig, detail))
+	if (!pp_future_claim(t)) {
+		free(out);
 		return 0;
+	}
+	pp_future_fill(t, status, rc, out, out_size, sig, detail);
+	/* Counted before any waiter can see it, so stats are never behind. */
 	count_outcome(pool, t);
+	pp_future_publish(t);
 	if (status != TASK_STATUS_COMPLETED)
 		pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "task_end",
 		       "task=%llu status=%s rc=%d signal=%d detail=\"%s\"",
@@ -989,7 +994,15 @@ void *pp_supervisor_main(void *arg)
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (i = 0; i < pool->target_workers; i++)
-		spawn_into(pool, &pool->workers[i]);
+		if (spawn_into(pool, &pool->workers[i]))
+			pool->workers[i].respawn_at_ns = pp_now_ns() +
+							 HOUSEKEEPING_NS;
+	pthread_mutex_lock(&pool->start_mu);
+	pool->start_state = pool->live_workers > 0 ? 1 : -1;
+	pthread_cond_broadcast(&pool->start_cv);
+	pthread_mutex_unlock(&pool->start_mu);
+	if (pool->live_workers == 0)
+		return NULL;
 	for (;;) {
 		int64_t now;
 		int state = atomic_load(&pool->state);
