@@ -545,7 +545,7 @@ static unsigned free_slot(struct process_pool *pool, struct pp_worker *w)
 
 /* Places a task on a worker; returns 0, or -ENOSPC when its arena is full. */
 static int place(struct process_pool *pool, struct pp_worker *w,
-		 struct task_future *t, struct pp_frame *f)
+		 struct task_future *t, int prio, struct pp_frame *f)
 {
 	void *dst;
 
@@ -565,7 +565,8 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	w->in_flight++;
 	memset(f, 0, sizeof(*f));
 	f->type = PP_FRAME_SUBMIT;
-	f->flags = (uint16_t)(t->priority << PP_FRAME_F_PRIO_SHIFT);
+	/* The worker orders by the aged priority, as the parent does. */
+	f->flags = (uint16_t)(prio << PP_FRAME_F_PRIO_SHIFT);
 	f->task_id = pp_wire_id(t->id, t->slot);
 	f->u.submit.func = (uint64_t)(uintptr_t)t->func;
 	f->u.submit.user_data = (uint64_t)(uintptr_t)t->user_data;
@@ -639,7 +640,7 @@ static void dispatch(struct process_pool *pool)
 
 		if (b->n == 64)
 			flush(pool, w, b);
-		if (place(pool, w, t, &b->frames[b->n]))
+		if (place(pool, w, t, prio, &b->frames[b->n]))
 			break; /* arena full: wait for results */
 		b->n++;
 		fifo_pop(q);

@@ -466,3 +466,34 @@ TEST_F(PoolTest, LogFileGetsOneLinePerEvent)
 }
 
 }  // namespace
+
+namespace {
+
+// Aging: a LOW task waiting behind a steady flood of HIGH ones still runs
+// within seconds (one level per 2 s waited), long before the flood ends.
+TEST_F(PoolTest, AgingKeepsLowPriorityFromStarving)
+{
+	Start(1);
+	task_future_t *low = Async(record_task, tag(1), TASK_PRIORITY_LOW);
+	std::vector<task_future_t *> flood;
+	bool low_done = false;
+	for (int i = 0; i < 4000 && !low_done; i++) {
+		flood.push_back(Async(sleep_task, tag(5), TASK_PRIORITY_HIGH));
+		if (flood.size() > 4) {
+			task_result_t r;
+			pool_future_wait(flood.front(), &r, 10000);
+			pool_future_destroy(flood.front());
+			flood.erase(flood.begin());
+		}
+		low_done = pool_future_done(low) == 1;
+	}
+	EXPECT_TRUE(low_done) << "LOW starved by 4000 HIGH tasks (20 s)";
+	for (auto *f : flood) {
+		task_result_t r;
+		pool_future_wait(f, &r, 10000);
+		pool_future_destroy(f);
+	}
+	pool_future_destroy(low);
+}
+
+}  // namespace
