@@ -150,8 +150,9 @@ typedef struct task_result {
 	int term_signal;	/* signal that ended the worker, or 0 */
 	int worker_pid;		/* worker that ran it, or 0 */
 	uint64_t task_id;
-	uint64_t queue_us;	/* submit to start */
-	uint64_t run_us;	/* start to end */
+	uint64_t queue_us;	/* submit until handed to a worker */
+	uint64_t run_us;	/* handed to a worker until the end: includes
+				 * waiting behind that worker's earlier tasks */
 	char detail[96];	/* human-readable cause, e.g. the violation */
 } task_result_t;
 
@@ -170,7 +171,7 @@ typedef struct pool_stats {
 	uint64_t worker_restarts;
 	int active_workers;	/* workers alive */
 	int busy_workers;	/* workers with a task */
-	size_t queue_depth;	/* tasks waiting for a worker */
+	size_t queue_depth;	/* accepted tasks not yet on a worker */
 	size_t queue_depth_by_priority[TASK_PRIORITY_COUNT];
 	double avg_task_time_ms; /* mean run time of finished tasks */
 	double queue_utilization; /* queue_depth / queue_size, percent */

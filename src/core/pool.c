@@ -34,6 +34,7 @@ static void free_pool(struct process_pool *pool)
 		free(pool->workers);
 	}
 	free(pool->batches);
+	free(pool->armed);
 	pp_deadline_free(&pool->deadlines);
 	pp_mpmc_destroy(pool->incoming);
 	pp_mpmc_destroy(pool->cancels);
@@ -62,8 +63,9 @@ static int alloc_parts(struct process_pool *pool)
 			       sizeof(*pool->workers));
 	pool->batches = calloc((size_t)pool->cfg.max_workers,
 			       sizeof(*pool->batches));
+	pool->armed = calloc((size_t)pool->cfg.max_workers, 1);
 	if (!pool->incoming || !pool->cancels || !pool->workers ||
-	    !pool->batches ||
+	    !pool->batches || !pool->armed ||
 	    pp_deadline_init(&pool->deadlines,
 			     pool->cfg.queue_size + in_flight))
 		return -ENOMEM;
@@ -366,24 +368,78 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 	return t;
 }
 
+/* Queues a task that the direct lane could not take. */
+static int queue_instead(struct process_pool *pool, struct task_future *t)
+{
+	int err;
+
+	if (enter(pool)) {
+		pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
+			   "pool stopped");
+		pp_future_put(t); /* the engine's reference */
+		return 0;
+	}
+	atomic_fetch_sub(&pool->submitted, 1); /* enqueue counts it again */
+	atomic_fetch_add(&t->refs, 1);	       /* enqueue_task may drop 2 */
+	err = enqueue_task(pool, t);
+	leave(pool);
+	if (err) {
+		pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
+			   "queue full");
+		return 0;
+	}
+	pp_future_put(t);
+	pp_supervisor_wake(pool);
+	return 0;
+}
+
 int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 		     size_t input_size, void *user_data,
 		     task_priority_t priority, int timeout_ms,
 		     task_result_t *result)
 {
-	task_future_t *f;
+	task_desc_t d = {func, input, input_size, user_data, priority,
+			 timeout_ms};
+	struct task_future *t;
+	struct pp_worker *w;
 	int err;
 
 	if (!pool || !result)
 		return POOL_EINVAL;
 	memset(result, 0, sizeof(*result));
-	f = pool_submit_async(pool, func, input, input_size, user_data,
-			      priority, timeout_ms);
-	if (!f)
-		return errno == EBADFD ? POOL_ESTATE : -errno;
+	err = check_task(func, input, input_size, priority, timeout_ms);
+	if (err)
+		return err;
+	err = enter(pool);
+	if (err)
+		return err;
+	w = pp_lane_claim(pool);
+	if (!w) {
+		t = submit_one(pool, &d, &err);
+		leave(pool);
+		if (!t)
+			return err;
+		pp_supervisor_wake(pool);
+	} else {
+		t = make_task(pool, &d, &err);
+		if (!t) {
+			atomic_store(&w->lane, PP_LANE_FREE);
+			leave(pool);
+			return err;
+		}
+		atomic_fetch_add(&pool->submitted, 1);
+		err = pp_lane_send(pool, w, t);
+		leave(pool);
+		if (err == 0)
+			err = pp_lane_wait(pool, w, t);
+		if (err == -EAGAIN)
+			queue_instead(pool, t);
+		else if (err == 0)
+			pp_future_put(t); /* the engine's reference */
+	}
 	/* The task's deadline (or pool_stop) ends every task. */
-	err = pool_future_wait(f, result, -1);
-	pool_future_destroy(f);
+	err = pool_future_wait(t, result, -1);
+	pool_future_destroy(t);
 	return err;
 }
 

@@ -21,6 +21,10 @@
 #include "src/ipc/channel.h"
 #include "src/ipc/mpmc_queue.h"
 
+/* Aging: a waiting task gains one priority level per this much waiting,
+ * in the parent's queues and in a worker's local queue alike. */
+#define PP_AGING_NS (2LL * 1000000000)
+
 /* Worker frame status values beyond task_status_t (worker -> parent). */
 #define PP_WORKER_DEFERRED 100 /* not started: a higher priority waits */
 
@@ -38,8 +42,23 @@ enum pp_worker_state {
 	PP_WORKER_DYING = 3,	/* killed or exiting; waiting for the pidfd */
 };
 
-/* One worker slot (supervisor). */
+/*
+ * Who may touch a worker's channel now. Between its loop iterations the
+ * supervisor lends idle workers (FREE); a synchronous submitter that
+ * claims one (CLIENT) runs its task there directly, with the supervisor
+ * off the path, and gives it back.
+ */
+enum pp_lane {
+	PP_LANE_SUPERVISOR = 0,
+	PP_LANE_FREE = 1,
+	PP_LANE_CLIENT = 2,
+};
+
+/* One worker slot (supervisor, or the client holding its lane). */
 struct pp_worker {
+	_Atomic int lane;	/* enum pp_lane */
+	_Atomic int returned;	/* a client gave it back with work to do */
+	int dead_pending;	/* pidfd fired while a client held it */
 	int index;
 	int state;		/* enum pp_worker_state */
 	pid_t pid;
@@ -87,6 +106,7 @@ struct process_pool {
 	struct pp_fifo pending[TASK_PRIORITY_COUNT];
 	struct pp_deadline_heap deadlines;
 	struct pp_dispatch_batch *batches; /* one per worker slot */
+	unsigned char *armed;	/* per worker: armed for this sleep */
 	_Atomic int64_t stop_deadline_ns; /* pool_stop: cancel the rest then */
 	int64_t crash_window_ns;
 	int crashes_in_window;
@@ -121,9 +141,34 @@ struct pp_dispatch_batch {
 void *pp_supervisor_main(void *pool);
 void pp_supervisor_wake(struct process_pool *pool);
 
+/* supervisor.c, shared with the direct lane */
+int pp_status_from_worker_ok(int status);
+int pp_copy_output(struct process_pool *pool, struct pp_worker *w,
+		   const struct pp_frame *f, void **out);
+int pp_resolve(struct process_pool *pool, struct task_future *t,
+	       task_status_t status, int rc, void *out, size_t out_size,
+	       int sig, const char *detail);
+
+/*
+ * lane.c, the direct lane for synchronous submits: claim an idle lent
+ * worker (NULL if none), send t to it, then wait for it. Both return 0
+ * while the client still holds t's engine reference (wait: t resolved by
+ * the client), 1 when t went back to the supervisor on its worker (with
+ * that reference), and -EAGAIN when t must be queued instead (the worker
+ * is released; send: the arena could not take the input; wait: the
+ * worker deferred it).
+ */
+struct pp_worker *pp_lane_claim(struct process_pool *pool);
+int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
+		 struct task_future *t);
+int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
+		 struct task_future *t);
+
 /* worker.c (parent side) */
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w);
 void pp_worker_kill(struct pp_worker *w);
+/* pp_worker_signal - send sig through the pidfd; changes no state. */
+void pp_worker_signal(struct pp_worker *w, int sig);
 
 /* worker_main.c (child side): never returns. */
 void pp_worker_main(struct process_pool *pool, struct pp_worker *self)

@@ -34,7 +34,6 @@
 #define TAG_TIMER 2u
 #define TAG_CHANNEL 3u
 #define TAG_PIDFD 4u
-#define AGING_NS (2LL * 1000000000) /* one priority level per 2 s waited */
 #define MAX_ORPHANED 3
 #define MAX_DEFERRALS 100000
 #define SPIN_ROUNDS 200
@@ -54,6 +53,13 @@ static int epoll_add(struct process_pool *pool, int fd, uint64_t data)
 	ev.events = EPOLLIN;
 	ev.data.u64 = data;
 	return epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+/* Live, and not lent to a client: the supervisor may touch its channel. */
+static int usable(const struct pp_worker *w)
+{
+	return (w->state == PP_WORKER_LIVE || w->state == PP_WORKER_RETIRING) &&
+	       atomic_load(&w->lane) == PP_LANE_SUPERVISOR;
 }
 
 /* ---- pending queues ---------------------------------------------------- */
@@ -119,10 +125,10 @@ static void leave_queue(struct process_pool *pool, struct task_future *t)
 	atomic_fetch_sub(&pool->queued, 1);
 }
 
-/* Effective priority: base level plus one per AGING_NS waited. */
+/* Effective priority: base level plus one per PP_AGING_NS waited. */
 static int effective(const struct task_future *t, int64_t now)
 {
-	int64_t aged = t->priority + (now - t->submit_ns) / AGING_NS;
+	int64_t aged = t->priority + (now - t->submit_ns) / PP_AGING_NS;
 
 	return aged > TASK_PRIORITY_CRITICAL ? TASK_PRIORITY_CRITICAL
 					     : (int)aged;
@@ -167,9 +173,9 @@ static void count_outcome(struct process_pool *pool, struct task_future *t)
 	}
 }
 
-static int resolve(struct process_pool *pool, struct task_future *t,
-		   task_status_t status, int rc, void *out, size_t out_size,
-		   int sig, const char *detail)
+int pp_resolve(struct process_pool *pool, struct task_future *t,
+	       task_status_t status, int rc, void *out, size_t out_size,
+	       int sig, const char *detail)
 {
 	if (!pp_future_claim(t)) {
 		free(out);
@@ -244,7 +250,7 @@ static void protocol_violation(struct process_pool *pool,
 
 	for (s = 0; s < max; s++)
 		if (w->slots[s])
-			resolve(pool, w->slots[s], TASK_STATUS_PROTOCOL_ERROR,
+			pp_resolve(pool, w->slots[s], TASK_STATUS_PROTOCOL_ERROR,
 				0, NULL, 0, 0, why);
 	kill_worker(pool, w, TASK_STATUS_PROTOCOL_ERROR, why);
 }
@@ -267,7 +273,8 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 	struct pp_worker *w = t->worker;
 	struct pp_frame f;
 
-	if (!w || w->state == PP_WORKER_DYING)
+	/* A lent worker is handled when its client gives it back. */
+	if (!w || w->state == PP_WORKER_DYING || !usable(w))
 		return;
 	memset(&f, 0, sizeof(f));
 	f.type = PP_FRAME_CANCEL;
@@ -284,7 +291,7 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 
 /* ---- completions ------------------------------------------------------ */
 
-static int status_from_worker_ok(int status)
+int pp_status_from_worker_ok(int status)
 {
 	return status == TASK_STATUS_COMPLETED ||
 	       status == TASK_STATUS_FAILED ||
@@ -293,8 +300,8 @@ static int status_from_worker_ok(int status)
 }
 
 /* Copies a result's output out of the worker's arena, checked. */
-static int copy_output(struct process_pool *pool, struct pp_worker *w,
-		       const struct pp_frame *f, void **out)
+int pp_copy_output(struct process_pool *pool, struct pp_worker *w,
+		   const struct pp_frame *f, void **out)
 {
 	const void *src;
 
@@ -329,12 +336,12 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		protocol_violation(pool, w, "result for no task in flight");
 		return;
 	}
-	if (!status_from_worker_ok(status)) {
+	if (!pp_status_from_worker_ok(status)) {
 		protocol_violation(pool, w, "impossible task status");
 		return;
 	}
 	t = w->slots[slot];
-	err = copy_output(pool, w, f, &out);
+	err = pp_copy_output(pool, w, f, &out);
 	if (err == -EPROTO) {
 		protocol_violation(pool, w, "output outside the arena");
 		return;
@@ -344,7 +351,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	if (status == PP_WORKER_DEFERRED && !pp_future_is_done(t)) {
 		free(out);
 		if (++t->deferrals > MAX_DEFERRALS) {
-			resolve(pool, t, TASK_STATUS_PROTOCOL_ERROR, 0, NULL,
+			pp_resolve(pool, t, TASK_STATUS_PROTOCOL_ERROR, 0, NULL,
 				0, 0, "endless deferral");
 			finish(pool, t);
 			protocol_violation(pool, w, "endless deferral");
@@ -356,13 +363,13 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		return;
 	}
 	if (err == -ENOMEM)
-		resolve(pool, t, TASK_STATUS_REJECTED, f->u.result.return_code,
+		pp_resolve(pool, t, TASK_STATUS_REJECTED, f->u.result.return_code,
 			NULL, 0, 0, "out of memory copying the output");
 	else if (status == TASK_STATUS_REJECTED)
-		resolve(pool, t, status, f->u.result.return_code, out, 0, 0,
+		pp_resolve(pool, t, status, f->u.result.return_code, out, 0, 0,
 			"output larger than max_output_size or the arena");
 	else
-		resolve(pool, t, status == PP_WORKER_DEFERRED
+		pp_resolve(pool, t, status == PP_WORKER_DEFERRED
 					 ? TASK_STATUS_CANCELLED
 					 : (task_status_t)status,
 			f->u.result.return_code, out,
@@ -396,7 +403,7 @@ static void drain_workers(struct process_pool *pool)
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (w->state == PP_WORKER_LIVE || w->state == PP_WORKER_RETIRING)
+		if (usable(w))
 			drain_worker(pool, w);
 	}
 }
@@ -422,8 +429,8 @@ static int64_t respawn_delay(struct process_pool *pool, int64_t now)
 
 /* What became of a task that was on a worker when it died. */
 static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
-			  struct task_future *t, int was_running, int sig,
-			  const char *how)
+			  struct task_future *t, int was_running,
+			  int attributed, int sig, const char *how)
 {
 	int retry;
 
@@ -436,7 +443,7 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		retry = t->retries < pool->cfg.max_retries &&
 			w->kill_reason == 0;
 		if (!retry) {
-			resolve(pool, t,
+			pp_resolve(pool, t,
 				w->kill_reason == TASK_STATUS_PROTOCOL_ERROR
 					? TASK_STATUS_PROTOCOL_ERROR
 					: TASK_STATUS_CRASHED,
@@ -446,8 +453,10 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		}
 		t->retries++;
 		atomic_fetch_add(&pool->retried, 1);
-	} else if (++t->orphaned > MAX_ORPHANED) {
-		resolve(pool, t, TASK_STATUS_CRASHED, 0, NULL, 0, sig,
+	} else if (!attributed && ++t->orphaned > MAX_ORPHANED) {
+		/* Only deaths no running task explains count against the
+		 * bystanders: a poison task cannot take them down with it. */
+		pp_resolve(pool, t, TASK_STATUS_CRASHED, 0, NULL, 0, sig,
 			"its workers kept dying");
 		finish(pool, t);
 		return;
@@ -460,7 +469,7 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 static void reap(struct process_pool *pool, struct pp_worker *w)
 {
 	uint32_t running = pp_channel_word_load(&w->ch, PP_WORD_RUNNING);
-	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0;
+	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0, attributed = 0;
 	char how[96];
 	siginfo_t info;
 
@@ -478,6 +487,10 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 	else
 		snprintf(how, sizeof(how), "worker %d exited with code %d",
 			 (int)w->pid, code);
+	for (s = 0; s < max; s++)
+		if (w->slots[s] && running == pp_running_word(pp_wire_id(
+						   w->slots[s]->id, s)))
+			attributed = 1;
 	for (s = 0; s < max; s++) {
 		struct task_future *t = w->slots[s];
 
@@ -485,7 +498,7 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 			settle_orphan(pool, w, t,
 				      running == pp_running_word(
 							 pp_wire_id(t->id, t->slot)),
-				      sig, how);
+				      attributed, sig, how);
 	}
 	if (w->state != PP_WORKER_RETIRING || sig || code)
 		pp_log(w->kill_reason ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
@@ -524,7 +537,7 @@ static struct pp_worker *least_loaded(struct process_pool *pool)
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (w->state != PP_WORKER_LIVE ||
+		if (w->state != PP_WORKER_LIVE || !usable(w) ||
 		    w->in_flight >= (unsigned)pool->cfg.max_in_flight)
 			continue;
 		if (!best || w->in_flight < best->in_flight)
@@ -599,7 +612,7 @@ static void publish_waiting(struct process_pool *pool, int64_t now)
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (w->state == PP_WORKER_LIVE &&
+		if (w->state == PP_WORKER_LIVE && usable(w) &&
 		    pp_channel_word_load(&w->ch, PP_WORD_WAITING_PRIO) != v)
 			pp_channel_word_store(&w->ch, PP_WORD_WAITING_PRIO, v);
 	}
@@ -631,7 +644,7 @@ static void dispatch(struct process_pool *pool)
 		if (t->input_size > pool->cfg.arena_size) {
 			fifo_pop(q);
 			leave_queue(pool, t);
-			resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
+			pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
 				"input larger than the worker arena");
 			finish(pool, t);
 			continue;
@@ -685,7 +698,7 @@ static void expire_deadlines(struct process_pool *pool, int64_t now)
 	struct task_future *t;
 
 	while ((t = pp_deadline_expired(&pool->deadlines, now)) != NULL) {
-		if (!resolve(pool, t, TASK_STATUS_TIMEOUT, 0, NULL, 0, 0,
+		if (!pp_resolve(pool, t, TASK_STATUS_TIMEOUT, 0, NULL, 0, 0,
 			     t->worker ? "deadline passed while on a worker"
 				       : "deadline passed while queued"))
 			continue;
@@ -714,8 +727,8 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 
 		if (w->state == PP_WORKER_LIVE)
 			live++;
-		if (w->in_flight)
-			busy++;
+		if (!usable(w) || w->in_flight)
+			busy++; /* a lent worker is running a client's task */
 		if (w->state == PP_WORKER_EMPTY && w->respawn_at_ns &&
 		    w->respawn_at_ns <= now && running) {
 			w->respawn_at_ns = 0;
@@ -723,7 +736,7 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 			    spawn_into(pool, w) == 0)
 				live++;
 		}
-		if (w->state == PP_WORKER_LIVE && w->in_flight == 0 &&
+		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
 		    w->recycle_after && w->tasks_done >= w->recycle_after) {
 			struct pp_frame f;
 
@@ -745,7 +758,7 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 		struct pp_worker *w = &pool->workers[i];
 		struct pp_frame f;
 
-		if (w->state != PP_WORKER_LIVE || w->in_flight ||
+		if (w->state != PP_WORKER_LIVE || !usable(w) || w->in_flight ||
 		    pool->target_workers <= pool->cfg.min_workers ||
 		    now - w->idle_since_ns <
 			    (int64_t)pool->cfg.worker_idle_timeout * 1000000)
@@ -788,9 +801,9 @@ static int work_waiting(struct process_pool *pool)
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if ((w->state == PP_WORKER_LIVE ||
-		     w->state == PP_WORKER_RETIRING) &&
-		    pp_ring_readable(&w->ch.rx) != 0)
+		if (atomic_load(&w->returned))
+			return 1;
+		if (usable(w) && pp_ring_readable(&w->ch.rx) != 0)
 			return 1;
 	}
 	return 0;
@@ -849,8 +862,16 @@ static void handle_events(struct process_pool *pool,
 				junk = 0;
 		} else if (kind == TAG_PIDFD && idx < (uint32_t)pool->cfg.max_workers) {
 			struct pp_worker *w = &pool->workers[idx];
+			int expect = PP_LANE_FREE;
 
-			if (w->state != PP_WORKER_EMPTY) {
+			atomic_compare_exchange_strong(&w->lane, &expect,
+						       PP_LANE_SUPERVISOR);
+			if (atomic_load(&w->lane) == PP_LANE_CLIENT) {
+				/* Reaped when the client gives it back. */
+				w->dead_pending = 1;
+				epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL,
+					  w->pidfd, NULL);
+			} else if (w->state != PP_WORKER_EMPTY) {
 				drain_worker(pool, w);
 				reap(pool, w);
 			}
@@ -858,12 +879,98 @@ static void handle_events(struct process_pool *pool,
 	}
 }
 
+/*
+ * Between iterations, idle workers are lent out: a synchronous submitter
+ * may claim one and run its task there with the supervisor off the path.
+ * Only while nothing is queued, so the queue keeps its priority order.
+ */
+static void lend_idle(struct process_pool *pool)
+{
+	int i;
+
+	if (atomic_load(&pool->state) != PP_POOL_RUNNING)
+		return;
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		if (pool->pending[i].count)
+			return;
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
+		    !w->ch.violation)
+			atomic_store(&w->lane, PP_LANE_FREE);
+	}
+}
+
+/* Work a client left on a worker it gave back. */
+static void take_back(struct process_pool *pool, struct pp_worker *w)
+{
+	int s;
+
+	for (s = 0; s < pool->cfg.max_in_flight; s++) {
+		struct task_future *t = w->slots[s];
+
+		if (!t)
+			continue;
+		if (pp_future_is_done(t))
+			stop_on_worker(pool, t, t->result.status);
+		else if (t->deadline_ns)
+			pp_deadline_add(&pool->deadlines, t);
+	}
+	if (w->dead_pending) {
+		w->dead_pending = 0;
+		drain_worker(pool, w);
+		reap(pool, w);
+	}
+}
+
+/* Takes every idle lent worker back, and handles the ones given back. */
+static void reclaim_lanes(struct process_pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+		int expect = PP_LANE_FREE;
+
+		atomic_compare_exchange_strong(&w->lane, &expect,
+					       PP_LANE_SUPERVISOR);
+		if (atomic_load(&w->lane) == PP_LANE_SUPERVISOR &&
+		    atomic_exchange(&w->returned, 0))
+			take_back(pool, w);
+	}
+}
+
+static int lanes_lent(struct process_pool *pool)
+{
+	int i, n = 0;
+
+	for (i = 0; i < pool->cfg.max_workers; i++)
+		n += atomic_load(&pool->workers[i].lane) == PP_LANE_CLIENT;
+	return n;
+}
+
+/* Stop deadline: a client still running a task there gets it killed. */
+static void kill_lent(struct process_pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (atomic_load(&w->lane) == PP_LANE_CLIENT && w->pidfd >= 0)
+			pp_worker_signal(w, SIGKILL);
+	}
+}
+
 /* Spins briefly, then sleeps in epoll until there is something to do. */
 static void wait_for_work(struct process_pool *pool)
 {
 	struct epoll_event ev[32];
+	unsigned char *armed = pool->armed;
 	int i, n, ready = 0;
 
+	lend_idle(pool);
 	for (i = 0; i < SPIN_ROUNDS; i++) {
 		if (work_waiting(pool))
 			return;
@@ -874,7 +981,8 @@ static void wait_for_work(struct process_pool *pool)
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (w->state == PP_WORKER_LIVE || w->state == PP_WORKER_RETIRING)
+		armed[i] = usable(w);
+		if (armed[i])
 			ready |= pp_channel_arm(&w->ch) != 0;
 	}
 	if (!ready && !work_waiting(pool))
@@ -882,12 +990,9 @@ static void wait_for_work(struct process_pool *pool)
 	else
 		n = epoll_wait(pool->epoll_fd, ev, 32, 0);
 	atomic_store(&pool->supervisor_sleeping, 0);
-	for (i = 0; i < pool->cfg.max_workers; i++) {
-		struct pp_worker *w = &pool->workers[i];
-
-		if (w->state == PP_WORKER_LIVE || w->state == PP_WORKER_RETIRING)
-			pp_channel_disarm(&w->ch);
-	}
+	for (i = 0; i < pool->cfg.max_workers; i++)
+		if (armed[i])
+			pp_channel_disarm(&pool->workers[i].ch);
 	if (n > 0)
 		handle_events(pool, ev, n);
 }
@@ -913,7 +1018,7 @@ static int nothing_left(struct process_pool *pool)
 		if (pool->pending[i].count)
 			return 0;
 	for (i = 0; i < pool->cfg.max_workers; i++)
-		if (pool->workers[i].in_flight)
+		if (usable(&pool->workers[i]) && pool->workers[i].in_flight)
 			return 0;
 	return !pp_mpmc_size_approx(pool->incoming);
 }
@@ -927,7 +1032,7 @@ static void cancel_everything(struct process_pool *pool)
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		while ((t = fifo_pop(&pool->pending[i])) != NULL) {
 			leave_queue(pool, t);
-			resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
+			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
 				"pool stopped");
 			finish(pool, t);
 		}
@@ -938,7 +1043,7 @@ static void cancel_everything(struct process_pool *pool)
 			t = w->slots ? w->slots[s] : NULL;
 			if (!t)
 				continue;
-			resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
+			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
 				"pool stopped");
 			unslot(w, t);
 			finish(pool, t);
@@ -1008,6 +1113,7 @@ void *pp_supervisor_main(void *arg)
 		int64_t now;
 		int state = atomic_load(&pool->state);
 
+		reclaim_lanes(pool);
 		take_incoming(pool);
 		take_cancels(pool);
 		drain_workers(pool);
@@ -1016,12 +1122,16 @@ void *pp_supervisor_main(void *arg)
 		housekeeping(pool, now); /* may bring workers for dispatch */
 		dispatch(pool);
 		if (state == PP_POOL_STOPPING) {
-			if (nothing_left(pool))
-				break;
 			int64_t until = atomic_load(&pool->stop_deadline_ns);
+			int lent = lanes_lent(pool);
 
-			if (until >= 0 && now >= until)
+			if (!lent && nothing_left(pool))
 				break;
+			if (until >= 0 && now >= until) {
+				if (!lent)
+					break;
+				kill_lent(pool);
+			}
 		}
 		wait_for_work(pool);
 	}

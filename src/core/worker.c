@@ -113,10 +113,16 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	return 0;
 }
 
+void pp_worker_signal(struct pp_worker *w, int sig)
+{
+	if (w->pidfd >= 0)
+		syscall(SYS_pidfd_send_signal, w->pidfd, sig, NULL, 0);
+}
+
 void pp_worker_kill(struct pp_worker *w)
 {
 	if (w->pidfd < 0 || w->state == PP_WORKER_EMPTY)
 		return;
-	syscall(SYS_pidfd_send_signal, w->pidfd, SIGKILL, NULL, 0);
+	pp_worker_signal(w, SIGKILL);
 	w->state = PP_WORKER_DYING;
 }

@@ -20,6 +20,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "src/core/clock.h"
 #include "src/core/pool_internal.h"
 
 #define LOCAL_MAX 256
@@ -27,7 +28,8 @@
 
 struct local_task {
 	struct pp_frame f;
-	int prio;
+	int prio;		/* aged priority when it arrived */
+	int64_t received_ns;
 	uint64_t order;
 };
 
@@ -143,6 +145,7 @@ static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
 			(f->flags & PP_FRAME_F_PRIO_MASK) >>
 			PP_FRAME_F_PRIO_SHIFT;
 		ws->local[ws->nlocal].order = ws->order++;
+		ws->local[ws->nlocal].received_ns = pp_now_ns();
 		ws->nlocal++;
 		break;
 	case PP_FRAME_CANCEL:
@@ -173,18 +176,31 @@ static void drain(struct worker_state *ws)
 		_exit(5);
 }
 
-/* Index of the task to start: highest priority, then oldest. */
-static unsigned best_local(const struct worker_state *ws)
+/* A queued task keeps aging here, as it would in the parent's queue. */
+static int aged(const struct local_task *t, int64_t now)
 {
+	int64_t p = t->prio + (now - t->received_ns) / PP_AGING_NS;
+
+	return p > TASK_PRIORITY_CRITICAL ? TASK_PRIORITY_CRITICAL : (int)p;
+}
+
+/* Index of the task to start: highest aged priority, then oldest. */
+static unsigned best_local(const struct worker_state *ws, int *prio)
+{
+	int64_t now = pp_now_ns();
 	unsigned i, best = 0;
+	int bp = aged(&ws->local[0], now);
 
 	for (i = 1; i < ws->nlocal; i++) {
-		const struct local_task *a = &ws->local[i], *b = &ws->local[best];
+		const struct local_task *a = &ws->local[i];
+		int ap = aged(a, now);
 
-		if (a->prio > b->prio ||
-		    (a->prio == b->prio && a->order < b->order))
+		if (ap > bp || (ap == bp && a->order < ws->local[best].order)) {
 			best = i;
+			bp = ap;
+		}
 	}
+	*prio = bp;
 	return best;
 }
 
@@ -193,13 +209,14 @@ static int defer_lower(struct worker_state *ws, int prio)
 {
 	uint32_t waiting = pp_channel_word_load(&ws->ch, PP_WORD_WAITING_PRIO);
 	struct pp_payload_ref none = {0, 0};
+	int64_t now = pp_now_ns();
 	unsigned i = 0;
 	int deferred = 0;
 
 	if (waiting == 0 || (int)waiting - 1 <= prio)
 		return 0;
 	while (i < ws->nlocal) {
-		if (ws->local[i].prio < (int)waiting - 1) {
+		if (aged(&ws->local[i], now) < (int)waiting - 1) {
 			send_result(ws, ws->local[i].f.task_id,
 				    PP_WORKER_DEFERRED, 0, none);
 			ws->local[i] = ws->local[--ws->nlocal];
@@ -299,7 +316,7 @@ static void worker_loop(struct worker_state *ws)
 {
 	for (;;) {
 		struct local_task t;
-		int i;
+		int i, prio;
 
 		drain(ws);
 		release_acked(ws);
@@ -309,8 +326,8 @@ static void worker_loop(struct worker_state *ws)
 			pp_channel_wait(&ws->ch, 1000);
 			continue;
 		}
-		i = (int)best_local(ws);
-		if (defer_lower(ws, ws->local[i].prio))
+		i = (int)best_local(ws, &prio);
+		if (defer_lower(ws, prio))
 			continue;
 		t = ws->local[i];
 		if (!claim_start(ws, t.f.task_id))

@@ -497,3 +497,50 @@ TEST_F(PoolTest, AgingKeepsLowPriorityFromStarving)
 }
 
 }  // namespace
+
+namespace {
+
+// A task queued behind crashing ones on the same worker is a bystander:
+// the crashes are its neighbours', so it runs and completes.
+TEST_F(PoolTest, BystandersOfACrashingTaskStillRun)
+{
+	Start(1);
+	std::vector<task_future_t *> crashers;
+	for (int i = 0; i < 4; i++)
+		crashers.push_back(Async(segv_task));
+	task_future_t *bystander = Async(noop_task);
+	task_result_t r;
+	ASSERT_EQ(0, pool_future_wait(bystander, &r, 20000));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	for (auto *f : crashers) {
+		ASSERT_EQ(0, pool_future_wait(f, &r, 20000));
+		EXPECT_EQ(TASK_STATUS_CRASHED, r.status);
+		pool_future_destroy(f);
+	}
+	pool_future_destroy(bystander);
+}
+
+// The direct lane (sync submits on an idle pool) keeps every guarantee:
+// outputs, deadlines, crashes, and cancels from another thread.
+TEST_F(PoolTest, SyncDirectLaneKeepsOutcomes)
+{
+	Start(2);
+	for (int i = 0; i < 200; i++) {
+		int64_t v = i;
+		task_result_t r = Sync(square_task, &v, sizeof(v));
+		ASSERT_EQ(TASK_STATUS_COMPLETED, r.status);
+		ASSERT_EQ(v * v, *(int64_t *)r.output_data);
+		pool_result_free(&r);
+	}
+	EXPECT_EQ(TASK_STATUS_TIMEOUT,
+		  Sync(hang_task, nullptr, 0, nullptr, 50).status);
+	EXPECT_EQ(TASK_STATUS_CRASHED, Sync(segv_task, nullptr, 0).status);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, Sync(noop_task, nullptr, 0).status);
+	pool_stats_t s = Stats();
+	EXPECT_EQ(203u, s.tasks_submitted);
+	EXPECT_EQ(201u, s.tasks_completed);
+	EXPECT_EQ(1u, s.tasks_timed_out);
+	EXPECT_EQ(1u, s.tasks_crashed);
+}
+
+}  // namespace
