@@ -86,7 +86,9 @@ static bool spin(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg)
 }
 
 /* One futex sleep; returns false once the deadline has passed. */
-static bool sleep_once(struct wake_word *ww, uint32_t key, int64_t deadline)
+/* One futex sleep: 0 woken (or key stale), 1 slept until the timeout,
+ * -1 when the deadline had already passed. */
+static int sleep_once(struct wake_word *ww, uint32_t key, int64_t deadline)
 {
 	struct timespec ts, *tsp = NULL;
 	int64_t left;
@@ -94,13 +96,14 @@ static bool sleep_once(struct wake_word *ww, uint32_t key, int64_t deadline)
 	if (deadline >= 0) {
 		left = deadline - now_ns();
 		if (left <= 0)
-			return false;
+			return -1;
 		ts.tv_sec = left / 1000000000;
 		ts.tv_nsec = left % 1000000000;
 		tsp = &ts;
 	}
-	futex(&ww->events, FUTEX_WAIT, key, tsp);
-	return true;
+	if (futex(&ww->events, FUTEX_WAIT, key, tsp) < 0 && errno == ETIMEDOUT)
+		return 1;
+	return 0;
 }
 
 /*
@@ -145,13 +148,17 @@ int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
 						  memory_order_relaxed);
 			return 0;
 		}
-		bool in_time = sleep_once(ww, key, deadline);
+		int slept = sleep_once(ww, key, deadline);
 
 		atomic_fetch_sub_explicit(&ww->sleepers, 1,
 					  memory_order_relaxed);
-		if (ready(arg))
+		if (ready(arg)) {
+			/* Ready, yet nobody woke us: a missed wakeup. */
+			if (slept == 1)
+				w->late++;
 			return 0;
-		if (!in_time)
+		}
+		if (slept < 0)
 			return -ETIMEDOUT;
 	}
 }

@@ -44,6 +44,8 @@ struct pp_waiter {
 	uint32_t spin;	/* current spin budget, iterations */
 	uint64_t spins_won;   /* waits satisfied while spinning */
 	uint64_t sleeps;      /* waits that went to the kernel */
+	uint64_t late;	      /* sleeps that ran to their timeout although
+			       * the condition then held: missed wakeups */
 };
 
 /* pp_wake_word_init - zero a wake word before it is shared. */

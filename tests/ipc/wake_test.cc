@@ -68,6 +68,7 @@ TEST(Wake, CrossThreadNoLostWakeups)
 	Shared s;
 	const uint64_t rounds = pp_test::scaled(20000);
 	std::atomic<int> timeouts{0};
+	std::atomic<uint64_t> late{0};
 
 	pp_wake_word_init(s.word);
 	s.value = 0;
@@ -79,6 +80,7 @@ TEST(Wake, CrossThreadNoLostWakeups)
 			if (pp_wake_wait(&w, reached, &t, 5000) != 0)
 				timeouts++;
 		}
+		late = w.late;
 	});
 	for (uint64_t i = 1; i <= rounds; i++) {
 		s.value.store(i, std::memory_order_release);
@@ -90,6 +92,7 @@ TEST(Wake, CrossThreadNoLostWakeups)
 	}
 	waiter.join();
 	EXPECT_EQ(0, timeouts.load());
+	EXPECT_EQ(0u, late.load());
 }
 
 // Ping-pong between two processes, each sleeping on its own word. With
@@ -119,7 +122,7 @@ void cross_process_pingpong(bool no_spin)
 			p->to_parent.value.store(i);
 			pp_wake_notify(p->to_parent.word, -1);
 		}
-		return 0;
+		return w.late ? 7 : 0;
 	});
 	pp_waiter w;
 	int timeouts = 0;
@@ -134,6 +137,7 @@ void cross_process_pingpong(bool no_spin)
 			timeouts++;
 	}
 	EXPECT_EQ(0, timeouts);
+	EXPECT_EQ(0u, w.late);
 	EXPECT_EQ(0, pp_test::wait_child(pid, 60000));
 	pp_test::unmap_shared(p, sizeof(Pair));
 }
