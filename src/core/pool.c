@@ -248,7 +248,8 @@ static int check_task(task_func_t func, const void *input, size_t size,
 }
 
 static struct task_future *make_task(struct process_pool *pool,
-				     const task_desc_t *d, int *err)
+				     const task_desc_t *d, int64_t now,
+				     int *err)
 {
 	struct task_future *t = pp_future_new();
 	int timeout = d->timeout_ms ? d->timeout_ms : pool->cfg.task_timeout;
@@ -276,7 +277,7 @@ static struct task_future *make_task(struct process_pool *pool,
 		memcpy(t->input, d->input_data, d->input_size);
 	t->pool = pool;
 	t->id = atomic_fetch_add(&pool->next_id, 1) + 1;
-	t->submit_ns = pp_now_ns();
+	t->submit_ns = now;
 	t->deadline_ns = timeout ? t->submit_ns + (int64_t)timeout * 1000000
 				 : 0;
 	return t;
@@ -319,7 +320,8 @@ static void leave(struct process_pool *pool)
 }
 
 static struct task_future *submit_one(struct process_pool *pool,
-				      const task_desc_t *d, int *err)
+				      const task_desc_t *d, int64_t now,
+				      int *err)
 {
 	struct task_future *t;
 
@@ -327,7 +329,7 @@ static struct task_future *submit_one(struct process_pool *pool,
 			  d->priority, d->timeout_ms);
 	if (*err)
 		return NULL;
-	t = make_task(pool, d, err);
+	t = make_task(pool, d, now, err);
 	if (!t)
 		return NULL;
 	*err = enqueue_task(pool, t);
@@ -358,7 +360,7 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 		errno = to_errno(err);
 		return NULL;
 	}
-	t = submit_one(pool, &d, &err);
+	t = submit_one(pool, &d, pp_now_ns(), &err);
 	leave(pool);
 	if (!t) {
 		errno = to_errno(err);
@@ -415,13 +417,13 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 		return err;
 	w = pp_lane_claim(pool);
 	if (!w) {
-		t = submit_one(pool, &d, &err);
+		t = submit_one(pool, &d, pp_now_ns(), &err);
 		leave(pool);
 		if (!t)
 			return err;
 		pp_supervisor_wake(pool);
 	} else {
-		t = make_task(pool, &d, &err);
+		t = make_task(pool, &d, pp_now_ns(), &err);
 		if (!t) {
 			atomic_store(&w->lane, PP_LANE_FREE);
 			leave(pool);
@@ -448,6 +450,7 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 {
 	task_future_t **out;
 	size_t i, queued = 0;
+	int64_t now;
 	int err, last = 0;
 
 	if (!pool || !tasks || count == 0) {
@@ -472,8 +475,9 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 		errno = to_errno(err);
 		return NULL;
 	}
+	now = pp_now_ns(); /* one submit time for the whole batch */
 	for (i = 0; i < count; i++) {
-		out[i] = submit_one(pool, &tasks[i], &err);
+		out[i] = submit_one(pool, &tasks[i], now, &err);
 		if (out[i])
 			queued++;
 		else

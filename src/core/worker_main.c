@@ -47,6 +47,7 @@ struct worker_state {
 	unsigned nout;
 	size_t max_output;
 	int shutdown;
+	int64_t now;	/* read once per loop turn: clock reads add up */
 };
 
 /* What pool_output_alloc hands out, for the task running now. */
@@ -145,7 +146,7 @@ static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
 			(f->flags & PP_FRAME_F_PRIO_MASK) >>
 			PP_FRAME_F_PRIO_SHIFT;
 		ws->local[ws->nlocal].order = ws->order++;
-		ws->local[ws->nlocal].received_ns = pp_now_ns();
+		ws->local[ws->nlocal].received_ns = ws->now;
 		ws->nlocal++;
 		break;
 	case PP_FRAME_CANCEL:
@@ -187,7 +188,7 @@ static int aged(const struct local_task *t, int64_t now)
 /* Index of the task to start: highest aged priority, then oldest. */
 static unsigned best_local(const struct worker_state *ws, int *prio)
 {
-	int64_t now = pp_now_ns();
+	int64_t now = ws->now;
 	unsigned i, best = 0;
 	int bp = aged(&ws->local[0], now);
 
@@ -209,7 +210,7 @@ static int defer_lower(struct worker_state *ws, int prio)
 {
 	uint32_t waiting = pp_channel_word_load(&ws->ch, PP_WORD_WAITING_PRIO);
 	struct pp_payload_ref none = {0, 0};
-	int64_t now = pp_now_ns();
+	int64_t now = ws->now;
 	unsigned i = 0;
 	int deferred = 0;
 
@@ -318,6 +319,7 @@ static void worker_loop(struct worker_state *ws)
 		struct local_task t;
 		int i, prio;
 
+		ws->now = pp_now_ns();
 		drain(ws);
 		release_acked(ws);
 		if (ws->nlocal == 0) {

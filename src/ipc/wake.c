@@ -178,28 +178,43 @@ static bool claim_futex_wake(struct wake_word *ww, uint32_t sleepers)
 		 SLEEPER_WOKEN);
 }
 
+/* True when this notifier is the one to write the eventfd: the first
+ * notify after an arm takes the arm away, so a burst costs one write. */
+static bool claim_epoll_wake(struct wake_word *ww, uint32_t sleepers,
+			     int eventfd)
+{
+	if (!(sleepers & SLEEPER_EPOLL) || eventfd < 0)
+		return false;
+	return atomic_fetch_and_explicit(&ww->sleepers, ~SLEEPER_EPOLL,
+					 memory_order_seq_cst) &
+	       SLEEPER_EPOLL;
+}
+
 int pp_wake_notify(void *word, int eventfd)
 {
 	struct wake_word *ww = as_word(word);
-	bool futex_wake;
+	bool futex_wake, epoll_wake;
 	uint32_t sleepers;
 	int calls = 0;
 
 	if (!word)
 		return -EINVAL;
-	atomic_thread_fence(memory_order_seq_cst);
-	sleepers = atomic_load_explicit(&ww->sleepers, memory_order_seq_cst);
+	/* A read-modify-write: a full barrier between the caller's publish
+	 * and this read (TSan understands it, unlike a fence). */
+	sleepers = atomic_fetch_add_explicit(&ww->sleepers, 0,
+					     memory_order_seq_cst);
 	if (!(sleepers & (SLEEPER_FUTEX_MASK | SLEEPER_EPOLL)))
 		return 0;
 	futex_wake = claim_futex_wake(ww, sleepers);
-	if (!futex_wake && !(sleepers & SLEEPER_EPOLL))
+	epoll_wake = claim_epoll_wake(ww, sleepers, eventfd);
+	if (!futex_wake && !epoll_wake)
 		return 0;
 	atomic_fetch_add_explicit(&ww->events, 1, memory_order_seq_cst);
 	if (futex_wake) {
 		futex(&ww->events, FUTEX_WAKE, INT_MAX, NULL);
 		calls++;
 	}
-	if ((sleepers & SLEEPER_EPOLL) && eventfd >= 0) {
+	if (epoll_wake) {
 		uint64_t one = 1;
 
 		if (write(eventfd, &one, sizeof(one)) < 0 && errno != EAGAIN)

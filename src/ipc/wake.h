@@ -70,7 +70,8 @@ int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
  * Call after publishing (the ring push is the publish). Makes a futex wake
  * only if a thread sleeps on the futex and no earlier notify has already
  * woken it, and writes 1 to eventfd (if >= 0) only if an epoll waiter is
- * armed. Returns the number of syscalls made
+ * armed; that write disarms it, so a burst of notifies costs one write
+ * per arm. Returns the number of syscalls made
  * (0 on the fast path), or -EINVAL for a NULL word.
  */
 int pp_wake_notify(void *word, int eventfd);

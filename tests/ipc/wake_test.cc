@@ -206,6 +206,9 @@ TEST(Wake, ArmedNotifyWritesEventfd)
 	pp_wake_arm(s.word);
 	EXPECT_EQ(1, pp_wake_notify(s.word, efd));
 	EXPECT_EQ(1u, pp_wake_events(s.word));
+	// One write per arm, however many notifies follow.
+	EXPECT_EQ(0, pp_wake_notify(s.word, efd));
+	EXPECT_EQ(0, pp_wake_notify(s.word, efd));
 	ASSERT_EQ(8, read(efd, &count, sizeof(count)));
 	EXPECT_EQ(1u, count);
 	pp_wake_disarm(s.word, efd);
