@@ -29,8 +29,18 @@
 struct local_task {
 	struct pp_frame f;
 	int prio;		/* aged priority when it arrived */
+	int gone;		/* cancelled or handed back: skip it */
 	int64_t received_ns;
 	uint64_t order;
+};
+
+/*
+ * One FIFO per arrival priority. Within one, the oldest task is also the
+ * most aged, so the next task to start is one of the four heads.
+ */
+struct local_fifo {
+	struct local_task items[LOCAL_MAX];
+	unsigned head, tail; /* free-running; tail - head <= LOCAL_MAX */
 };
 
 struct pending_free {
@@ -40,8 +50,8 @@ struct pending_free {
 
 struct worker_state {
 	struct pp_channel ch;
-	struct local_task local[LOCAL_MAX];
-	unsigned nlocal;
+	struct local_fifo q[TASK_PRIORITY_COUNT];
+	unsigned nlocal; /* live tasks across the FIFOs */
 	uint64_t order;
 	struct pending_free outputs[OUTPUTS_MAX];
 	unsigned nout;
@@ -119,34 +129,64 @@ static void send_result(struct worker_state *ws, uint64_t wire, int status,
 	send_frame(ws, &r);
 }
 
+static struct local_task *at(struct local_fifo *q, unsigned i)
+{
+	return &q->items[i % LOCAL_MAX];
+}
+
+/* Squeezes out cancelled and handed-back entries; O(n), only when full. */
+static void compact(struct local_fifo *q)
+{
+	unsigned i, out = q->head;
+
+	for (i = q->head; i != q->tail; i++)
+		if (!at(q, i)->gone)
+			*at(q, out++) = *at(q, i);
+	q->tail = out;
+}
+
 static void cancel_local(struct worker_state *ws, uint64_t wire)
 {
 	struct pp_payload_ref none = {0, 0};
-	unsigned i;
+	unsigned p, i;
 
-	for (i = 0; i < ws->nlocal; i++) {
-		if (ws->local[i].f.task_id != wire)
-			continue;
-		ws->local[i] = ws->local[--ws->nlocal];
-		send_result(ws, wire, TASK_STATUS_CANCELLED, 0, none);
-		return;
+	for (p = 0; p < TASK_PRIORITY_COUNT; p++) {
+		struct local_fifo *q = &ws->q[p];
+
+		for (i = q->head; i != q->tail; i++) {
+			struct local_task *t = at(q, i);
+
+			if (t->gone || t->f.task_id != wire)
+				continue;
+			t->gone = 1;
+			ws->nlocal--;
+			send_result(ws, wire, TASK_STATUS_CANCELLED, 0, none);
+			return;
+		}
 	}
 }
 
 static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
 {
+	struct local_fifo *q;
+	struct local_task *t;
 	struct pp_frame r;
+	unsigned prio;
 
 	switch (f->type) {
 	case PP_FRAME_SUBMIT:
-		if (ws->nlocal == LOCAL_MAX)
+		prio = (f->flags & PP_FRAME_F_PRIO_MASK) >> PP_FRAME_F_PRIO_SHIFT;
+		q = &ws->q[prio];
+		if (q->tail - q->head == LOCAL_MAX)
+			compact(q);
+		if (q->tail - q->head == LOCAL_MAX)
 			_exit(4); /* the parent broke its own limit */
-		ws->local[ws->nlocal].f = *f;
-		ws->local[ws->nlocal].prio =
-			(f->flags & PP_FRAME_F_PRIO_MASK) >>
-			PP_FRAME_F_PRIO_SHIFT;
-		ws->local[ws->nlocal].order = ws->order++;
-		ws->local[ws->nlocal].received_ns = ws->now;
+		t = at(q, q->tail++);
+		t->f = *f;
+		t->prio = prio;
+		t->gone = 0;
+		t->order = ws->order++;
+		t->received_ns = ws->now;
 		ws->nlocal++;
 		break;
 	case PP_FRAME_CANCEL:
@@ -171,7 +211,7 @@ static void drain(struct worker_state *ws)
 	struct pp_frame f;
 	int err;
 
-	while (ws->nlocal < LOCAL_MAX && (err = pp_channel_recv(&ws->ch, &f)) == 0)
+	while ((err = pp_channel_recv(&ws->ch, &f)) == 0)
 		handle_frame(ws, &f);
 	if (pp_channel_violation(&ws->ch))
 		_exit(5);
@@ -185,23 +225,33 @@ static int aged(const struct local_task *t, int64_t now)
 	return p > TASK_PRIORITY_CRITICAL ? TASK_PRIORITY_CRITICAL : (int)p;
 }
 
-/* Index of the task to start: highest aged priority, then oldest. */
-static unsigned best_local(const struct worker_state *ws, int *prio)
+/* Drops cancelled and handed-back tasks from the front of a FIFO. */
+static struct local_task *live_head(struct local_fifo *q)
 {
-	int64_t now = ws->now;
-	unsigned i, best = 0;
-	int bp = aged(&ws->local[0], now);
+	while (q->head != q->tail && at(q, q->head)->gone)
+		q->head++;
+	return q->head != q->tail ? at(q, q->head) : NULL;
+}
 
-	for (i = 1; i < ws->nlocal; i++) {
-		const struct local_task *a = &ws->local[i];
-		int ap = aged(a, now);
+/* The task to start: highest aged priority, then oldest. */
+static struct local_task *best_local(struct worker_state *ws, int *prio)
+{
+	struct local_task *best = NULL;
+	unsigned p;
 
-		if (ap > bp || (ap == bp && a->order < ws->local[best].order)) {
-			best = i;
-			bp = ap;
+	*prio = -1;
+	for (p = 0; p < TASK_PRIORITY_COUNT; p++) {
+		struct local_task *t = live_head(&ws->q[p]);
+		int tp;
+
+		if (!t)
+			continue;
+		tp = aged(t, ws->now);
+		if (tp > *prio || (tp == *prio && t->order < best->order)) {
+			best = t;
+			*prio = tp;
 		}
 	}
-	*prio = bp;
 	return best;
 }
 
@@ -210,20 +260,24 @@ static int defer_lower(struct worker_state *ws, int prio)
 {
 	uint32_t waiting = pp_channel_word_load(&ws->ch, PP_WORD_WAITING_PRIO);
 	struct pp_payload_ref none = {0, 0};
-	int64_t now = ws->now;
-	unsigned i = 0;
 	int deferred = 0;
+	unsigned p, i;
 
 	if (waiting == 0 || (int)waiting - 1 <= prio)
 		return 0;
-	while (i < ws->nlocal) {
-		if (aged(&ws->local[i], now) < (int)waiting - 1) {
-			send_result(ws, ws->local[i].f.task_id,
-				    PP_WORKER_DEFERRED, 0, none);
-			ws->local[i] = ws->local[--ws->nlocal];
+	for (p = 0; p < TASK_PRIORITY_COUNT; p++) {
+		struct local_fifo *q = &ws->q[p];
+
+		for (i = q->head; i != q->tail; i++) {
+			struct local_task *t = at(q, i);
+
+			if (t->gone || aged(t, ws->now) >= (int)waiting - 1)
+				continue;
+			send_result(ws, t->f.task_id, PP_WORKER_DEFERRED, 0,
+				    none);
+			t->gone = 1;
+			ws->nlocal--;
 			deferred++;
-		} else {
-			i++;
 		}
 	}
 	return deferred;
@@ -286,28 +340,19 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	send_result(ws, f->task_id, status, rc, ref);
 }
 
-static int find_local(const struct worker_state *ws, uint64_t wire)
-{
-	unsigned i;
-
-	for (i = 0; i < ws->nlocal; i++)
-		if (ws->local[i].f.task_id == wire)
-			return (int)i;
-	return -1;
-}
-
 /*
  * Announces the task in PP_WORD_RUNNING, then looks for a CANCEL once
  * more. The parent sends CANCEL and then reads the word, so either this
  * side sees the CANCEL and does not start, or the parent sees the word and
  * kills the worker: a cancelled task never runs unnoticed.
  */
-static int claim_start(struct worker_state *ws, uint64_t wire)
+static int claim_start(struct worker_state *ws, struct local_task *t)
 {
 	/* A sequentially consistent store: ordered before the drain. */
-	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, pp_running_word(wire));
+	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING,
+			      pp_running_word(t->f.task_id));
 	drain(ws);
-	if (find_local(ws, wire) >= 0)
+	if (!t->gone)
 		return 1;
 	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);
 	return 0;
@@ -316,8 +361,8 @@ static int claim_start(struct worker_state *ws, uint64_t wire)
 static void worker_loop(struct worker_state *ws)
 {
 	for (;;) {
-		struct local_task t;
-		int i, prio;
+		struct local_task *best, t;
+		int prio;
 
 		ws->now = pp_now_ns();
 		drain(ws);
@@ -328,14 +373,15 @@ static void worker_loop(struct worker_state *ws)
 			pp_channel_wait(&ws->ch, 1000);
 			continue;
 		}
-		i = (int)best_local(ws, &prio);
+		best = best_local(ws, &prio);
 		if (defer_lower(ws, prio))
 			continue;
-		t = ws->local[i];
-		if (!claim_start(ws, t.f.task_id))
+		if (!claim_start(ws, best))
 			continue;
-		i = find_local(ws, t.f.task_id);
-		ws->local[i] = ws->local[--ws->nlocal];
+		t = *best;
+		best->gone = 1;
+		ws->nlocal--;
+		live_head(&ws->q[t.prio]); /* best was a head: pop it now */
 		run_one(ws, &t);
 	}
 }
