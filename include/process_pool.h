@@ -23,18 +23,18 @@ extern "C" {
  * drift apart. The values are negative errno numbers where one fits, so a
  * POOL_E* code can be passed to strerror(-code) too.
  */
-#define POOL_ERRNO_MAP(X)                                                   \
-	X(EINVAL, -22, "invalid argument")                                  \
-	X(ENOMEM, -12, "out of memory")                                     \
-	X(EAGAIN, -11, "resource temporarily unavailable (queue full)")     \
-	X(ETIMEDOUT, -110, "timed out")                                     \
-	X(ECANCELED, -125, "operation cancelled")                           \
-	X(EPROTO, -71, "protocol violation by the other side")              \
-	X(ESTATE, -77, "operation not valid in the current state")          \
-	X(ENOSPC, -28, "no space left in the shared arena")                 \
-	X(EMSGSIZE, -90, "message too long")                                \
-	X(ENOSYS, -38, "kernel facility not available")                     \
-	X(EPERM, -1, "operation not permitted")                             \
+#define POOL_ERRNO_MAP(X)                                                      \
+	X(EINVAL, -22, "invalid argument")                                     \
+	X(ENOMEM, -12, "out of memory")                                        \
+	X(EAGAIN, -11, "resource temporarily unavailable (queue full)")        \
+	X(ETIMEDOUT, -110, "timed out")                                        \
+	X(ECANCELED, -125, "operation cancelled")                              \
+	X(EPROTO, -71, "protocol violation by the other side")                 \
+	X(ESTATE, -77, "operation not valid in the current state")             \
+	X(ENOSPC, -28, "no space left in the shared arena")                    \
+	X(EMSGSIZE, -90, "message too long")                                   \
+	X(ENOSYS, -38, "kernel facility not available")                        \
+	X(EPERM, -1, "operation not permitted")                                \
 	X(ESYS, -5, "system call failed (see the log)")
 
 typedef enum pool_errno {
@@ -108,27 +108,27 @@ typedef enum log_level {
  * fields added later keep 0 meaning "default".
  */
 typedef struct pool_config {
-	int worker_count;	/* workers at start; 0: online CPUs */
-	int max_workers;	/* 0: max(worker_count, min_workers) */
-	int min_workers;	/* 0: 1 with scaling, else worker_count */
-	size_t queue_size;	/* pending tasks accepted; 0: 65536 */
-	int worker_idle_timeout; /* ms before scaling down an idle worker;
-				  * 0: 30000 */
-	int task_timeout;	/* default deadline in ms; 0: none */
+	int worker_count;	    /* workers at start; 0: online CPUs */
+	int max_workers;	    /* 0: max(worker_count, min_workers) */
+	int min_workers;	    /* 0: 1 with scaling, else worker_count */
+	size_t queue_size;	    /* pending tasks accepted; 0: 65536 */
+	int worker_idle_timeout;    /* ms before scaling down an idle worker;
+				     * 0: 30000 */
+	int task_timeout;	    /* default deadline in ms; 0: none */
 	int enable_dynamic_scaling; /* grow/shrink between min and max */
 	int enable_worker_affinity; /* pin each worker to one CPU */
-	int log_level;		/* log_level_t; LOG_LEVEL_DEFAULT keeps the
-				 * process-wide level */
-	char pool_name[64];	/* for logs; "" gives "pool" */
+	int log_level;		    /* log_level_t; LOG_LEVEL_DEFAULT keeps the
+				     * process-wide level */
+	char pool_name[64];	    /* for logs; "" gives "pool" */
 	/* Extensions. */
-	int max_retries;	/* re-runs of a task whose worker crashed;
-				 * 0: none */
-	int max_in_flight;	/* tasks queued on one worker; 0: 32 */
+	int max_retries;	  /* re-runs of a task whose worker crashed;
+				   * 0: none */
+	int max_in_flight;	  /* tasks queued on one worker; 0: 32 */
 	int max_tasks_per_worker; /* recycle a worker after about this many
 				   * tasks (with jitter); 0: never */
-	size_t arena_size;	/* shared payload bytes per worker and
-				 * direction; 0: 4 MiB */
-	size_t max_output_size; /* larger outputs end REJECTED; 0: 1 GiB */
+	size_t arena_size;	  /* shared payload bytes per worker and
+				   * direction; 0: 4 MiB */
+	size_t max_output_size;	  /* larger outputs end REJECTED; 0: 1 GiB */
 } pool_config_t;
 
 /* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */
@@ -138,22 +138,22 @@ typedef struct task_desc {
 	size_t input_size;
 	void *user_data;
 	task_priority_t priority;
-	int timeout_ms;		/* 0: the pool's task_timeout */
+	int timeout_ms; /* 0: the pool's task_timeout */
 } task_desc_t;
 
 /* A finished task. Release output_data with pool_result_free. */
 typedef struct task_result {
 	task_status_t status;
-	int return_code;	/* the task function's return value */
-	void *output_data;	/* owned by the result; NULL if none */
+	int return_code;   /* the task function's return value */
+	void *output_data; /* owned by the result; NULL if none */
 	size_t output_size;
-	int term_signal;	/* signal that ended the worker, or 0 */
-	int worker_pid;		/* worker that ran it, or 0 */
+	int term_signal; /* signal that ended the worker, or 0 */
+	int worker_pid;	 /* worker that ran it, or 0 */
 	uint64_t task_id;
-	uint64_t queue_us;	/* submit until handed to a worker */
-	uint64_t run_us;	/* handed to a worker until the end: includes
-				 * waiting behind that worker's earlier tasks */
-	char detail[96];	/* human-readable cause, e.g. the violation */
+	uint64_t queue_us; /* submit until handed to a worker */
+	uint64_t run_us;   /* handed to a worker until the end: includes
+			    * waiting behind that worker's earlier tasks */
+	char detail[96];   /* human-readable cause, e.g. the violation */
 } task_result_t;
 
 typedef struct pool_stats {
@@ -169,13 +169,13 @@ typedef struct pool_stats {
 	uint64_t tasks_resource_limit;
 	uint64_t tasks_retried;
 	uint64_t worker_restarts;
-	int active_workers;	/* workers alive */
-	int busy_workers;	/* workers with a task */
-	size_t queue_depth;	/* accepted tasks not yet on a worker */
+	int active_workers; /* workers alive */
+	int busy_workers;   /* workers with a task */
+	size_t queue_depth; /* accepted tasks not yet on a worker */
 	size_t queue_depth_by_priority[TASK_PRIORITY_COUNT];
-	double avg_task_time_ms; /* mean run time of finished tasks */
+	double avg_task_time_ms;  /* mean run time of finished tasks */
 	double queue_utilization; /* queue_depth / queue_size, percent */
-	uint64_t latency_p50_us; /* submit to result, recent tasks */
+	uint64_t latency_p50_us;  /* submit to result, recent tasks */
 	uint64_t latency_p99_us;
 	uint64_t latency_p999_us;
 	uint64_t latency_max_us;
@@ -338,7 +338,6 @@ int pool_set_log_file(const char *path);
 
 /* pool_task_status_str - the status's name ("COMPLETED"), never NULL. */
 const char *pool_task_status_str(task_status_t status);
-
 
 /*
  * pool_strerror - describe a return code of this library.

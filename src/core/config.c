@@ -5,8 +5,8 @@
 
 #include "src/core/pool_internal.h"
 
-#define MAX_WORKERS 4096
-#define MAX_QUEUE ((size_t)1 << 26)
+#define MAX_WORKERS   4096
+#define MAX_QUEUE     ((size_t)1 << 26)
 #define MAX_IN_FLIGHT 256
 
 static int bad(char *why, size_t len, const char *msg)
@@ -46,7 +46,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 	if (c->max_in_flight < 0 || c->max_in_flight > MAX_IN_FLIGHT)
 		return bad(why, len, "max_in_flight must be 0..256");
 	if (c->max_tasks_per_worker < 0)
-		return bad(why, len, "max_tasks_per_worker must not be negative");
+		return bad(why, len,
+			   "max_tasks_per_worker must not be negative");
 	if (c->arena_size > PP_CHANNEL_MAX_ARENA)
 		return bad(why, len, "arena_size larger than 16 GiB");
 	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)
@@ -54,8 +55,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 	return 0;
 }
 
-int pp_config_resolve(const pool_config_t *in, pool_config_t *out,
-		      char *why, size_t why_len)
+int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
+		      size_t why_len)
 {
 	pool_config_t zero;
 	int err;
@@ -69,13 +70,13 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out,
 		return err;
 	*out = *in;
 	if (!out->worker_count)
-		out->worker_count = out->min_workers ? out->min_workers
-						     : online_cpus();
+		out->worker_count =
+		    out->min_workers ? out->min_workers : online_cpus();
 	if (out->max_workers && out->worker_count > out->max_workers)
 		out->worker_count = out->max_workers;
 	if (!out->min_workers)
 		out->min_workers =
-			out->enable_dynamic_scaling ? 1 : out->worker_count;
+		    out->enable_dynamic_scaling ? 1 : out->worker_count;
 	if (out->min_workers > out->worker_count)
 		out->worker_count = out->min_workers;
 	if (!out->max_workers)

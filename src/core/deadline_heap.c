@@ -84,8 +84,8 @@ void pp_deadline_remove(struct pp_deadline_heap *h, struct task_future *t)
 		return;
 	put(h, i, h->items[h->len]);
 	/* The moved item may belong above or below its new place. */
-	if (i > 0 && h->items[i]->deadline_ns <
-			     h->items[(i - 1) / 2]->deadline_ns)
+	if (i > 0 &&
+	    h->items[i]->deadline_ns < h->items[(i - 1) / 2]->deadline_ns)
 		sift_up(h, i);
 	else
 		sift_down(h, i);
@@ -96,8 +96,7 @@ struct task_future *pp_deadline_peek(const struct pp_deadline_heap *h)
 	return h->len ? h->items[0] : NULL;
 }
 
-struct task_future *pp_deadline_expired(struct pp_deadline_heap *h,
-					int64_t now)
+struct task_future *pp_deadline_expired(struct pp_deadline_heap *h, int64_t now)
 {
 	struct task_future *t = pp_deadline_peek(h);
 

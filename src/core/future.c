@@ -48,8 +48,8 @@ void pp_future_put(struct task_future *f)
 
 static void futex_wake_all(_Atomic uint32_t *word)
 {
-	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX,
-		NULL, NULL, 0);
+	syscall(SYS_futex, (uint32_t *)word, FUTEX_WAKE_PRIVATE, INT_MAX, NULL,
+		NULL, 0);
 }
 
 /* Claims the right to write the result: 0 -> 2 (writing) -> 1 (done). */
@@ -105,8 +105,8 @@ int pp_future_resolve(struct task_future *f, task_status_t status,
 		free(output);
 		return 0;
 	}
-	pp_future_fill(f, status, return_code, output, output_size,
-		       term_signal, detail);
+	pp_future_fill(f, status, return_code, output, output_size, term_signal,
+		       detail);
 	pp_future_publish(f);
 	return 1;
 }
@@ -126,9 +126,8 @@ int pool_future_done(const task_future_t *future)
 
 static int wait_done(struct task_future *f, int timeout_ms)
 {
-	int64_t deadline = timeout_ms < 0 ? -1
-					  : pp_now_ns() +
-						    (int64_t)timeout_ms * 1000000;
+	int64_t deadline =
+	    timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000;
 	struct timespec ts;
 	uint32_t v;
 	int i;

@@ -33,35 +33,35 @@ struct task_future {
 	/* Set at submit, read-only afterwards. */
 	task_func_t func;
 	void *user_data;
-	unsigned char *input;	/* input_inline or malloc'd copy */
+	unsigned char *input; /* input_inline or malloc'd copy */
 	size_t input_size;
-	int priority;		/* task_priority_t */
+	int priority; /* task_priority_t */
 	uint64_t id;
 	int64_t submit_ns;
-	int64_t deadline_ns;	/* 0: none */
+	int64_t deadline_ns;	   /* 0: none */
 	struct process_pool *pool; /* for cancel; valid while the engine
 				    * holds its reference */
 	/* Supervisor-private bookkeeping. */
-	struct task_future *next; /* pending list */
-	struct pp_worker *worker; /* worker it is on, or NULL */
-	_Atomic int worker_pid;	/* last worker it was placed on */
-	_Atomic int64_t start_ns; /* 0 until placed on a worker */
-	uint32_t slot;		/* slot on that worker */
+	struct task_future *next;	/* pending list */
+	struct pp_worker *worker;	/* worker it is on, or NULL */
+	_Atomic int worker_pid;		/* last worker it was placed on */
+	_Atomic int64_t start_ns;	/* 0 until placed on a worker */
+	uint32_t slot;			/* slot on that worker */
 	struct pp_payload_ref arena_in; /* input in the worker's arena */
-	int retries;		/* re-runs after a crash */
-	int orphaned;		/* requeues after a worker died, unattributed */
+	int retries;			/* re-runs after a crash */
+	int orphaned; /* requeues after a worker died, unattributed */
 	int deferrals;
-	int heap_index;		/* deadline heap slot, -1 if none */
+	int heap_index; /* deadline heap slot, -1 if none */
 	unsigned char input_inline[PP_INLINE_INPUT];
 	/* Shared between threads. */
 	_Atomic uint32_t refs;
-	_Atomic uint32_t done;	/* futex word: 0 pending, 2 being resolved,
-				 * 1 resolved */
+	_Atomic uint32_t done;	  /* futex word: 0 pending, 2 being resolved,
+				   * 1 resolved */
 	_Atomic uint32_t waiters; /* threads asleep on done */
 	_Atomic uint32_t cancel_requested;
-	_Atomic int event_fd;	/* -1 until pool_future_fd */
+	_Atomic int event_fd; /* -1 until pool_future_fd */
 	_Atomic uint32_t output_taken;
-	task_result_t result;	/* written once, before done = 1 */
+	task_result_t result; /* written once, before done = 1 */
 };
 
 /* pp_future_new - a pending future with two references (caller, engine). */

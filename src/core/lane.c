@@ -27,7 +27,8 @@ struct pp_worker *pp_lane_claim(struct process_pool *pool)
 	int n = pool->cfg.max_workers, i;
 
 	for (i = 0; i < n; i++) {
-		struct pp_worker *w = &pool->workers[(next + (unsigned)i) % (unsigned)n];
+		struct pp_worker *w =
+		    &pool->workers[(next + (unsigned)i) % (unsigned)n];
 		int expect = PP_LANE_FREE;
 
 		if (atomic_load_explicit(&w->lane, memory_order_relaxed) !=
@@ -144,8 +145,8 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 				   f.u.result.return_code, out,
 				   (size_t)f.payload.length, 0,
 				   status == TASK_STATUS_REJECTED
-					   ? "output larger than the arena"
-					   : NULL);
+				       ? "output larger than the arena"
+				       : NULL);
 		return 1;
 	}
 	return err == -EAGAIN ? 0 : -1;
@@ -159,7 +160,8 @@ int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
 	for (i = 0;; i++) {
 		r = pp_ring_readable(&w->ch.rx) ? take_result(pool, w, t) : 0;
 		if (r == 1) {
-			if (w->recycle_after && w->tasks_done >= w->recycle_after)
+			if (w->recycle_after &&
+			    w->tasks_done >= w->recycle_after)
 				hand_back(pool, w); /* time to recycle it */
 			else
 				atomic_store(&w->lane, PP_LANE_FREE);

@@ -50,10 +50,11 @@ uint64_t pp_latency_percentile(const struct pp_latency *h, double p)
 	if (want >= total)
 		want = total - 1;
 	for (b = 0; b < PP_LATENCY_BUCKETS; b++) {
-		seen += atomic_load_explicit(&m->buckets[b],
-					     memory_order_relaxed);
+		seen +=
+		    atomic_load_explicit(&m->buckets[b], memory_order_relaxed);
 		if (seen > want) {
-			uint64_t top = bucket_top(b), max = atomic_load(&m->max);
+			uint64_t top = bucket_top(b),
+				 max = atomic_load(&m->max);
 
 			return top < max ? top : max;
 		}

@@ -9,7 +9,7 @@
 #include <stdatomic.h>
 #include <stdint.h>
 
-#define PP_LATENCY_SUB 8
+#define PP_LATENCY_SUB	   8
 #define PP_LATENCY_BUCKETS (64 * PP_LATENCY_SUB)
 
 struct pp_latency {

@@ -20,9 +20,9 @@ static int sink_fd = -1; /* -1: stderr */
 static char sink_path[4096];
 
 static const char *const level_names[] = {
-	[LOG_LEVEL_DEBUG] = "debug", [LOG_LEVEL_INFO] = "info",
-	[LOG_LEVEL_WARN] = "warn",   [LOG_LEVEL_ERROR] = "error",
-	[LOG_LEVEL_NONE] = "none",
+    [LOG_LEVEL_DEBUG] = "debug", [LOG_LEVEL_INFO] = "info",
+    [LOG_LEVEL_WARN] = "warn",	 [LOG_LEVEL_ERROR] = "error",
+    [LOG_LEVEL_NONE] = "none",
 };
 
 static void read_env(void)
@@ -42,8 +42,8 @@ static void read_env(void)
 int pp_log_enabled(int level)
 {
 	pthread_once(&env_once, read_env);
-	return level >= atomic_load_explicit(&current_level,
-					     memory_order_relaxed) &&
+	return level >=
+		   atomic_load_explicit(&current_level, memory_order_relaxed) &&
 	       level < LOG_LEVEL_NONE;
 }
 
@@ -63,8 +63,8 @@ int pool_set_log_file(const char *path)
 	if (path) {
 		if (!*path || strlen(path) >= sizeof(sink_path))
 			return POOL_EINVAL;
-		fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC,
-			  0600);
+		fd =
+		    open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
 		if (fd < 0)
 			return POOL_ESYS;
 	}

@@ -52,17 +52,17 @@ static void free_pool(struct process_pool *pool)
 
 static int alloc_parts(struct process_pool *pool)
 {
-	size_t in_flight = (size_t)pool->cfg.max_workers *
-			   (size_t)pool->cfg.max_in_flight;
+	size_t in_flight =
+	    (size_t)pool->cfg.max_workers * (size_t)pool->cfg.max_in_flight;
 	int i;
 
 	pool->incoming = pp_mpmc_create(pow2_at_least(pool->cfg.queue_size));
-	pool->cancels = pp_mpmc_create(pow2_at_least(
-		pool->cfg.queue_size + in_flight));
-	pool->workers = calloc((size_t)pool->cfg.max_workers,
-			       sizeof(*pool->workers));
-	pool->batches = calloc((size_t)pool->cfg.max_workers,
-			       sizeof(*pool->batches));
+	pool->cancels =
+	    pp_mpmc_create(pow2_at_least(pool->cfg.queue_size + in_flight));
+	pool->workers =
+	    calloc((size_t)pool->cfg.max_workers, sizeof(*pool->workers));
+	pool->batches =
+	    calloc((size_t)pool->cfg.max_workers, sizeof(*pool->batches));
 	pool->armed = calloc((size_t)pool->cfg.max_workers, 1);
 	if (!pool->incoming || !pool->cancels || !pool->workers ||
 	    !pool->batches || !pool->armed ||
@@ -97,8 +97,8 @@ process_pool_t *pool_create(const pool_config_t *config)
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR,
 		       config && memchr(config->pool_name, 0, 64)
-			       ? config->pool_name
-			       : NULL,
+			   ? config->pool_name
+			   : NULL,
 		       "config_invalid", "reason=\"%s\"", why);
 		free_pool(pool);
 		errno = EINVAL;
@@ -121,8 +121,8 @@ static int open_fds(struct process_pool *pool)
 	struct epoll_event ev;
 
 	pool->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	pool->timer_fd = timerfd_create(CLOCK_MONOTONIC,
-					TFD_CLOEXEC | TFD_NONBLOCK);
+	pool->timer_fd =
+	    timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
 	pool->epoll_fd = epoll_create1(EPOLL_CLOEXEC);
 	if (pool->wake_fd < 0 || pool->timer_fd < 0 || pool->epoll_fd < 0)
 		return -errno;
@@ -212,9 +212,9 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 		pthread_mutex_unlock(&pool->stop_lock);
 		return POOL_ESTATE;
 	}
-	atomic_store(&pool->stop_deadline_ns,
-		     timeout_ms < 0 ? -1
-				    : pp_now_ns() + (int64_t)timeout_ms * 1000000);
+	atomic_store(
+	    &pool->stop_deadline_ns,
+	    timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000);
 	atomic_compare_exchange_strong(&pool->state, &expect, PP_POOL_STOPPING);
 	atomic_store(&pool->supervisor_sleeping, 1);
 	pp_supervisor_wake(pool);
@@ -278,8 +278,8 @@ static struct task_future *make_task(struct process_pool *pool,
 	t->pool = pool;
 	t->id = atomic_fetch_add(&pool->next_id, 1) + 1;
 	t->submit_ns = now;
-	t->deadline_ns = timeout ? t->submit_ns + (int64_t)timeout * 1000000
-				 : 0;
+	t->deadline_ns =
+	    timeout ? t->submit_ns + (int64_t)timeout * 1000000 : 0;
 	return t;
 }
 
@@ -346,8 +346,8 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 				 void *user_data, task_priority_t priority,
 				 int timeout_ms)
 {
-	task_desc_t d = {func, input, input_size, user_data, priority,
-			 timeout_ms};
+	task_desc_t d = {func,	    input,    input_size,
+			 user_data, priority, timeout_ms};
 	struct task_future *t;
 	int err;
 
@@ -400,8 +400,8 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 		     task_priority_t priority, int timeout_ms,
 		     task_result_t *result)
 {
-	task_desc_t d = {func, input, input_size, user_data, priority,
-			 timeout_ms};
+	task_desc_t d = {func,	    input,    input_size,
+			 user_data, priority, timeout_ms};
 	struct task_future *t;
 	struct pp_worker *w;
 	int err;
@@ -538,19 +538,20 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 		return POOL_EINVAL;
 	memset(s, 0, sizeof(*s));
 	s->tasks_submitted = atomic_load(&pool->submitted);
-	s->tasks_completed = atomic_load(&pool->counters[TASK_STATUS_COMPLETED]);
+	s->tasks_completed =
+	    atomic_load(&pool->counters[TASK_STATUS_COMPLETED]);
 	s->tasks_failed = atomic_load(&pool->counters[TASK_STATUS_FAILED]);
 	s->tasks_crashed = atomic_load(&pool->counters[TASK_STATUS_CRASHED]);
 	s->tasks_timed_out = atomic_load(&pool->counters[TASK_STATUS_TIMEOUT]);
 	s->tasks_cancelled =
-		atomic_load(&pool->counters[TASK_STATUS_CANCELLED]);
+	    atomic_load(&pool->counters[TASK_STATUS_CANCELLED]);
 	s->tasks_rejected = atomic_load(&pool->counters[TASK_STATUS_REJECTED]);
 	s->tasks_protocol_error =
-		atomic_load(&pool->counters[TASK_STATUS_PROTOCOL_ERROR]);
+	    atomic_load(&pool->counters[TASK_STATUS_PROTOCOL_ERROR]);
 	s->tasks_sandbox_violation =
-		atomic_load(&pool->counters[TASK_STATUS_SANDBOX_VIOLATION]);
+	    atomic_load(&pool->counters[TASK_STATUS_SANDBOX_VIOLATION]);
 	s->tasks_resource_limit =
-		atomic_load(&pool->counters[TASK_STATUS_RESOURCE_LIMIT]);
+	    atomic_load(&pool->counters[TASK_STATUS_RESOURCE_LIMIT]);
 	s->tasks_retried = atomic_load(&pool->retried);
 	s->worker_restarts = atomic_load(&pool->restarts);
 	s->active_workers = atomic_load(&pool->active_workers);
@@ -560,10 +561,9 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 		s->queue_depth_by_priority[i] = atomic_load(&pool->depth[i]);
 	runs = atomic_load(&pool->run_count);
 	s->avg_task_time_ms =
-		runs ? (double)atomic_load(&pool->run_ns_total) / runs / 1e6
-		     : 0.0;
+	    runs ? (double)atomic_load(&pool->run_ns_total) / runs / 1e6 : 0.0;
 	s->queue_utilization =
-		100.0 * (double)s->queue_depth / (double)pool->cfg.queue_size;
+	    100.0 * (double)s->queue_depth / (double)pool->cfg.queue_size;
 	s->latency_p50_us = pp_latency_percentile(&pool->latency, 0.50);
 	s->latency_p99_us = pp_latency_percentile(&pool->latency, 0.99);
 	s->latency_p999_us = pp_latency_percentile(&pool->latency, 0.999);
@@ -574,10 +574,10 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 const char *pool_task_status_str(task_status_t status)
 {
 	static const char *const names[TASK_STATUS_COUNT] = {
-		"PENDING",	 "COMPLETED",	      "FAILED",
-		"TIMEOUT",	 "CANCELLED",	      "CRASHED",
-		"SANDBOX_VIOLATION", "RESOURCE_LIMIT", "PROTOCOL_ERROR",
-		"REJECTED",
+	    "PENDING",		 "COMPLETED",	   "FAILED",
+	    "TIMEOUT",		 "CANCELLED",	   "CRASHED",
+	    "SANDBOX_VIOLATION", "RESOURCE_LIMIT", "PROTOCOL_ERROR",
+	    "REJECTED",
 	};
 
 	if ((int)status < 0 || (int)status >= TASK_STATUS_COUNT)

@@ -56,22 +56,22 @@ enum pp_lane {
 
 /* One worker slot (supervisor, or the client holding its lane). */
 struct pp_worker {
-	_Atomic int lane;	/* enum pp_lane */
-	_Atomic int returned;	/* a client gave it back with work to do */
-	int dead_pending;	/* pidfd fired while a client held it */
+	_Atomic int lane;     /* enum pp_lane */
+	_Atomic int returned; /* a client gave it back with work to do */
+	int dead_pending;     /* pidfd fired while a client held it */
 	int index;
-	int state;		/* enum pp_worker_state */
+	int state; /* enum pp_worker_state */
 	pid_t pid;
 	int pidfd;
 	struct pp_channel ch;
 	struct task_future **slots; /* in flight, by slot number */
 	unsigned in_flight;
 	uint64_t tasks_done;
-	uint64_t recycle_after;	/* 0: never */
+	uint64_t recycle_after; /* 0: never */
 	int64_t idle_since_ns;
-	int64_t respawn_at_ns;	/* 0: not waiting to respawn */
-	int kill_reason;	/* task_status_t that caused a kill, or 0 */
-	uint64_t kill_task;	/* id of the task that caused it */
+	int64_t respawn_at_ns; /* 0: not waiting to respawn */
+	int kill_reason;       /* task_status_t that caused a kill, or 0 */
+	uint64_t kill_task;    /* id of the task that caused it */
 	uint64_t restarts;
 };
 
@@ -83,16 +83,16 @@ struct pp_fifo {
 };
 
 struct process_pool {
-	pool_config_t cfg;	/* defaults filled in */
-	_Atomic int state;	/* enum pp_pool_state */
+	pool_config_t cfg; /* defaults filled in */
+	_Atomic int state; /* enum pp_pool_state */
 
 	/* Submission side. */
 	struct pp_mpmc *incoming; /* new tasks, any priority */
 	struct pp_mpmc *cancels;  /* futures to take off their worker */
-	_Atomic size_t queued;	/* accepted, not yet on a worker */
-	_Atomic int submitters;	/* submit calls past the state check */
+	_Atomic size_t queued;	  /* accepted, not yet on a worker */
+	_Atomic int submitters;	  /* submit calls past the state check */
 	_Atomic uint64_t next_id;
-	int wake_fd;		/* eventfd: submissions, cancels, stop */
+	int wake_fd; /* eventfd: submissions, cancels, stop */
 	_Atomic int supervisor_sleeping;
 
 	/* Supervisor. */
@@ -102,11 +102,11 @@ struct process_pool {
 	int timer_fd;
 	struct pp_worker *workers; /* max_workers slots */
 	int live_workers;
-	int target_workers;	/* workers the pool wants now */
+	int target_workers; /* workers the pool wants now */
 	struct pp_fifo pending[TASK_PRIORITY_COUNT];
 	struct pp_deadline_heap deadlines;
 	struct pp_dispatch_batch *batches; /* one per worker slot */
-	unsigned char *armed;	/* per worker: armed for this sleep */
+	unsigned char *armed;		  /* per worker: armed for this sleep */
 	_Atomic int64_t stop_deadline_ns; /* pool_stop: cancel the rest then */
 	int64_t crash_window_ns;
 	int crashes_in_window;
@@ -128,7 +128,7 @@ struct process_pool {
 	pthread_mutex_t stop_lock; /* serialises start/stop/destroy */
 	pthread_mutex_t start_mu;  /* start_state, for pool_start's wait */
 	pthread_cond_t start_cv;
-	int start_state;	   /* 0 starting, 1 running, -1 failed */
+	int start_state; /* 0 starting, 1 running, -1 failed */
 };
 
 /* Frames for one worker, sent with one wakeup. */
@@ -172,11 +172,11 @@ void pp_worker_signal(struct pp_worker *w, int sig);
 
 /* worker_main.c (child side): never returns. */
 void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
-	__attribute__((noreturn));
+    __attribute__((noreturn));
 
 /* config.c */
-int pp_config_resolve(const pool_config_t *in, pool_config_t *out,
-		      char *why, size_t why_len);
+int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
+		      size_t why_len);
 
 /* Wire id of a task on a worker: the pool-wide id and the slot number. */
 static inline uint64_t pp_wire_id(uint64_t id, unsigned slot)

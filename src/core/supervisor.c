@@ -30,15 +30,15 @@
 #define P_PIDFD 3
 #endif
 
-#define TAG_WAKE 1u
-#define TAG_TIMER 2u
-#define TAG_CHANNEL 3u
-#define TAG_PIDFD 4u
-#define MAX_ORPHANED 3
-#define MAX_DEFERRALS 100000
-#define SPIN_ROUNDS 200
+#define TAG_WAKE	1u
+#define TAG_TIMER	2u
+#define TAG_CHANNEL	3u
+#define TAG_PIDFD	4u
+#define MAX_ORPHANED	3
+#define MAX_DEFERRALS	100000
+#define SPIN_ROUNDS	200
 #define HOUSEKEEPING_NS (100LL * 1000000)
-#define STOP_GRACE_NS (1000LL * 1000000)
+#define STOP_GRACE_NS	(1000LL * 1000000)
 
 static uint64_t tag(uint32_t kind, uint32_t index)
 {
@@ -105,8 +105,7 @@ static struct task_future *fifo_pop(struct pp_fifo *q)
 	return t;
 }
 
-static void enqueue(struct process_pool *pool, struct task_future *t,
-		    int front)
+static void enqueue(struct process_pool *pool, struct task_future *t, int front)
 {
 	fifo_push(&pool->pending[t->priority], t, front);
 	atomic_fetch_add(&pool->depth[t->priority], 1);
@@ -149,8 +148,8 @@ static struct pp_fifo *best_fifo(struct process_pool *pool, int64_t now,
 			continue;
 		eff = effective(h, now);
 		/* Ties go to the older task, i.e. the lower base level. */
-		if (eff > best_eff || (eff == best_eff &&
-				       h->submit_ns < best->head->submit_ns)) {
+		if (eff > best_eff ||
+		    (eff == best_eff && h->submit_ns < best->head->submit_ns)) {
 			best = &pool->pending[l];
 			best_eff = eff;
 		}
@@ -188,9 +187,8 @@ int pp_resolve(struct process_pool *pool, struct task_future *t,
 	if (status != TASK_STATUS_COMPLETED)
 		pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "task_end",
 		       "task=%llu status=%s rc=%d signal=%d detail=\"%s\"",
-		       (unsigned long long)t->id,
-		       pool_task_status_str(status), rc, sig,
-		       detail ? detail : "");
+		       (unsigned long long)t->id, pool_task_status_str(status),
+		       rc, sig, detail ? detail : "");
 	return 1;
 }
 
@@ -243,15 +241,16 @@ static void kill_worker(struct process_pool *pool, struct pp_worker *w,
 }
 
 /* A worker broke the protocol: every task it holds ends PROTOCOL_ERROR. */
-static void protocol_violation(struct process_pool *pool,
-			       struct pp_worker *w, const char *why)
+static void protocol_violation(struct process_pool *pool, struct pp_worker *w,
+			       const char *why)
 {
 	int max = pool->cfg.max_in_flight, s;
 
 	for (s = 0; s < max; s++)
 		if (w->slots[s])
-			pp_resolve(pool, w->slots[s], TASK_STATUS_PROTOCOL_ERROR,
-				0, NULL, 0, 0, why);
+			pp_resolve(pool, w->slots[s],
+				   TASK_STATUS_PROTOCOL_ERROR, 0, NULL, 0, 0,
+				   why);
 	kill_worker(pool, w, TASK_STATUS_PROTOCOL_ERROR, why);
 }
 
@@ -294,8 +293,7 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 int pp_status_from_worker_ok(int status)
 {
 	return status == TASK_STATUS_COMPLETED ||
-	       status == TASK_STATUS_FAILED ||
-	       status == TASK_STATUS_REJECTED ||
+	       status == TASK_STATUS_FAILED || status == TASK_STATUS_REJECTED ||
 	       status == TASK_STATUS_CANCELLED || status == PP_WORKER_DEFERRED;
 }
 
@@ -352,7 +350,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		free(out);
 		if (++t->deferrals > MAX_DEFERRALS) {
 			pp_resolve(pool, t, TASK_STATUS_PROTOCOL_ERROR, 0, NULL,
-				0, 0, "endless deferral");
+				   0, 0, "endless deferral");
 			finish(pool, t);
 			protocol_violation(pool, w, "endless deferral");
 			return;
@@ -363,17 +361,18 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		return;
 	}
 	if (err == -ENOMEM)
-		pp_resolve(pool, t, TASK_STATUS_REJECTED, f->u.result.return_code,
-			NULL, 0, 0, "out of memory copying the output");
+		pp_resolve(pool, t, TASK_STATUS_REJECTED,
+			   f->u.result.return_code, NULL, 0, 0,
+			   "out of memory copying the output");
 	else if (status == TASK_STATUS_REJECTED)
 		pp_resolve(pool, t, status, f->u.result.return_code, out, 0, 0,
-			"output larger than max_output_size or the arena");
+			   "output larger than max_output_size or the arena");
 	else
-		pp_resolve(pool, t, status == PP_WORKER_DEFERRED
-					 ? TASK_STATUS_CANCELLED
-					 : (task_status_t)status,
-			f->u.result.return_code, out,
-			(size_t)f->payload.length, 0, NULL);
+		pp_resolve(pool, t,
+			   status == PP_WORKER_DEFERRED ? TASK_STATUS_CANCELLED
+							: (task_status_t)status,
+			   f->u.result.return_code, out,
+			   (size_t)f->payload.length, 0, NULL);
 	finish(pool, t);
 }
 
@@ -440,14 +439,14 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		return;
 	}
 	if (was_running) {
-		retry = t->retries < pool->cfg.max_retries &&
-			w->kill_reason == 0;
+		retry =
+		    t->retries < pool->cfg.max_retries && w->kill_reason == 0;
 		if (!retry) {
 			pp_resolve(pool, t,
-				w->kill_reason == TASK_STATUS_PROTOCOL_ERROR
-					? TASK_STATUS_PROTOCOL_ERROR
-					: TASK_STATUS_CRASHED,
-				0, NULL, 0, sig, how);
+				   w->kill_reason == TASK_STATUS_PROTOCOL_ERROR
+				       ? TASK_STATUS_PROTOCOL_ERROR
+				       : TASK_STATUS_CRASHED,
+				   0, NULL, 0, sig, how);
 			finish(pool, t);
 			return;
 		}
@@ -457,7 +456,7 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		/* Only deaths no running task explains count against the
 		 * bystanders: a poison task cannot take them down with it. */
 		pp_resolve(pool, t, TASK_STATUS_CRASHED, 0, NULL, 0, sig,
-			"its workers kept dying");
+			   "its workers kept dying");
 		finish(pool, t);
 		return;
 	}
@@ -488,16 +487,16 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		snprintf(how, sizeof(how), "worker %d exited with code %d",
 			 (int)w->pid, code);
 	for (s = 0; s < max; s++)
-		if (w->slots[s] && running == pp_running_word(pp_wire_id(
-						   w->slots[s]->id, s)))
+		if (w->slots[s] &&
+		    running == pp_running_word(pp_wire_id(w->slots[s]->id, s)))
 			attributed = 1;
 	for (s = 0; s < max; s++) {
 		struct task_future *t = w->slots[s];
 
 		if (t)
 			settle_orphan(pool, w, t,
-				      running == pp_running_word(
-							 pp_wire_id(t->id, t->slot)),
+				      running == pp_running_word(pp_wire_id(
+						     t->id, t->slot)),
 				      attributed, sig, how);
 	}
 	if (w->state != PP_WORKER_RETIRING || sig || code)
@@ -517,7 +516,8 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		int64_t now = pp_now_ns();
 		int crashed = sig || code || w->kill_reason;
 
-		w->respawn_at_ns = now + (crashed ? respawn_delay(pool, now) : 0);
+		w->respawn_at_ns =
+		    now + (crashed ? respawn_delay(pool, now) : 0);
 		if (!w->respawn_at_ns)
 			w->respawn_at_ns = 1;
 		w->restarts++;
@@ -564,8 +564,8 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
 	if (t->input_size) {
-		int err = pp_channel_alloc(&w->ch, t->input_size, &t->arena_in,
-					   &dst);
+		int err =
+		    pp_channel_alloc(&w->ch, t->input_size, &t->arena_in, &dst);
 		if (err)
 			return err;
 		memcpy(dst, t->input, t->input_size);
@@ -597,9 +597,10 @@ static void flush(struct process_pool *pool, struct pp_worker *w,
 	sent = pp_channel_send_batch(&w->ch, b->frames, b->n);
 	/* The ring holds 2 x max_in_flight + 8: it cannot be full here. */
 	if (sent != (int)b->n)
-		protocol_violation(pool, w, sent == -EPROTO
-						    ? pp_channel_violation_str(&w->ch)
-						    : "submission ring full");
+		protocol_violation(pool, w,
+				   sent == -EPROTO
+				       ? pp_channel_violation_str(&w->ch)
+				       : "submission ring full");
 	b->n = 0;
 }
 
@@ -645,7 +646,7 @@ static void dispatch(struct process_pool *pool)
 			fifo_pop(q);
 			leave_queue(pool, t);
 			pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
-				"input larger than the worker arena");
+				   "input larger than the worker arena");
 			finish(pool, t);
 			continue;
 		}
@@ -699,8 +700,8 @@ static void expire_deadlines(struct process_pool *pool, int64_t now)
 
 	while ((t = pp_deadline_expired(&pool->deadlines, now)) != NULL) {
 		if (!pp_resolve(pool, t, TASK_STATUS_TIMEOUT, 0, NULL, 0, 0,
-			     t->worker ? "deadline passed while on a worker"
-				       : "deadline passed while queued"))
+				t->worker ? "deadline passed while on a worker"
+					  : "deadline passed while queued"))
 			continue;
 		if (t->worker)
 			stop_on_worker(pool, t, TASK_STATUS_TIMEOUT);
@@ -716,8 +717,8 @@ static int target_workers(struct process_pool *pool)
 
 static void housekeeping(struct process_pool *pool, int64_t now)
 {
-	int i, live = 0, busy = 0, running = atomic_load(&pool->state) ==
-					       PP_POOL_RUNNING;
+	int i, live = 0, busy = 0,
+	       running = atomic_load(&pool->state) == PP_POOL_RUNNING;
 	size_t waiting = 0;
 
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
@@ -751,8 +752,8 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 	atomic_store(&pool->busy_workers, busy);
 	if (!running || !pool->cfg.enable_dynamic_scaling)
 		goto refill;
-	if (waiting && busy >= live && pool->target_workers <
-						pool->cfg.max_workers)
+	if (waiting && busy >= live &&
+	    pool->target_workers < pool->cfg.max_workers)
 		pool->target_workers++;
 	for (i = 0; i < pool->cfg.max_workers && !waiting; i++) {
 		struct pp_worker *w = &pool->workers[i];
@@ -761,7 +762,7 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 		if (w->state != PP_WORKER_LIVE || !usable(w) || w->in_flight ||
 		    pool->target_workers <= pool->cfg.min_workers ||
 		    now - w->idle_since_ns <
-			    (int64_t)pool->cfg.worker_idle_timeout * 1000000)
+			(int64_t)pool->cfg.worker_idle_timeout * 1000000)
 			continue;
 		/* Only an idle worker is retired: claim it, then tell it. */
 		memset(&f, 0, sizeof(f));
@@ -786,7 +787,6 @@ refill:
 }
 
 /* ---- sleeping --------------------------------------------------------- */
-
 
 static int work_waiting(struct process_pool *pool)
 {
@@ -844,8 +844,8 @@ static void arm_timer(struct process_pool *pool, int64_t at)
 	timerfd_settime(pool->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
-static void handle_events(struct process_pool *pool,
-			  struct epoll_event *ev, int n)
+static void handle_events(struct process_pool *pool, struct epoll_event *ev,
+			  int n)
 {
 	uint64_t junk;
 	int i;
@@ -860,7 +860,8 @@ static void handle_events(struct process_pool *pool,
 		} else if (kind == TAG_TIMER) {
 			if (read(pool->timer_fd, &junk, sizeof(junk)) < 0)
 				junk = 0;
-		} else if (kind == TAG_PIDFD && idx < (uint32_t)pool->cfg.max_workers) {
+		} else if (kind == TAG_PIDFD &&
+			   idx < (uint32_t)pool->cfg.max_workers) {
 			struct pp_worker *w = &pool->workers[idx];
 			int expect = PP_LANE_FREE;
 
@@ -1032,8 +1033,8 @@ static void cancel_everything(struct process_pool *pool)
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		while ((t = fifo_pop(&pool->pending[i])) != NULL) {
 			leave_queue(pool, t);
-			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
-				"pool stopped");
+			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0,
+				   0, "pool stopped");
 			finish(pool, t);
 		}
 	for (i = 0; i < pool->cfg.max_workers; i++) {
@@ -1043,8 +1044,8 @@ static void cancel_everything(struct process_pool *pool)
 			t = w->slots ? w->slots[s] : NULL;
 			if (!t)
 				continue;
-			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
-				"pool stopped");
+			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0,
+				   0, "pool stopped");
 			unslot(w, t);
 			finish(pool, t);
 		}
@@ -1063,7 +1064,8 @@ static void shut_down_workers(struct process_pool *pool)
 		struct pp_frame f;
 
 		w->respawn_at_ns = 0;
-		if (w->state != PP_WORKER_LIVE && w->state != PP_WORKER_RETIRING)
+		if (w->state != PP_WORKER_LIVE &&
+		    w->state != PP_WORKER_RETIRING)
 			continue;
 		memset(&f, 0, sizeof(f));
 		f.type = PP_FRAME_SHUTDOWN;
@@ -1101,8 +1103,8 @@ void *pp_supervisor_main(void *arg)
 	pthread_sigmask(SIG_BLOCK, &all, NULL);
 	for (i = 0; i < pool->target_workers; i++)
 		if (spawn_into(pool, &pool->workers[i]))
-			pool->workers[i].respawn_at_ns = pp_now_ns() +
-							 HOUSEKEEPING_NS;
+			pool->workers[i].respawn_at_ns =
+			    pp_now_ns() + HOUSEKEEPING_NS;
 	pthread_mutex_lock(&pool->start_mu);
 	pool->start_state = pool->live_workers > 0 ? 1 : -1;
 	pthread_cond_broadcast(&pool->start_cv);

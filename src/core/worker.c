@@ -65,8 +65,8 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	int err;
 
 	if (!w->slots) {
-		w->slots = calloc((size_t)pool->cfg.max_in_flight,
-				  sizeof(*w->slots));
+		w->slots =
+		    calloc((size_t)pool->cfg.max_in_flight, sizeof(*w->slots));
 		if (!w->slots)
 			return -ENOMEM;
 	}

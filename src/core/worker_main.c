@@ -23,13 +23,13 @@
 #include "src/core/clock.h"
 #include "src/core/pool_internal.h"
 
-#define LOCAL_MAX 256
+#define LOCAL_MAX   256
 #define OUTPUTS_MAX 256
 
 struct local_task {
 	struct pp_frame f;
-	int prio;		/* aged priority when it arrived */
-	int gone;		/* cancelled or handed back: skip it */
+	int prio; /* aged priority when it arrived */
+	int gone; /* cancelled or handed back: skip it */
 	int64_t received_ns;
 	uint64_t order;
 };
@@ -57,7 +57,7 @@ struct worker_state {
 	unsigned nout;
 	size_t max_output;
 	int shutdown;
-	int64_t now;	/* read once per loop turn: clock reads add up */
+	int64_t now; /* read once per loop turn: clock reads add up */
 };
 
 /* What pool_output_alloc hands out, for the task running now. */
@@ -175,7 +175,8 @@ static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
 
 	switch (f->type) {
 	case PP_FRAME_SUBMIT:
-		prio = (f->flags & PP_FRAME_F_PRIO_MASK) >> PP_FRAME_F_PRIO_SHIFT;
+		prio =
+		    (f->flags & PP_FRAME_F_PRIO_MASK) >> PP_FRAME_F_PRIO_SHIFT;
 		q = &ws->q[prio];
 		if (q->tail - q->head == LOCAL_MAX)
 			compact(q);

@@ -10,8 +10,7 @@ bool pp_range_ok(uint64_t offset, uint64_t length, uint64_t size)
 	return offset <= size && length <= size - offset;
 }
 
-int pp_arena_init(struct pp_arena *a, void *base, size_t size,
-		  size_t granule)
+int pp_arena_init(struct pp_arena *a, void *base, size_t size, size_t granule)
 {
 	size_t words;
 

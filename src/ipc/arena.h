@@ -26,10 +26,10 @@ struct pp_arena {
 	size_t size;	     /* bytes, a multiple of granule */
 	size_t granule;	     /* power of two */
 	size_t granules;
-	size_t hint;	     /* granule where the next search starts */
-	size_t used;	     /* granules in use */
-	uint64_t *bitmap;    /* owned: one bit per granule */
-	uint32_t *run;	     /* owned: run length at an allocation's start */
+	size_t hint;	  /* granule where the next search starts */
+	size_t used;	  /* granules in use */
+	uint64_t *bitmap; /* owned: one bit per granule */
+	uint32_t *run;	  /* owned: run length at an allocation's start */
 };
 
 /*
@@ -39,8 +39,7 @@ struct pp_arena {
  * of it and must hold at least one granule. Returns 0, -EINVAL or -ENOMEM.
  * The arena does not own base; pp_arena_destroy frees the bookkeeping.
  */
-int pp_arena_init(struct pp_arena *a, void *base, size_t size,
-		  size_t granule);
+int pp_arena_init(struct pp_arena *a, void *base, size_t size, size_t granule);
 
 /* pp_arena_destroy - free the bookkeeping. Safe on a zeroed struct. */
 void pp_arena_destroy(struct pp_arena *a);

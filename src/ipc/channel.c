@@ -12,8 +12,8 @@
 
 #include "src/ipc/cursor.h"
 
-#define PAGE 4096u
-#define SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define PAGE	    4096u
+#define SEALS	    (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 #define BATCH_CHUNK 32u
 
 struct layout {
@@ -44,7 +44,7 @@ static int compute_layout(struct layout *l)
 {
 	size_t sub = pp_ring_region_size(l->submit_slots, PP_CHANNEL_SLOT_SIZE);
 	size_t com =
-		pp_ring_region_size(l->complete_slots, PP_CHANNEL_SLOT_SIZE);
+	    pp_ring_region_size(l->complete_slots, PP_CHANNEL_SLOT_SIZE);
 
 	if (!sub || !com || !is_pow2(l->granule) || l->granule < 64)
 		return -EINVAL;
@@ -82,8 +82,7 @@ static void write_header(unsigned char *base, const struct layout *l)
 }
 
 /* Reads the header and accepts it only if it matches its own layout. */
-static int read_header(const unsigned char *base, size_t size,
-		       struct layout *l)
+static int read_header(const unsigned char *base, size_t size, struct layout *l)
 {
 	struct pp_cursor c;
 	struct layout want;
@@ -111,8 +110,7 @@ static int read_header(const unsigned char *base, size_t size,
 	if (want.total != total || total != size ||
 	    want.submit_off != l->submit_off ||
 	    want.complete_off != l->complete_off ||
-	    want.input_off != l->input_off ||
-	    want.output_off != l->output_off)
+	    want.input_off != l->input_off || want.output_off != l->output_off)
 		return -EINVAL;
 	*l = want;
 	return 0;
@@ -123,13 +121,12 @@ static void fill_config(struct layout *l, const struct pp_channel_config *cfg)
 	memset(l, 0, sizeof(*l));
 	l->submit_slots = cfg && cfg->submit_slots ? cfg->submit_slots : 256;
 	l->complete_slots =
-		cfg && cfg->complete_slots ? cfg->complete_slots : 256;
+	    cfg && cfg->complete_slots ? cfg->complete_slots : 256;
 	l->granule = cfg && cfg->granule ? (uint32_t)cfg->granule : 4096;
 	if (cfg && cfg->granule > UINT32_MAX)
 		l->granule = 0;
 	l->input_size = cfg && cfg->input_arena ? cfg->input_arena : 1 << 20;
-	l->output_size =
-		cfg && cfg->output_arena ? cfg->output_arena : 1 << 20;
+	l->output_size = cfg && cfg->output_arena ? cfg->output_arena : 1 << 20;
 }
 
 /* Points the private handle at the mapped regions for one side. */
@@ -148,10 +145,10 @@ static int attach(struct pp_channel *ch, const struct layout *l,
 			     parent ? l->submit_slots : l->complete_slots,
 			     PP_CHANNEL_SLOT_SIZE, PP_RING_PRODUCER);
 	if (!err)
-		err = pp_ring_attach(&ch->rx, parent ? com : sub,
-				     parent ? l->complete_slots
-					    : l->submit_slots,
-				     PP_CHANNEL_SLOT_SIZE, PP_RING_CONSUMER);
+		err =
+		    pp_ring_attach(&ch->rx, parent ? com : sub,
+				   parent ? l->complete_slots : l->submit_slots,
+				   PP_CHANNEL_SLOT_SIZE, PP_RING_CONSUMER);
 	if (!err)
 		err = pp_arena_init(&ch->own, parent ? in : out,
 				    parent ? l->input_size : l->output_size,
@@ -196,8 +193,8 @@ int pp_channel_create(struct pp_channel *ch,
 	    fcntl(ch->fd, F_ADD_SEALS, SEALS) < 0)
 		goto out_errno;
 	ch->size = l.total;
-	ch->base = mmap(NULL, ch->size, PROT_READ | PROT_WRITE, MAP_SHARED,
-			ch->fd, 0);
+	ch->base =
+	    mmap(NULL, ch->size, PROT_READ | PROT_WRITE, MAP_SHARED, ch->fd, 0);
 	if (ch->base == MAP_FAILED) {
 		ch->base = NULL;
 		goto out_errno;
@@ -239,7 +236,7 @@ int pp_channel_open_worker(struct pp_channel *ch, int memfd, int eventfd)
 	if (seals < 0)
 		return -errno;
 	if ((seals & (F_SEAL_SHRINK | F_SEAL_GROW)) !=
-		    (F_SEAL_SHRINK | F_SEAL_GROW) ||
+		(F_SEAL_SHRINK | F_SEAL_GROW) ||
 	    st.st_size < (off_t)PP_CHANNEL_HEADER_SIZE)
 		return -EINVAL;
 	ch->base = mmap(NULL, (size_t)st.st_size, PROT_READ | PROT_WRITE,
@@ -295,13 +292,12 @@ static int ring_error(struct pp_channel *ch, struct pp_ring *ring, int err)
 
 static void notify_peer(struct pp_channel *ch)
 {
-	pp_wake_notify(ch->wake_peer, ch->side == PP_CHANNEL_WORKER
-					      ? ch->parent_eventfd
-					      : -1);
+	pp_wake_notify(ch->wake_peer,
+		       ch->side == PP_CHANNEL_WORKER ? ch->parent_eventfd : -1);
 }
 
-static int encode_slot(struct pp_channel *ch, struct pp_frame *f,
-		       uint32_t seq, unsigned char *slot)
+static int encode_slot(struct pp_channel *ch, struct pp_frame *f, uint32_t seq,
+		       unsigned char *slot)
 {
 	int n;
 
@@ -339,8 +335,7 @@ static int send_chunk(struct pp_channel *ch, struct pp_frame *f, unsigned n)
 	return pushed;
 }
 
-int pp_channel_send_batch(struct pp_channel *ch, struct pp_frame *f,
-			  unsigned n)
+int pp_channel_send_batch(struct pp_channel *ch, struct pp_frame *f, unsigned n)
 {
 	unsigned done = 0, chunk;
 	int pushed = 0;
@@ -528,7 +523,7 @@ const char *pp_channel_violation_str(const struct pp_channel *ch)
 		return "none";
 	case PP_CHANNEL_RING_INDEX:
 		return pp_ring_violation_str(
-			(enum pp_ring_violation)ch->violation_detail);
+		    (enum pp_ring_violation)ch->violation_detail);
 	case PP_CHANNEL_BAD_FRAME:
 		return pp_frame_status_str(ch->violation_detail);
 	case PP_CHANNEL_WRONG_DIRECTION:

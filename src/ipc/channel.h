@@ -42,14 +42,14 @@
 extern "C" {
 #endif
 
-#define PP_CHANNEL_MAGIC 0x48435050u /* "PPCH" */
-#define PP_CHANNEL_VERSION 1u
-#define PP_CHANNEL_SLOT_SIZE 64u
-#define PP_CHANNEL_HEADER_SIZE 4096u
+#define PP_CHANNEL_MAGIC	      0x48435050u /* "PPCH" */
+#define PP_CHANNEL_VERSION	      1u
+#define PP_CHANNEL_SLOT_SIZE	      64u
+#define PP_CHANNEL_HEADER_SIZE	      4096u
 #define PP_CHANNEL_WAKE_WORKER_OFFSET 256u
 #define PP_CHANNEL_WAKE_PARENT_OFFSET 320u
-#define PP_CHANNEL_CONTROL_OFFSET 384u
-#define PP_CHANNEL_MAX_ARENA ((size_t)1 << 34)
+#define PP_CHANNEL_CONTROL_OFFSET     384u
+#define PP_CHANNEL_MAX_ARENA	      ((size_t)1 << 34)
 
 /*
  * Control words: single u32 values outside the rings. The parent writes
@@ -73,39 +73,39 @@ enum pp_channel_side {
 /* What made a channel unusable; 0 while healthy. */
 enum pp_channel_violation {
 	PP_CHANNEL_OK = 0,
-	PP_CHANNEL_RING_INDEX = 1,   /* see ring.violation */
-	PP_CHANNEL_BAD_FRAME = 2,    /* see frame_status */
+	PP_CHANNEL_RING_INDEX = 1, /* see ring.violation */
+	PP_CHANNEL_BAD_FRAME = 2,  /* see frame_status */
 	PP_CHANNEL_WRONG_DIRECTION = 3,
 	PP_CHANNEL_BAD_SEQUENCE = 4,
-	PP_CHANNEL_BAD_PAYLOAD = 5,  /* reference outside the peer's part */
+	PP_CHANNEL_BAD_PAYLOAD = 5, /* reference outside the peer's part */
 };
 
 struct pp_channel_config {
-	uint32_t submit_slots;	   /* power of two; 0: 256 */
-	uint32_t complete_slots;   /* power of two; 0: 256 */
-	size_t input_arena;	   /* parent's part in bytes; 0: 1 MiB */
-	size_t output_arena;	   /* worker's part in bytes; 0: 1 MiB */
-	size_t granule;		   /* arena granule; 0: 4096 */
+	uint32_t submit_slots;	 /* power of two; 0: 256 */
+	uint32_t complete_slots; /* power of two; 0: 256 */
+	size_t input_arena;	 /* parent's part in bytes; 0: 1 MiB */
+	size_t output_arena;	 /* worker's part in bytes; 0: 1 MiB */
+	size_t granule;		 /* arena granule; 0: 4096 */
 };
 
 /* Private per-side handle. */
 struct pp_channel {
-	int fd;			/* memfd, owned */
-	int parent_eventfd;	/* eventfd the parent's epoll watches, owned */
-	unsigned char *base;	/* mapping, owned */
+	int fd;		     /* memfd, owned */
+	int parent_eventfd;  /* eventfd the parent's epoll watches, owned */
+	unsigned char *base; /* mapping, owned */
 	size_t size;
-	uint32_t side;		/* enum pp_channel_side */
-	struct pp_ring tx;	/* ring this side produces into */
-	struct pp_ring rx;	/* ring this side consumes from */
-	struct pp_arena own;	/* this side's part of the arena */
+	uint32_t side;		  /* enum pp_channel_side */
+	struct pp_ring tx;	  /* ring this side produces into */
+	struct pp_ring rx;	  /* ring this side consumes from */
+	struct pp_arena own;	  /* this side's part of the arena */
 	unsigned char *peer_part; /* the peer's part of the arena */
 	size_t peer_part_size;
-	void *wake_self;	/* word this side sleeps on */
-	void *wake_peer;	/* word the peer sleeps on */
+	void *wake_self; /* word this side sleeps on */
+	void *wake_peer; /* word the peer sleeps on */
 	struct pp_waiter waiter;
-	uint32_t tx_seq;	/* next sequence to send */
-	uint32_t rx_seq;	/* next sequence expected */
-	uint32_t violation;	/* enum pp_channel_violation, sticky */
+	uint32_t tx_seq;	  /* next sequence to send */
+	uint32_t rx_seq;	  /* next sequence expected */
+	uint32_t violation;	  /* enum pp_channel_violation, sticky */
 	int32_t violation_detail; /* frame status or ring violation */
 	unsigned char rx_slot[PP_CHANNEL_SLOT_SIZE]; /* last received slot */
 };

@@ -14,13 +14,13 @@ struct frame_kind {
 };
 
 static const struct frame_kind kinds[PP_FRAME_TYPE_MAX + 1] = {
-	[PP_FRAME_SUBMIT] = {"SUBMIT", 32, 0, 1},
-	[PP_FRAME_RESULT] = {"RESULT", 24, 1, 1},
-	[PP_FRAME_CANCEL] = {"CANCEL", 0, 0, 0},
-	[PP_FRAME_PING] = {"PING", 8, 0, 0},
-	[PP_FRAME_PONG] = {"PONG", 8, 1, 0},
-	[PP_FRAME_HELLO] = {"HELLO", 8, 1, 0},
-	[PP_FRAME_SHUTDOWN] = {"SHUTDOWN", 0, 0, 0},
+    [PP_FRAME_SUBMIT] = {"SUBMIT", 32, 0, 1},
+    [PP_FRAME_RESULT] = {"RESULT", 24, 1, 1},
+    [PP_FRAME_CANCEL] = {"CANCEL", 0, 0, 0},
+    [PP_FRAME_PING] = {"PING", 8, 0, 0},
+    [PP_FRAME_PONG] = {"PONG", 8, 1, 0},
+    [PP_FRAME_HELLO] = {"HELLO", 8, 1, 0},
+    [PP_FRAME_SHUTDOWN] = {"SHUTDOWN", 0, 0, 0},
 };
 
 static const struct frame_kind *kind_of(unsigned type)
@@ -167,8 +167,7 @@ static int decode_body(struct pp_cursor *c, struct pp_frame *f)
 }
 
 /* Checks the payload reference against the frame's own length. */
-static int check_payload(struct pp_cursor *c, struct pp_frame *f,
-			 size_t fixed)
+static int check_payload(struct pp_cursor *c, struct pp_frame *f, size_t fixed)
 {
 	size_t inline_len = f->length - fixed;
 
@@ -246,15 +245,15 @@ int pp_frame_decode(const void *buf, size_t len, struct pp_frame *out)
 const char *pp_frame_status_str(int status)
 {
 	static const char *const names[PP_FRAME_STATUS_MAX + 1] = {
-		[PP_FRAME_OK] = "ok",
-		[PP_FRAME_TRUNCATED] = "truncated frame",
-		[PP_FRAME_BAD_MAGIC] = "bad magic",
-		[PP_FRAME_BAD_VERSION] = "unsupported version",
-		[PP_FRAME_BAD_TYPE] = "unknown frame type",
-		[PP_FRAME_BAD_FLAGS] = "unknown or misplaced flags",
-		[PP_FRAME_BAD_LENGTH] = "length does not match the type",
-		[PP_FRAME_BAD_RESERVED] = "reserved field not zero",
-		[PP_FRAME_BAD_PAYLOAD] = "inconsistent payload reference",
+	    [PP_FRAME_OK] = "ok",
+	    [PP_FRAME_TRUNCATED] = "truncated frame",
+	    [PP_FRAME_BAD_MAGIC] = "bad magic",
+	    [PP_FRAME_BAD_VERSION] = "unsupported version",
+	    [PP_FRAME_BAD_TYPE] = "unknown frame type",
+	    [PP_FRAME_BAD_FLAGS] = "unknown or misplaced flags",
+	    [PP_FRAME_BAD_LENGTH] = "length does not match the type",
+	    [PP_FRAME_BAD_RESERVED] = "reserved field not zero",
+	    [PP_FRAME_BAD_PAYLOAD] = "inconsistent payload reference",
 	};
 
 	/* Range first: negating INT_MIN would overflow. */

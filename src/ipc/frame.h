@@ -29,14 +29,15 @@
 extern "C" {
 #endif
 
-#define PP_FRAME_MAGIC 0x52465050u /* "PPFR" in memory order */
-#define PP_FRAME_VERSION 1
+#define PP_FRAME_MAGIC	     0x52465050u /* "PPFR" in memory order */
+#define PP_FRAME_VERSION     1
 #define PP_FRAME_HEADER_SIZE 24u
-#define PP_FRAME_MAX_SIZE (1u << 20) /* largest frame, inline bytes included */
-#define PP_FRAME_F_INLINE 0x0001u    /* payload bytes follow the body */
-#define PP_FRAME_F_PRIO_SHIFT 8	     /* SUBMIT only: task priority 0..3 */
-#define PP_FRAME_F_PRIO_MASK 0x0300u
-#define PP_FRAME_F_KNOWN (PP_FRAME_F_INLINE | PP_FRAME_F_PRIO_MASK)
+#define PP_FRAME_MAX_SIZE    (1u << 20) /* largest frame, inline bytes included \
+					 */
+#define PP_FRAME_F_INLINE     0x0001u	/* payload bytes follow the body */
+#define PP_FRAME_F_PRIO_SHIFT 8		/* SUBMIT only: task priority 0..3 */
+#define PP_FRAME_F_PRIO_MASK  0x0300u
+#define PP_FRAME_F_KNOWN      (PP_FRAME_F_INLINE | PP_FRAME_F_PRIO_MASK)
 
 enum pp_frame_type {
 	PP_FRAME_SUBMIT = 1,   /* parent -> worker: run a task */
@@ -52,14 +53,14 @@ enum pp_frame_type {
 /* Why a buffer did not decode; decode returns the negated value. */
 enum pp_frame_status {
 	PP_FRAME_OK = 0,
-	PP_FRAME_TRUNCATED = 1,	  /* fewer bytes than the frame needs */
+	PP_FRAME_TRUNCATED = 1, /* fewer bytes than the frame needs */
 	PP_FRAME_BAD_MAGIC = 2,
 	PP_FRAME_BAD_VERSION = 3,
 	PP_FRAME_BAD_TYPE = 4,
 	PP_FRAME_BAD_FLAGS = 5,
-	PP_FRAME_BAD_LENGTH = 6,  /* length field wrong for the type */
+	PP_FRAME_BAD_LENGTH = 6,   /* length field wrong for the type */
 	PP_FRAME_BAD_RESERVED = 7, /* a reserved field is not zero */
-	PP_FRAME_BAD_PAYLOAD = 8, /* payload reference inconsistent */
+	PP_FRAME_BAD_PAYLOAD = 8,  /* payload reference inconsistent */
 	PP_FRAME_STATUS_MAX = 8,
 };
 
@@ -71,7 +72,7 @@ struct pp_payload_ref {
 struct pp_frame {
 	uint8_t type;
 	uint16_t flags;
-	uint32_t length;   /* filled by decode and by pp_frame_encode */
+	uint32_t length; /* filled by decode and by pp_frame_encode */
 	uint32_t sequence;
 	uint64_t task_id;
 	union {

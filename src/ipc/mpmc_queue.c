@@ -73,8 +73,8 @@ int pp_mpmc_push(struct pp_mpmc *q, void *item)
 		diff = (intptr_t)seq - (intptr_t)pos;
 		if (diff == 0) {
 			if (atomic_compare_exchange_weak_explicit(
-				    &q->enqueue_pos, &pos, pos + 1,
-				    memory_order_relaxed, memory_order_relaxed))
+				&q->enqueue_pos, &pos, pos + 1,
+				memory_order_relaxed, memory_order_relaxed))
 				break;
 		} else if (diff < 0) {
 			return -EAGAIN;
@@ -103,8 +103,8 @@ int pp_mpmc_pop(struct pp_mpmc *q, void **item)
 		diff = (intptr_t)seq - (intptr_t)(pos + 1);
 		if (diff == 0) {
 			if (atomic_compare_exchange_weak_explicit(
-				    &q->dequeue_pos, &pos, pos + 1,
-				    memory_order_relaxed, memory_order_relaxed))
+				&q->dequeue_pos, &pos, pos + 1,
+				memory_order_relaxed, memory_order_relaxed))
 				break;
 		} else if (diff < 0) {
 			return -EAGAIN;

@@ -50,11 +50,11 @@ int pp_ring_attach(struct pp_ring *ring, void *region, uint32_t capacity,
 	if (role != PP_RING_PRODUCER && role != PP_RING_CONSUMER)
 		return -EINVAL;
 	head = atomic_load_explicit(
-		ring_index(region, PP_RING_PRODUCER_INDEX_OFFSET),
-		memory_order_acquire);
+	    ring_index(region, PP_RING_PRODUCER_INDEX_OFFSET),
+	    memory_order_acquire);
 	tail = atomic_load_explicit(
-		ring_index(region, PP_RING_CONSUMER_INDEX_OFFSET),
-		memory_order_acquire);
+	    ring_index(region, PP_RING_CONSUMER_INDEX_OFFSET),
+	    memory_order_acquire);
 	if (head - tail > capacity)
 		return -EPROTO;
 	memset(ring, 0, sizeof(*ring));
@@ -85,8 +85,8 @@ static int refresh_producer(struct pp_ring *ring)
 	uint32_t head, ahead, known;
 
 	head = atomic_load_explicit(
-		ring_index(ring->region, PP_RING_PRODUCER_INDEX_OFFSET),
-		memory_order_acquire);
+	    ring_index(ring->region, PP_RING_PRODUCER_INDEX_OFFSET),
+	    memory_order_acquire);
 	ahead = head - ring->own;
 	known = ring->peer - ring->own;
 	if (ahead >= known && ahead <= ring->capacity) {
@@ -107,8 +107,8 @@ static int refresh_consumer(struct pp_ring *ring)
 	uint32_t tail, moved, limit;
 
 	tail = atomic_load_explicit(
-		ring_index(ring->region, PP_RING_CONSUMER_INDEX_OFFSET),
-		memory_order_acquire);
+	    ring_index(ring->region, PP_RING_CONSUMER_INDEX_OFFSET),
+	    memory_order_acquire);
 	moved = tail - ring->peer;
 	limit = ring->own - ring->peer;
 	if (moved > limit) {

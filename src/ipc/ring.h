@@ -33,9 +33,9 @@ extern "C" {
 
 #define PP_RING_PRODUCER_INDEX_OFFSET 0
 #define PP_RING_CONSUMER_INDEX_OFFSET 64
-#define PP_RING_SLOTS_OFFSET 128
-#define PP_RING_MAX_CAPACITY (1u << 24)
-#define PP_RING_MAX_SLOT_SIZE 4096u
+#define PP_RING_SLOTS_OFFSET	      128
+#define PP_RING_MAX_CAPACITY	      (1u << 24)
+#define PP_RING_MAX_SLOT_SIZE	      4096u
 
 enum pp_ring_role {
 	PP_RING_PRODUCER = 1,
@@ -57,9 +57,9 @@ struct pp_ring {
 	uint32_t mask;
 	uint32_t slot_size;
 	uint32_t role;
-	uint32_t own;	       /* my index: next slot to fill or to read */
-	uint32_t peer;	       /* last validated index of the other side */
-	uint32_t violation;    /* enum pp_ring_violation, sticky */
+	uint32_t own;	    /* my index: next slot to fill or to read */
+	uint32_t peer;	    /* last validated index of the other side */
+	uint32_t violation; /* enum pp_ring_violation, sticky */
 };
 
 /*

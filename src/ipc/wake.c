@@ -13,7 +13,7 @@
 #define SLEEPER_EPOLL 0x80000000u
 /* A futex wake is on its way to every sleeper counted now; set by the
  * notifier that makes it, cleared by the next sleeper to announce itself. */
-#define SLEEPER_WOKEN 0x40000000u
+#define SLEEPER_WOKEN	   0x40000000u
 #define SLEEPER_FUTEX_MASK 0x3fffffffu
 
 struct wake_word {
@@ -115,8 +115,8 @@ static int sleep_once(struct wake_word *ww, uint32_t key, int64_t deadline)
  */
 static void announce(struct wake_word *ww)
 {
-	uint32_t old = atomic_fetch_add_explicit(&ww->sleepers, 1,
-						 memory_order_seq_cst);
+	uint32_t old =
+	    atomic_fetch_add_explicit(&ww->sleepers, 1, memory_order_seq_cst);
 
 	if (old & SLEEPER_WOKEN)
 		atomic_fetch_and_explicit(&ww->sleepers, ~SLEEPER_WOKEN,
@@ -201,8 +201,8 @@ int pp_wake_notify(void *word, int eventfd)
 		return -EINVAL;
 	/* A read-modify-write: a full barrier between the caller's publish
 	 * and this read (TSan understands it, unlike a fence). */
-	sleepers = atomic_fetch_add_explicit(&ww->sleepers, 0,
-					     memory_order_seq_cst);
+	sleepers =
+	    atomic_fetch_add_explicit(&ww->sleepers, 0, memory_order_seq_cst);
 	if (!(sleepers & (SLEEPER_FUTEX_MASK | SLEEPER_EPOLL)))
 		return 0;
 	futex_wake = claim_futex_wake(ww, sleepers);

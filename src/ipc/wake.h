@@ -32,20 +32,20 @@ extern "C" {
 #endif
 
 #define PP_WAKE_WORD_SIZE 64u
-#define PP_WAKE_SPIN_MIN 16u
-#define PP_WAKE_SPIN_MAX 16384u
+#define PP_WAKE_SPIN_MIN  16u
+#define PP_WAKE_SPIN_MAX  16384u
 
 /* Returns true when the waited-for condition holds (e.g. ring not empty). */
 typedef bool (*pp_wake_ready_fn)(void *arg);
 
 /* Adaptive spin state of one waiting thread (private memory). */
 struct pp_waiter {
-	void *word;	/* shared wake word, not owned */
-	uint32_t spin;	/* current spin budget, iterations */
-	uint64_t spins_won;   /* waits satisfied while spinning */
-	uint64_t sleeps;      /* waits that went to the kernel */
-	uint64_t late;	      /* sleeps that ran to their timeout although
-			       * the condition then held: missed wakeups */
+	void *word;	    /* shared wake word, not owned */
+	uint32_t spin;	    /* current spin budget, iterations */
+	uint64_t spins_won; /* waits satisfied while spinning */
+	uint64_t sleeps;    /* waits that went to the kernel */
+	uint64_t late;	    /* sleeps that ran to their timeout although
+			     * the condition then held: missed wakeups */
 };
 
 /* pp_wake_word_init - zero a wake word before it is shared. */
