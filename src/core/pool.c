@@ -57,8 +57,9 @@ static int alloc_parts(struct process_pool *pool)
 	int i;
 
 	pool->incoming = pp_mpmc_create(pow2_at_least(pool->cfg.queue_size));
-	pool->cancels =
-	    pp_mpmc_create(pow2_at_least(pool->cfg.queue_size + in_flight));
+	/* Only a cancel of a task on a worker needs the supervisor; a queued
+	 * one is dropped when it reaches the head of its queue. */
+	pool->cancels = pp_mpmc_create(pow2_at_least(2 * in_flight + 1024));
 	pool->workers =
 	    calloc((size_t)pool->cfg.max_workers, sizeof(*pool->workers));
 	pool->batches =
@@ -516,6 +517,8 @@ int pool_future_cancel(task_future_t *f)
 	pp_future_publish(f);
 	/* The supervisor takes it off its worker, if it is on one. */
 	atomic_fetch_add(&f->refs, 1);
+	/* Full: the outcome stands; a task already running on a worker then
+	 * runs to its end unobserved instead of being killed. */
 	if (pp_mpmc_push(pool->cancels, f))
 		pp_future_put(f);
 	pp_supervisor_wake(pool);
