@@ -39,7 +39,7 @@ void pp_future_put(struct task_future *f)
 	fd = atomic_load(&f->event_fd);
 	if (fd >= 0)
 		close(fd);
-	if (f->input != f->input_inline)
+	if (f->input != f->input_inline && !f->input_borrowed)
 		free(f->input);
 	if (!atomic_load(&f->output_taken))
 		free(f->result.output_data);
@@ -132,7 +132,9 @@ static int wait_done(struct task_future *f, int timeout_ms)
 	uint32_t v;
 	int i;
 
-	for (i = 0; i < 2000; i++) {
+	/* A short spin (~5 us): a longer one steals the CPU that the
+	 * supervisor and the workers need on a small machine. */
+	for (i = 0; i < 200; i++) {
 		if (pp_future_is_done(f))
 			return 0;
 		pp_cpu_relax();

@@ -33,7 +33,9 @@ struct task_future {
 	/* Set at submit, read-only afterwards. */
 	task_func_t func;
 	void *user_data;
-	unsigned char *input; /* input_inline or malloc'd copy */
+	unsigned char *input; /* input_inline, a malloc'd copy, or the caller's
+			       * own buffer (input_borrowed) */
+	int input_borrowed;
 	size_t input_size;
 	int priority; /* task_priority_t */
 	uint64_t id;

@@ -18,8 +18,6 @@
 #include "src/core/clock.h"
 #include "src/core/pool_internal.h"
 
-#define LANE_SPIN 4000
-
 /* Claims an idle lent worker, starting at a per-thread rotating index. */
 struct pp_worker *pp_lane_claim(struct process_pool *pool)
 {
@@ -155,9 +153,9 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t)
 {
-	int i, r;
+	int r, quiet = 0;
 
-	for (i = 0;; i++) {
+	for (;;) {
 		r = pp_ring_readable(&w->ch.rx) ? take_result(pool, w, t) : 0;
 		if (r == 1) {
 			if (w->recycle_after &&
@@ -178,13 +176,12 @@ int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
 				   "deadline passed while on a worker");
 			break;
 		}
-		if (i < LANE_SPIN) {
-			pp_cpu_relax();
-			continue;
-		}
-		if (worker_gone(w))
+		/* A dead worker is looked for only after a quiet
+		 * millisecond: the fast path makes no syscall. */
+		if (quiet && worker_gone(w))
 			break;
-		pp_channel_wait(&w->ch, 1);
+		/* Adaptive spin (at most ~10 us), then the futex. */
+		quiet = pp_channel_wait(&w->ch, 1) == -ETIMEDOUT;
 	}
 	hand_back(pool, w);
 	return 1;

@@ -250,7 +250,7 @@ static int check_task(task_func_t func, const void *input, size_t size,
 
 static struct task_future *make_task(struct process_pool *pool,
 				     const task_desc_t *d, int64_t now,
-				     int *err)
+				     int borrow, int *err)
 {
 	struct task_future *t = pp_future_new();
 	int timeout = d->timeout_ms ? d->timeout_ms : pool->cfg.task_timeout;
@@ -264,7 +264,13 @@ static struct task_future *make_task(struct process_pool *pool,
 	t->priority = d->priority;
 	t->input_size = d->input_size;
 	t->input = t->input_inline;
-	if (d->input_size > PP_INLINE_INPUT) {
+	if (borrow) {
+		/* pool_submit_sync holds the caller until the outcome, and
+		 * only the supervisor or this thread can decide it before
+		 * the input is in the arena: no copy needed. */
+		t->input = d->input_data;
+		t->input_borrowed = 1;
+	} else if (d->input_size > PP_INLINE_INPUT) {
 		t->input = malloc(d->input_size);
 		if (!t->input) {
 			t->input = t->input_inline;
@@ -274,7 +280,7 @@ static struct task_future *make_task(struct process_pool *pool,
 			return NULL;
 		}
 	}
-	if (d->input_size)
+	if (d->input_size && !borrow)
 		memcpy(t->input, d->input_data, d->input_size);
 	t->pool = pool;
 	t->id = atomic_fetch_add(&pool->next_id, 1) + 1;
@@ -322,7 +328,7 @@ static void leave(struct process_pool *pool)
 
 static struct task_future *submit_one(struct process_pool *pool,
 				      const task_desc_t *d, int64_t now,
-				      int *err)
+				      int borrow, int *err)
 {
 	struct task_future *t;
 
@@ -330,7 +336,7 @@ static struct task_future *submit_one(struct process_pool *pool,
 			  d->priority, d->timeout_ms);
 	if (*err)
 		return NULL;
-	t = make_task(pool, d, now, err);
+	t = make_task(pool, d, now, borrow, err);
 	if (!t)
 		return NULL;
 	*err = enqueue_task(pool, t);
@@ -361,7 +367,7 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 		errno = to_errno(err);
 		return NULL;
 	}
-	t = submit_one(pool, &d, pp_now_ns(), &err);
+	t = submit_one(pool, &d, pp_now_ns(), 0, &err);
 	leave(pool);
 	if (!t) {
 		errno = to_errno(err);
@@ -418,13 +424,13 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 		return err;
 	w = pp_lane_claim(pool);
 	if (!w) {
-		t = submit_one(pool, &d, pp_now_ns(), &err);
+		t = submit_one(pool, &d, pp_now_ns(), 1, &err);
 		leave(pool);
 		if (!t)
 			return err;
 		pp_supervisor_wake(pool);
 	} else {
-		t = make_task(pool, &d, pp_now_ns(), &err);
+		t = make_task(pool, &d, pp_now_ns(), 1, &err);
 		if (!t) {
 			atomic_store(&w->lane, PP_LANE_FREE);
 			leave(pool);
@@ -478,7 +484,7 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 	}
 	now = pp_now_ns(); /* one submit time for the whole batch */
 	for (i = 0; i < count; i++) {
-		out[i] = submit_one(pool, &tasks[i], now, &err);
+		out[i] = submit_one(pool, &tasks[i], now, 0, &err);
 		if (out[i])
 			queued++;
 		else

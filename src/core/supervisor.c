@@ -529,8 +529,23 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 
 /* ---- dispatch ---------------------------------------------------------- */
 
+/*
+ * Tasks one worker may hold. A pool that can still grow keeps its backlog
+ * in its own queue (two per worker: one running, one ready), where a new
+ * worker can take it; a full-grown pool pipelines max_in_flight deep.
+ */
+static unsigned in_flight_cap(const struct process_pool *pool)
+{
+	if (pool->cfg.enable_dynamic_scaling &&
+	    pool->target_workers < pool->cfg.max_workers &&
+	    pool->cfg.max_in_flight > 2)
+		return 2;
+	return (unsigned)pool->cfg.max_in_flight;
+}
+
 static struct pp_worker *least_loaded(struct process_pool *pool)
 {
+	unsigned cap = in_flight_cap(pool);
 	struct pp_worker *best = NULL;
 	int i;
 
@@ -538,7 +553,7 @@ static struct pp_worker *least_loaded(struct process_pool *pool)
 		struct pp_worker *w = &pool->workers[i];
 
 		if (w->state != PP_WORKER_LIVE || !usable(w) ||
-		    w->in_flight >= (unsigned)pool->cfg.max_in_flight)
+		    w->in_flight >= cap)
 			continue;
 		if (!best || w->in_flight < best->in_flight)
 			best = w;
@@ -752,9 +767,17 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 	atomic_store(&pool->busy_workers, busy);
 	if (!running || !pool->cfg.enable_dynamic_scaling)
 		goto refill;
-	if (waiting && busy >= live &&
-	    pool->target_workers < pool->cfg.max_workers)
-		pool->target_workers++;
+	/* Grow by the backlog at once, not one worker per tick. */
+	if (waiting && busy >= live) {
+		size_t room = (size_t)(pool->cfg.max_workers -
+				       pool->target_workers);
+
+		pool->target_workers += (int)(waiting < room ? waiting : room);
+		if (room)
+			pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "scale_up",
+			       "workers=%d waiting=%zu", pool->target_workers,
+			       waiting);
+	}
 	for (i = 0; i < pool->cfg.max_workers && !waiting; i++) {
 		struct pp_worker *w = &pool->workers[i];
 		struct pp_frame f;

@@ -112,15 +112,16 @@ int pp_arena_alloc(struct pp_arena *a, size_t len, uint64_t *offset)
 	want = (len + a->granule - 1) / a->granule;
 	if (want > a->granules - a->used)
 		return -ENOSPC;
+	/* First fit from the lowest free granule: the same few pages are
+	 * reused, so an arena used for small payloads stays small in RSS. */
 	start = search(a, a->hint, a->granules, want);
-	if (start == SIZE_MAX)
-		start = search(a, 0, a->granules, want);
 	if (start == SIZE_MAX)
 		return -ENOSPC;
 	set_bits(a, start, want, true);
 	a->run[start] = (uint32_t)want;
 	a->used += want;
-	a->hint = start + want < a->granules ? start + want : 0;
+	if (start == a->hint)
+		a->hint = start + want;
 	*offset = (uint64_t)start * a->granule;
 	return 0;
 }
@@ -138,6 +139,8 @@ int pp_arena_free(struct pp_arena *a, uint64_t offset)
 	set_bits(a, start, n, false);
 	a->run[start] = 0;
 	a->used -= n;
+	if (start < a->hint)
+		a->hint = start;
 	return 0;
 }
 

@@ -5,8 +5,8 @@
  * only from its own part (the parent for inputs, the worker for outputs),
  * and keeps the used-granule bitmap and run lengths in private memory, so a
  * peer that scribbles over the arena can corrupt payload bytes but never
- * the allocator. First fit over fixed granules, starting from a rotating
- * hint so FIFO-like task lifetimes stay cheap.
+ * the allocator. First fit over fixed granules from the lowest free one,
+ * so the pages in use stay few and low.
  *
  * Thread-safety: none; one thread per side allocates and frees.
  */
@@ -26,7 +26,7 @@ struct pp_arena {
 	size_t size;	     /* bytes, a multiple of granule */
 	size_t granule;	     /* power of two */
 	size_t granules;
-	size_t hint;	  /* granule where the next search starts */
+	size_t hint;	  /* no free granule lies below this one */
 	size_t used;	  /* granules in use */
 	uint64_t *bitmap; /* owned: one bit per granule */
 	uint32_t *run;	  /* owned: run length at an allocation's start */

@@ -49,7 +49,7 @@ void pp_waiter_init(struct pp_waiter *w, void *word)
 {
 	memset(w, 0, sizeof(*w));
 	w->word = word;
-	w->spin = PP_WAKE_SPIN_MIN * 16;
+	w->spin = PP_WAKE_SPIN_MIN * 8;
 }
 
 static long futex(_Atomic uint32_t *addr, int op, uint32_t val,

@@ -33,7 +33,7 @@ extern "C" {
 
 #define PP_WAKE_WORD_SIZE 64u
 #define PP_WAKE_SPIN_MIN  16u
-#define PP_WAKE_SPIN_MAX  16384u
+#define PP_WAKE_SPIN_MAX  512u /* ~10 us: past that a futex handoff is cheaper */
 
 /* Returns true when the waited-for condition holds (e.g. ring not empty). */
 typedef bool (*pp_wake_ready_fn)(void *arg);
