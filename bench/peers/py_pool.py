@@ -1,0 +1,157 @@
+#!/usr/bin/env python3
+"""pool_bench's Python peer: concurrent.futures.ProcessPoolExecutor running
+the same no-op task as the other pools, on the same number of workers.
+
+Measures, in this order: sync round trips (submit one task, wait for it),
+submit-then-wait throughput (one submit per task, all waited at the end),
+and map throughput with a large chunksize. Prints one JSON line on stdout;
+bench/peers/py_peer.c runs this script and parses that line.
+"""
+import argparse
+import concurrent.futures as cf
+import ctypes
+import json
+import math
+import multiprocessing as mp
+import os
+import resource
+import sys
+import time
+
+PR_SET_PDEATHSIG = 1
+SIGKILL = 9
+
+
+def noop(x):
+    return x
+
+
+def die_with_parent(parent):
+    """Worker initializer: be killed when the pool's process dies, so a
+    killed benchmark leaves no worker behind."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def thread_switches(pid):
+    """Context switches of every thread of pid (/proc counts per thread)."""
+    total = 0
+    try:
+        tids = os.listdir("/proc/%d/task" % pid)
+    except OSError:
+        return 0
+    for tid in tids:
+        try:
+            with open("/proc/%d/task/%s/status" % (pid, tid)) as f:
+                for line in f:
+                    if line.startswith(("voluntary_ctxt_switches",
+                                        "nonvoluntary_ctxt_switches")):
+                        total += int(line.split(":")[1])
+        except (OSError, ValueError):
+            pass
+    return total
+
+
+def group_switches(ex):
+    """This process (every thread, via getrusage) plus the workers."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    total = ru.ru_nvcsw + ru.ru_nivcsw
+    for pid in list(getattr(ex, "_processes", {}) or {}):
+        total += thread_switches(pid)
+    return total
+
+
+def pct(samples, p):
+    """Nearest rank, as bench_util does: microseconds."""
+    k = max(1, min(len(samples), math.ceil(p * len(samples))))
+    return samples[k - 1] / 1000.0
+
+
+def run_sync(ex, warmup, roundtrips):
+    lat = []
+    for i in range(warmup + roundtrips):
+        if i == warmup:
+            csw = group_switches(ex)
+        t0 = time.perf_counter_ns()
+        if ex.submit(noop, i).result() != i:
+            raise RuntimeError("wrong result")
+        if i >= warmup:
+            lat.append(time.perf_counter_ns() - t0)
+    csw = group_switches(ex) - csw
+    lat.sort()
+    return {
+        "sync_roundtrips": roundtrips,
+        "sync_p50_us": pct(lat, 0.50),
+        "sync_p99_us": pct(lat, 0.99),
+        "sync_p999_us": pct(lat, 0.999),
+        "sync_max_us": lat[-1] / 1000.0,
+        "sync_ctx_switches_per_task": csw / roundtrips,
+    }
+
+
+def run_submit(ex, tasks):
+    csw = group_switches(ex)
+    t0 = time.perf_counter_ns()
+    futs = [ex.submit(noop, i) for i in range(tasks)]
+    total = sum(f.result() for f in futs)
+    dt = time.perf_counter_ns() - t0
+    if total != tasks * (tasks - 1) // 2:
+        raise RuntimeError("wrong results")
+    return {
+        "submit_tasks": tasks,
+        "submit_tasks_per_s": tasks * 1e9 / dt,
+        "submit_ctx_switches_per_task": (group_switches(ex) - csw) / tasks,
+    }
+
+
+def run_map(ex, tasks, chunksize):
+    csw = group_switches(ex)
+    t0 = time.perf_counter_ns()
+    total = sum(ex.map(noop, range(tasks), chunksize=chunksize))
+    dt = time.perf_counter_ns() - t0
+    if total != tasks * (tasks - 1) // 2:
+        raise RuntimeError("wrong results")
+    return {
+        "map_tasks": tasks,
+        "map_chunksize": chunksize,
+        "map_tasks_per_s": tasks * 1e9 / dt,
+        "map_ctx_switches_per_task": (group_switches(ex) - csw) / tasks,
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--workers", type=int, required=True)
+    ap.add_argument("--map-tasks", type=int, required=True)
+    ap.add_argument("--submit-tasks", type=int, required=True)
+    ap.add_argument("--roundtrips", type=int, required=True)
+    ap.add_argument("--warmup", type=int, default=200)
+    a = ap.parse_args()
+
+    chunksize = max(1, min(10000, a.map_tasks // (4 * a.workers)))
+    out = {
+        "ok": False,
+        "python": sys.version.split()[0],
+        "start_method": mp.get_start_method(),
+        "workers": a.workers,
+    }
+    with cf.ProcessPoolExecutor(max_workers=a.workers,
+                                initializer=die_with_parent,
+                                initargs=(os.getpid(),)) as ex:
+        # Warm-up: every worker started and has run tasks.
+        sum(ex.map(noop, range(1000), chunksize=50))
+        out.update(run_sync(ex, a.warmup, a.roundtrips))
+        out.update(run_submit(ex, a.submit_tasks))
+        out.update(run_map(ex, a.map_tasks, chunksize))
+    out["ok"] = True
+    print(json.dumps(out), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

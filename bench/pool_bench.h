@@ -1,0 +1,101 @@
+/*
+ * pool_bench: the pool measured against its peers on one machine, in one
+ * run. Shared by pool_bench.c (options, the run, the peers), pool_engine.c
+ * (the pool's own sections) and pool_report.c (table and JSON output).
+ */
+#ifndef PP_BENCH_POOL_BENCH_H
+#define PP_BENCH_POOL_BENCH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bench/bench_util.h"
+#include "bench/peers/peer.h"
+
+/* Sections, each selectable with --only. */
+enum pb_section {
+	PB_BATCHED,
+	PB_UNBATCHED,
+	PB_SYNC,
+	PB_RESOURCES,
+	PB_PAYLOAD,
+	PB_SCALE,
+	PB_PIPE,
+	PB_ZMQ,
+	PB_PYTHON,
+	PB_FLOOR,
+	PB_NSECTIONS,
+};
+
+#define PB_NPAYLOADS 3
+
+struct pb_opts {
+	int workers;	     /* every pool's worker count */
+	uint64_t tasks;	     /* tasks per throughput stream */
+	int64_t min_ns;	     /* streams repeat until this much time passed */
+	uint64_t batch;	     /* descriptors per pool_submit_batch */
+	uint64_t roundtrips; /* timed sync round trips */
+	uint64_t warmup;     /* untimed round trips before them */
+	int idle_s;	     /* idle CPU measurement */
+	uint64_t payload_iters[PB_NPAYLOADS];
+	int64_t memcpy_ns; /* time spent on each memcpy figure */
+	bool quick;
+	bool json;
+	unsigned sections; /* 1 << enum pb_section */
+	const char *argv0;
+};
+
+/* A payload size's round trip through the pool, beside memcpy. */
+struct pb_payload {
+	size_t size;
+	const char *label; /* "1 KiB" */
+	const char *key;   /* "1kib" */
+	uint64_t iters;
+	double pool_gbps; /* size x iters / time of the sync calls */
+	double memcpy_gbps;
+	struct bu_pct lat; /* round trip, us */
+};
+
+struct pb_results {
+	struct peer_result pool; /* our row, in the peers' terms */
+	double unbatched_csw;
+	struct pb_payload payload[PB_NPAYLOADS];
+	long parent_rss_kib;
+	long worker_rss_kib;	   /* the largest worker */
+	double idle_cpu_percent;   /* parent + workers, of one CPU */
+	double idle_wakeups_per_s; /* their context switches while idle */
+	double scale_up_4_ms;	   /* create + start of a 4-worker pool until
+				    * 4 tasks ran at once on 4 workers */
+	double dyn_scale_up_4_ms;  /* dynamic scaling from 1 to 5 workers */
+	double stop_4_ms;	   /* pool_destroy of that 4-worker pool */
+	struct peer_result pipe, zmq, python, futex, spin;
+	bool failed[PB_NSECTIONS];
+};
+
+static inline bool pb_selected(const struct pb_opts *o, enum pb_section s)
+{
+	return o->sections & (1u << s);
+}
+
+/* pool_engine.c: the pool's sections; each returns 0 or -errno. */
+int pb_engine_noop(const struct pb_opts *o, struct pb_results *res);
+int pb_engine_payload(const struct pb_opts *o, struct pb_results *res);
+int pb_engine_scale(const struct pb_opts *o, struct pb_results *res);
+/* Untimed payload round trips before the timed ones, for size bytes. */
+uint64_t pb_payload_warmup(size_t size);
+
+/* pool_report.c */
+void pb_results_init(struct pb_results *res);
+void pb_print_settings(const struct pb_opts *o);
+void pb_print_text(const struct pb_opts *o, const struct pb_results *res);
+void pb_print_json(const struct pb_opts *o, const struct bu_machine *m,
+		   const struct pb_results *res, bool ok);
+
+/* pool_bench.c: the options a peer (or peer_time_stream) takes. */
+void pb_peer_opts(const struct pb_opts *o, struct peer_opts *po);
+
+/* pool_bench.c: give up (exit) if the current step outlives seconds. */
+void pb_watchdog_arm(const char *what, int seconds);
+
+#endif /* PP_BENCH_POOL_BENCH_H */

@@ -1,0 +1,335 @@
+/* pool_bench's output: settings, tables, and the JSON object. */
+#include <inttypes.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "bench/pool_bench.h"
+#include "process_pool.h"
+
+static const struct pb_payload payload_defaults[PB_NPAYLOADS] = {
+    {.size = 1024, .label = "1 KiB", .key = "1kib"},
+    {.size = 1024 * 1024, .label = "1 MiB", .key = "1mib"},
+    {.size = 16 * 1024 * 1024, .label = "16 MiB", .key = "16mib"},
+};
+
+void pb_results_init(struct pb_results *res)
+{
+	int i;
+
+	memset(res, 0, sizeof(*res));
+	peer_result_init(&res->pool);
+	res->pool.ran = true;
+	snprintf(res->pool.note, sizeof(res->pool.note), "processpool %s",
+		 pool_version());
+	res->unbatched_csw = NAN;
+	for (i = 0; i < PB_NPAYLOADS; i++) {
+		res->payload[i] = payload_defaults[i];
+		res->payload[i].pool_gbps = NAN;
+		res->payload[i].memcpy_gbps = NAN;
+		res->payload[i].lat = (struct bu_pct){NAN, NAN, NAN, NAN};
+	}
+	res->parent_rss_kib = -1;
+	res->worker_rss_kib = -1;
+	res->idle_cpu_percent = NAN;
+	res->idle_wakeups_per_s = NAN;
+	res->scale_up_4_ms = NAN;
+	res->dyn_scale_up_4_ms = NAN;
+	res->stop_4_ms = NAN;
+	peer_result_init(&res->pipe);
+	peer_result_init(&res->zmq);
+	peer_result_init(&res->python);
+	peer_result_init(&res->futex);
+	peer_result_init(&res->spin);
+	/* Each peer that runs replaces this. */
+	peer_fail(&res->pipe, "not selected");
+	peer_fail(&res->zmq, "not selected");
+	peer_fail(&res->python, "not selected");
+	peer_fail(&res->futex, "not selected");
+	peer_fail(&res->spin, "not selected");
+}
+
+void pb_print_settings(const struct pb_opts *o)
+{
+	printf("mode:     %s\n", o->quick ? "--quick" : "full");
+	printf("workers:  %d in every pool (online CPUs unless --workers)\n",
+	       o->workers);
+	printf(
+	    "no-op:    streams of %" PRIu64 " tasks, repeated for at "
+	    "least %.1f s (after one warm-up\n"
+	    "          stream of a tenth); batched: pool_submit_batch of "
+	    "%" PRIu64 ", wait all, repeat;\n"
+	    "          unbatched: pool_submit_async per task, waited %" PRIu64
+	    " at a time\n",
+	    o->tasks, (double)o->min_ns / 1e9, o->batch, o->batch);
+	printf("sync:     %" PRIu64 " timed round trips after %" PRIu64
+	       " warm-up, one client thread\n",
+	       o->roundtrips, o->warmup);
+	printf("payload:  echo task (pool_output_alloc), sync, %" PRIu64
+	       "/%" PRIu64 "/%" PRIu64 " round trips of 1 KiB/1 MiB/16 MiB\n"
+	       "          after %" PRIu64 "/%" PRIu64 "/%" PRIu64
+	       " warm-up (once around the arena), arena_size 32 MiB\n",
+	       o->payload_iters[0], o->payload_iters[1], o->payload_iters[2],
+	       pb_payload_warmup(1024), pb_payload_warmup(1 << 20),
+	       pb_payload_warmup(16 << 20));
+	printf("idle:     %d s, CPU of parent (getrusage) + workers "
+	       "(/proc/PID/stat)\n",
+	       o->idle_s);
+	printf("engine:   processpool %s, default config otherwise\n",
+	       pool_version());
+}
+
+/* ---- text ---------------------------------------------------------- */
+
+static const int main_widths[] = {22, 12, 12, 9, 9, 9, 9, 9};
+
+static void print_row(const struct bu_table *t, const char *name,
+		      const struct peer_result *r)
+{
+	char c[7][24];
+	const char *cells[8] = {name};
+
+	cells[1] = bu_fmt(c[0], sizeof(c[0]), "%.0f", r->batched_tps);
+	cells[2] = bu_fmt(c[1], sizeof(c[1]), "%.0f", r->unbatched_tps);
+	cells[3] = bu_fmt(c[2], sizeof(c[2]), "%.1f", r->sync.p50);
+	cells[4] = bu_fmt(c[3], sizeof(c[3]), "%.1f", r->sync.p99);
+	cells[5] = bu_fmt(c[4], sizeof(c[4]), "%.1f", r->sync.p999);
+	cells[6] = bu_fmt(c[5], sizeof(c[5]), "%.3f", r->batched_csw);
+	cells[7] = bu_fmt(c[6], sizeof(c[6]), "%.2f", r->sync_csw);
+	bu_table_row(t, cells);
+}
+
+/* The rows of the main table: the pool, then its peers. */
+struct row {
+	const char *name;
+	const char *key;
+	const struct peer_result *r;
+};
+
+static int rows_of(const struct pb_results *res, struct row *rows)
+{
+	const struct row all[] = {
+	    {"processpool", "processpool", &res->pool},
+	    {"fork+pipe pool", "pipe", &res->pipe},
+	    {"ZeroMQ ipc pool", "zmq", &res->zmq},
+	    {"Python ProcessPool", "python", &res->python},
+	    {"floor: futex", "futex_floor", &res->futex},
+	    {"floor: spin", "spin_floor", &res->spin},
+	};
+
+	memcpy(rows, all, sizeof(all));
+	return (int)(sizeof(all) / sizeof(all[0]));
+}
+
+static void print_main_table(const struct pb_results *res)
+{
+	static const char *const titles[] = {
+	    "pool",   "batched/s", "unbatched/s", "p50 us",
+	    "p99 us", "p999 us",   "csw/t bat",	  "csw/t sync",
+	};
+	struct bu_table t = {stdout, 8, main_widths};
+	struct row rows[8];
+	int i, n = rows_of(res, rows);
+
+	printf("\n");
+	bu_table_header(&t, titles);
+	for (i = 0; i < n; i++)
+		print_row(&t, rows[i].name, rows[i].r);
+	printf("\nbatched/s: no-op tasks per second, batched or pipelined "
+	       "(Python: map with a\nlarge chunksize); unbatched/s: one "
+	       "submit per task, waited later; p50..p999:\nsync round trip "
+	       "of one no-op task, one client thread; csw/t: context "
+	       "switches\nper task of the client and all workers (every "
+	       "thread), batched and sync runs.\n");
+	for (i = 0; i < n; i++)
+		if (rows[i].r->note[0])
+			printf("  %-20s %s\n", rows[i].name, rows[i].r->note);
+}
+
+static void print_payload_table(const struct pb_results *res)
+{
+	static const char *const titles[] = {
+	    "payload", "round trips", "pool GB/s",
+	    "p50 us",  "p99 us",      "memcpy GB/s",
+	};
+	static const int widths[] = {8, 11, 9, 9, 9, 11};
+	struct bu_table t = {stdout, 6, widths};
+	char c[5][24];
+	int i;
+
+	printf("\n");
+	bu_table_header(&t, titles);
+	for (i = 0; i < PB_NPAYLOADS; i++) {
+		const struct pb_payload *p = &res->payload[i];
+		const char *cells[6] = {p->label};
+
+		snprintf(c[0], sizeof(c[0]), "%" PRIu64, p->iters);
+		cells[1] = c[0];
+		cells[2] = bu_fmt(c[1], sizeof(c[1]), "%.2f", p->pool_gbps);
+		cells[3] = bu_fmt(c[2], sizeof(c[2]), "%.1f", p->lat.p50);
+		cells[4] = bu_fmt(c[3], sizeof(c[3]), "%.1f", p->lat.p99);
+		cells[5] = bu_fmt(c[4], sizeof(c[4]), "%.2f", p->memcpy_gbps);
+		bu_table_row(&t, cells);
+	}
+	printf("\npool GB/s: payload bytes / time of the sync call that "
+	       "sends them and gets\nthem back (10^9 bytes); memcpy: one "
+	       "copy of the same size, same run.\n");
+}
+
+static double kib_or_nan(long kib)
+{
+	return kib < 0 ? NAN : (double)kib;
+}
+
+static void print_resources(const struct pb_results *res)
+{
+	char a[24], b[24], c[24], d[24], e[24], f[24], g[24];
+
+	printf("\nparent RSS:   %s KiB  (VmRSS, after the no-op runs)\n",
+	       bu_fmt(a, sizeof(a), "%.0f", kib_or_nan(res->parent_rss_kib)));
+	printf("worker RSS:   %s KiB  (VmRSS, largest worker)\n",
+	       bu_fmt(b, sizeof(b), "%.0f", kib_or_nan(res->worker_rss_kib)));
+	printf("idle CPU:     %s %% of one CPU, %s wakeups/s "
+	       "(parent + workers)\n",
+	       bu_fmt(c, sizeof(c), "%.3f", res->idle_cpu_percent),
+	       bu_fmt(d, sizeof(d), "%.1f", res->idle_wakeups_per_s));
+	printf("scale up 4:   %s ms  (cold: pool_create + pool_start of 4 "
+	       "workers until 4 tasks\n              ran at once on 4 "
+	       "distinct workers; pool_destroy then took %s ms)\n",
+	       bu_fmt(e, sizeof(e), "%.2f", res->scale_up_4_ms),
+	       bu_fmt(g, sizeof(g), "%.2f", res->stop_4_ms));
+	printf("dynamic +4:   %s ms  (enable_dynamic_scaling, 1 -> 5 "
+	       "workers under load)\n",
+	       bu_fmt(f, sizeof(f), "%.1f", res->dyn_scale_up_4_ms));
+}
+
+void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
+{
+	print_main_table(res);
+	if (pb_selected(o, PB_PAYLOAD))
+		print_payload_table(res);
+	if (pb_selected(o, PB_RESOURCES) || pb_selected(o, PB_SCALE))
+		print_resources(res);
+}
+
+/* ---- JSON ---------------------------------------------------------- */
+
+static void json_settings(struct bu_json *j, const struct pb_opts *o,
+			  const struct bu_machine *m)
+{
+	bu_json_str(j, "date", m->date);
+	bu_json_str(j, "cpu_model", m->cpu_model);
+	bu_json_int(j, "cpus_online", m->cpus_online);
+	bu_json_int(j, "cpus_allowed", m->cpus_allowed);
+	bu_json_str(j, "kernel", m->kernel);
+	bu_json_str(j, "loadavg", m->loadavg);
+	bu_json_str(j, "engine_version", pool_version());
+	bu_json_bool(j, "quick", o->quick);
+	bu_json_int(j, "workers", o->workers);
+	bu_json_int(j, "tasks", (long long)o->tasks);
+	bu_json_num(j, "min_stream_seconds", (double)o->min_ns / 1e9);
+	bu_json_int(j, "batch", (long long)o->batch);
+	bu_json_int(j, "roundtrips", (long long)o->roundtrips);
+	bu_json_int(j, "warmup_roundtrips", (long long)o->warmup);
+	bu_json_int(j, "idle_seconds", o->idle_s);
+}
+
+static void json_pool(struct bu_json *j, const struct pb_results *res)
+{
+	const struct peer_result *r = &res->pool;
+
+	bu_json_num(j, "batched_tasks_per_s", r->batched_tps);
+	bu_json_num(j, "unbatched_tasks_per_s", r->unbatched_tps);
+	bu_json_num(j, "sync_p50_us", r->sync.p50);
+	bu_json_num(j, "sync_p99_us", r->sync.p99);
+	bu_json_num(j, "sync_p999_us", r->sync.p999);
+	bu_json_num(j, "sync_max_us", r->sync.max);
+	/* Short name: the batched run's figure. */
+	bu_json_num(j, "ctx_switches_per_task", r->batched_csw);
+	bu_json_num(j, "batched_ctx_switches_per_task", r->batched_csw);
+	bu_json_num(j, "unbatched_ctx_switches_per_task", res->unbatched_csw);
+	bu_json_num(j, "sync_ctx_switches_per_task", r->sync_csw);
+}
+
+static void json_payload(struct bu_json *j, const struct pb_results *res)
+{
+	char k[48];
+	int i;
+
+	for (i = 0; i < PB_NPAYLOADS; i++) {
+		const struct pb_payload *p = &res->payload[i];
+
+		snprintf(k, sizeof(k), "payload_%s_gbps", p->key);
+		bu_json_num(j, k, p->pool_gbps);
+		snprintf(k, sizeof(k), "payload_%s_p50_us", p->key);
+		bu_json_num(j, k, p->lat.p50);
+		snprintf(k, sizeof(k), "memcpy_%s_gbps", p->key);
+		bu_json_num(j, k, p->memcpy_gbps);
+	}
+}
+
+static void json_resources(struct bu_json *j, const struct pb_results *res)
+{
+	bu_json_num(j, "idle_cpu_percent", res->idle_cpu_percent);
+	bu_json_num(j, "idle_wakeups_per_s", res->idle_wakeups_per_s);
+	bu_json_num(j, "parent_rss_kib", kib_or_nan(res->parent_rss_kib));
+	bu_json_num(j, "worker_rss_kib", kib_or_nan(res->worker_rss_kib));
+	bu_json_num(j, "scale_up_4_ms", res->scale_up_4_ms);
+	bu_json_str(j, "scale_up_4_method",
+		    "cold: pool_create+pool_start of 4 workers until 4 "
+		    "barrier tasks ran at once on 4 distinct workers");
+	bu_json_num(j, "stop_4_ms", res->stop_4_ms);
+	bu_json_num(j, "dyn_scale_up_4_ms", res->dyn_scale_up_4_ms);
+}
+
+/* Which figures a peer has: the rest do not apply to it. */
+enum { HAS_BATCHED = 1, HAS_UNBATCHED = 2, HAS_SYNC = 4 };
+
+static void json_peer(struct bu_json *j, const char *key,
+		      const struct peer_result *r, unsigned has)
+{
+	bu_json_obj_begin(j, key);
+	bu_json_bool(j, "ran", r->ran);
+	bu_json_str(j, "note", r->note);
+	if (has & HAS_BATCHED) {
+		bu_json_num(j, "batched_tasks_per_s", r->batched_tps);
+		bu_json_num(j, "batched_ctx_switches_per_task", r->batched_csw);
+	}
+	if (has & HAS_UNBATCHED)
+		bu_json_num(j, "unbatched_tasks_per_s", r->unbatched_tps);
+	if (has & HAS_SYNC) {
+		bu_json_num(j, "sync_p50_us", r->sync.p50);
+		bu_json_num(j, "sync_p99_us", r->sync.p99);
+		bu_json_num(j, "sync_p999_us", r->sync.p999);
+		bu_json_num(j, "sync_max_us", r->sync.max);
+		bu_json_num(j, "sync_ctx_switches_per_task", r->sync_csw);
+	}
+	bu_json_obj_end(j);
+}
+
+static void json_peers(struct bu_json *j, const struct pb_results *res)
+{
+	bu_json_obj_begin(j, "peers");
+	json_peer(j, "pipe", &res->pipe, HAS_BATCHED | HAS_SYNC);
+	json_peer(j, "zmq", &res->zmq, HAS_BATCHED | HAS_SYNC);
+	json_peer(j, "python", &res->python,
+		  HAS_BATCHED | HAS_UNBATCHED | HAS_SYNC);
+	json_peer(j, "futex_floor", &res->futex, HAS_SYNC);
+	json_peer(j, "spin_floor", &res->spin, HAS_SYNC);
+	bu_json_obj_end(j);
+}
+
+void pb_print_json(const struct pb_opts *o, const struct bu_machine *m,
+		   const struct pb_results *res, bool ok)
+{
+	struct bu_json j;
+
+	bu_json_begin(&j, stdout);
+	json_settings(&j, o, m);
+	json_pool(&j, res);
+	json_payload(&j, res);
+	json_resources(&j, res);
+	json_peers(&j, res);
+	bu_json_bool(&j, "ok", ok);
+	bu_json_end(&j);
+}
