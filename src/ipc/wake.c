@@ -123,11 +123,25 @@ static void announce(struct wake_word *ww)
 					  memory_order_seq_cst);
 }
 
+/*
+ * A sleep that ended soon after it began would have been cheaper as a
+ * spin: grow the budget. Without this a budget that shrank while the peer
+ * was slow stays small once it is fast again, and every wait pays for a
+ * cross-core wakeup.
+ */
+static void grow_if_short(struct pp_waiter *w, int64_t start)
+{
+	if (now_ns() - start < PP_WAKE_SHORT_SLEEP_NS &&
+	    w->spin < PP_WAKE_SPIN_MAX)
+		w->spin = w->spin * 2 < PP_WAKE_SPIN_MAX ? w->spin * 2
+							  : PP_WAKE_SPIN_MAX;
+}
+
 int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
 		 int timeout_ms)
 {
 	struct wake_word *ww;
-	int64_t deadline = -1;
+	int64_t deadline = -1, start;
 	uint32_t key;
 
 	if (!w || !w->word || !ready)
@@ -135,8 +149,9 @@ int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
 	if (spin(w, ready, arg))
 		return 0;
 	ww = as_word(w->word);
+	start = now_ns();
 	if (timeout_ms >= 0)
-		deadline = now_ns() + (int64_t)timeout_ms * 1000000;
+		deadline = start + (int64_t)timeout_ms * 1000000;
 	w->sleeps++;
 	for (;;) {
 		key = atomic_load_explicit(&ww->events, memory_order_seq_cst);
@@ -156,6 +171,7 @@ int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,
 			/* Ready, yet nobody woke us: a missed wakeup. */
 			if (slept == 1)
 				w->late++;
+			grow_if_short(w, start);
 			return 0;
 		}
 		if (slept < 0)
