@@ -129,6 +129,23 @@ typedef struct pool_config {
 	size_t arena_size;	  /* shared payload bytes per worker and
 				   * direction; 0: 4 MiB */
 	size_t max_output_size;	  /* larger outputs end REJECTED; 0: 1 GiB */
+	/*
+	 * Confinement (see README, "Security"). By default every worker
+	 * drops all capabilities, sets no_new_privs, is not dumpable, has
+	 * core dumps off, and runs under the compute seccomp profile; a
+	 * denied syscall ends the task TASK_STATUS_SANDBOX_VIOLATION naming
+	 * the syscall.
+	 */
+	int sandbox_off;	   /* 1: no confinement at all (not advised) */
+	int seccomp_profile;	   /* 0: compute profile, 1: strict (the
+				    * worker runtime only) */
+	int seccomp_errno;	   /* 1: a denied syscall fails with EPERM
+				    * and the task goes on (its outcome is
+				    * still SANDBOX_VIOLATION); 0: the
+				    * worker is stopped at once */
+	const char *seccomp_allow; /* more syscalls or groups to allow,
+				    * comma-separated: "openat,@network";
+				    * copied by pool_create */
 } pool_config_t;
 
 /* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */

@@ -50,6 +50,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "max_tasks_per_worker must not be negative");
 	if (c->arena_size > PP_CHANNEL_MAX_ARENA)
 		return bad(why, len, "arena_size larger than 16 GiB");
+	if (c->seccomp_profile < 0 || c->seccomp_profile > 1)
+		return bad(why, len, "seccomp_profile must be 0 or 1");
 	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)
 		return bad(why, len, "pool_name is not NUL-terminated");
 	return 0;

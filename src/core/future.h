@@ -44,11 +44,12 @@ struct task_future {
 	struct process_pool *pool; /* for cancel; valid while the engine
 				    * holds its reference */
 	/* Supervisor-private bookkeeping. */
-	struct task_future *next;	/* pending list */
-	struct pp_worker *worker;	/* worker it is on, or NULL */
-	_Atomic int worker_pid;		/* last worker it was placed on */
-	_Atomic int64_t start_ns;	/* 0 until placed on a worker */
-	uint32_t slot;			/* slot on that worker */
+	struct task_future *next; /* pending list */
+	struct pp_worker *worker; /* worker it is on, or NULL */
+	_Atomic int worker_pid;	  /* last worker it was placed on */
+	_Atomic int64_t start_ns; /* 0 until placed on a worker */
+	uint32_t slot;		  /* slot on that worker */
+	int placed_prio;	  /* the aged priority it was placed with */
 	struct pp_payload_ref arena_in; /* input in the worker's arena */
 	int retries;			/* re-runs after a crash */
 	int orphaned; /* requeues after a worker died, unattributed */

@@ -58,6 +58,7 @@ static void unslot(struct pp_worker *w, struct task_future *t)
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
 	w->slots[t->slot] = NULL;
 	w->in_flight--;
+	w->by_prio[t->placed_prio]--;
 	t->worker = NULL;
 	w->idle_since_ns = pp_now_ns();
 }
@@ -83,6 +84,8 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 	atomic_store(&t->start_ns, pp_now_ns());
 	w->slots[0] = t;
 	w->in_flight = 1;
+	t->placed_prio = t->priority;
+	w->by_prio[t->priority]++;
 	memset(&f, 0, sizeof(f));
 	f.type = PP_FRAME_SUBMIT;
 	f.flags = (uint16_t)(t->priority << PP_FRAME_F_PRIO_SHIFT);
@@ -109,9 +112,19 @@ static int worker_gone(const struct pp_worker *w)
  * handled, 0 when nothing for t yet, -1 when the worker must go back to
  * the supervisor, -2 when the worker deferred the task.
  */
+static const char *detail_of(int status, int rc, char *buf, size_t len)
+{
+	if (status == TASK_STATUS_REJECTED)
+		return "output larger than the arena";
+	if (status == TASK_STATUS_SANDBOX_VIOLATION)
+		return pp_violation_detail(rc, buf, len);
+	return NULL;
+}
+
 static int take_result(struct process_pool *pool, struct pp_worker *w,
 		       struct task_future *t)
 {
+	char why[96];
 	struct pp_frame f;
 	void *out;
 	int err, status;
@@ -142,9 +155,8 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 			pp_resolve(pool, t, (task_status_t)status,
 				   f.u.result.return_code, out,
 				   (size_t)f.payload.length, 0,
-				   status == TASK_STATUS_REJECTED
-				       ? "output larger than the arena"
-				       : NULL);
+				   detail_of(status, f.u.result.return_code,
+					     why, sizeof(why)));
 		return 1;
 	}
 	return err == -EAGAIN ? 0 : -1;

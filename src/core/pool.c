@@ -4,6 +4,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -35,6 +36,8 @@ static void free_pool(struct process_pool *pool)
 	}
 	free(pool->batches);
 	free(pool->armed);
+	free(pool->seccomp_allow);
+	pp_seccomp_program_free(&pool->seccomp);
 	pp_deadline_free(&pool->deadlines);
 	pp_mpmc_destroy(pool->incoming);
 	pp_mpmc_destroy(pool->cancels);
@@ -79,6 +82,37 @@ static int alloc_parts(struct process_pool *pool)
 	return 0;
 }
 
+/* Compiles the workers' seccomp filter once, in the parent. */
+static int build_seccomp(struct process_pool *pool, char *why, size_t len)
+{
+	struct pp_seccomp_policy policy;
+	int err;
+
+	pool->cfg.seccomp_allow = NULL; /* the copy below is what counts */
+	if (pool->cfg.sandbox_off)
+		return 0;
+	if (pool->seccomp_allow_src) {
+		pool->seccomp_allow = strdup(pool->seccomp_allow_src);
+		if (!pool->seccomp_allow)
+			return POOL_ENOMEM;
+		pool->cfg.seccomp_allow = pool->seccomp_allow;
+	}
+	pp_seccomp_policy_init(&policy, pool->cfg.seccomp_profile
+					    ? PP_SECCOMP_STRICT
+					    : PP_SECCOMP_COMPUTE);
+	if (pool->seccomp_allow)
+		pp_seccomp_allow(&policy, pool->seccomp_allow);
+	err = pp_seccomp_compile(&policy, &pool->seccomp);
+	if (err == -EINVAL)
+		snprintf(why, len,
+			 "seccomp_allow: unknown syscall or group '%s'",
+			 policy.bad);
+	else if (err)
+		snprintf(why, len, "seccomp filter could not be built (%d)",
+			 err);
+	return err == -ENOMEM ? POOL_ENOMEM : err ? POOL_EINVAL : 0;
+}
+
 process_pool_t *pool_create(const pool_config_t *config)
 {
 	struct process_pool *pool;
@@ -95,6 +129,7 @@ process_pool_t *pool_create(const pool_config_t *config)
 	pthread_mutex_init(&pool->start_mu, NULL);
 	pthread_cond_init(&pool->start_cv, NULL);
 	err = pp_config_resolve(config, &pool->cfg, why, sizeof(why));
+	pool->seccomp_allow_src = config ? config->seccomp_allow : NULL;
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR,
 		       config && memchr(config->pool_name, 0, 64)
@@ -107,6 +142,14 @@ process_pool_t *pool_create(const pool_config_t *config)
 	}
 	if (pool->cfg.log_level != LOG_LEVEL_DEFAULT)
 		pool_set_log_level(pool->cfg.log_level);
+	err = build_seccomp(pool, why, sizeof(why));
+	if (err) {
+		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "config_invalid",
+		       "reason=\"%s\"", why);
+		free_pool(pool);
+		errno = err == POOL_ENOMEM ? ENOMEM : EINVAL;
+		return NULL;
+	}
 	if (alloc_parts(pool)) {
 		free_pool(pool);
 		errno = ENOMEM;

@@ -18,12 +18,17 @@
 #include "src/core/deadline_heap.h"
 #include "src/core/future.h"
 #include "src/core/latency.h"
+#include "sandbox/seccomp_policy.h"
 #include "src/ipc/channel.h"
 #include "src/ipc/mpmc_queue.h"
 
 /* Aging: a waiting task gains one priority level per this much waiting,
  * in the parent's queues and in a worker's local queue alike. */
 #define PP_AGING_NS (2LL * 1000000000)
+
+/* Exit codes of a worker that stopped itself. */
+#define PP_EXIT_SANDBOX 121 /* seccomp denied a syscall (kill mode) */
+#define PP_EXIT_CONFINE 122 /* could not confine itself: never ran a task */
 
 /* Worker frame status values beyond task_status_t (worker -> parent). */
 #define PP_WORKER_DEFERRED 100 /* not started: a higher priority waits */
@@ -64,7 +69,8 @@ struct pp_worker {
 	pid_t pid;
 	int pidfd;
 	struct pp_channel ch;
-	struct task_future **slots; /* in flight, by slot number */
+	struct task_future **slots;	       /* in flight, by slot number */
+	unsigned by_prio[TASK_PRIORITY_COUNT]; /* in flight, by priority */
 	unsigned in_flight;
 	uint64_t tasks_done;
 	uint64_t recycle_after; /* 0: never */
@@ -83,8 +89,11 @@ struct pp_fifo {
 };
 
 struct process_pool {
-	pool_config_t cfg; /* defaults filled in */
-	_Atomic int state; /* enum pp_pool_state */
+	pool_config_t cfg;	       /* defaults filled in */
+	char *seccomp_allow;	       /* owned copy of cfg.seccomp_allow */
+	const char *seccomp_allow_src; /* the caller's, during pool_create */
+	struct pp_seccomp_program seccomp; /* compiled once; empty if off */
+	_Atomic int state;		   /* enum pp_pool_state */
 
 	/* Submission side. */
 	struct pp_mpmc *incoming; /* new tasks, any priority */
@@ -163,6 +172,9 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t);
 int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t);
+
+/* "seccomp denied syscall NAME" for a violation, into buf. */
+const char *pp_violation_detail(int nr, char *buf, size_t len);
 
 /* worker.c (parent side) */
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w);

@@ -222,6 +222,7 @@ static void unslot(struct pp_worker *w, struct task_future *t)
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
 	w->slots[t->slot] = NULL;
 	w->in_flight--;
+	w->by_prio[t->placed_prio]--;
 	t->worker = NULL;
 	if (w->in_flight == 0)
 		w->idle_since_ns = pp_now_ns();
@@ -290,9 +291,19 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 
 /* ---- completions ------------------------------------------------------ */
 
+const char *pp_violation_detail(int nr, char *buf, size_t len)
+{
+	char name[48];
+
+	snprintf(buf, len, "seccomp denied syscall %s",
+		 pp_seccomp_syscall_name(nr, name, sizeof(name)));
+	return buf;
+}
+
 int pp_status_from_worker_ok(int status)
 {
 	return status == TASK_STATUS_COMPLETED ||
+	       status == TASK_STATUS_SANDBOX_VIOLATION ||
 	       status == TASK_STATUS_FAILED || status == TASK_STATUS_REJECTED ||
 	       status == TASK_STATUS_CANCELLED || status == PP_WORKER_DEFERRED;
 }
@@ -326,6 +337,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	unsigned slot = (unsigned)(wire & 0xffff);
 	int status = f->u.result.status;
 	struct task_future *t;
+	char why[96];
 	void *out;
 	int err;
 
@@ -367,6 +379,10 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	else if (status == TASK_STATUS_REJECTED)
 		pp_resolve(pool, t, status, f->u.result.return_code, out, 0, 0,
 			   "output larger than max_output_size or the arena");
+	else if (status == TASK_STATUS_SANDBOX_VIOLATION)
+		pp_resolve(pool, t, status, f->u.result.return_code, out, 0, 0,
+			   pp_violation_detail(f->u.result.return_code, why,
+					       sizeof(why)));
 	else
 		pp_resolve(pool, t,
 			   status == PP_WORKER_DEFERRED ? TASK_STATUS_CANCELLED
@@ -442,9 +458,12 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		retry =
 		    t->retries < pool->cfg.max_retries && w->kill_reason == 0;
 		if (!retry) {
+			int k = w->kill_reason;
+
 			pp_resolve(pool, t,
-				   w->kill_reason == TASK_STATUS_PROTOCOL_ERROR
-				       ? TASK_STATUS_PROTOCOL_ERROR
+				   k == TASK_STATUS_PROTOCOL_ERROR ||
+					   k == TASK_STATUS_SANDBOX_VIOLATION
+				       ? (task_status_t)k
 				       : TASK_STATUS_CRASHED,
 				   0, NULL, 0, sig, how);
 			finish(pool, t);
@@ -468,6 +487,7 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 static void reap(struct process_pool *pool, struct pp_worker *w)
 {
 	uint32_t running = pp_channel_word_load(&w->ch, PP_WORD_RUNNING);
+	uint32_t violation = pp_channel_word_load(&w->ch, PP_WORD_VIOLATION);
 	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0, attributed = 0;
 	char how[96];
 	siginfo_t info;
@@ -486,6 +506,15 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 	else
 		snprintf(how, sizeof(how), "worker %d exited with code %d",
 			 (int)w->pid, code);
+	if (code == PP_EXIT_SANDBOX && violation) {
+		w->kill_reason = TASK_STATUS_SANDBOX_VIOLATION;
+		pp_violation_detail((int)violation - 1, how, sizeof(how));
+	} else if (code == PP_EXIT_CONFINE) {
+		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "confine_failed",
+		       "worker=%d pid=%d detail=\"the worker could not drop "
+		       "its privileges or load its seccomp filter\"",
+		       w->index, (int)w->pid);
+	}
 	for (s = 0; s < max; s++)
 		if (w->slots[s] &&
 		    running == pp_running_word(pp_wire_id(w->slots[s]->id, s)))
@@ -543,9 +572,25 @@ static unsigned in_flight_cap(const struct process_pool *pool)
 	return (unsigned)pool->cfg.max_in_flight;
 }
 
-static struct pp_worker *least_loaded(struct process_pool *pool)
+/* Tasks on w that a task of priority prio would wait behind. */
+static unsigned ahead_of(const struct pp_worker *w, int prio)
 {
-	unsigned cap = in_flight_cap(pool);
+	unsigned n = 0;
+	int p;
+
+	for (p = prio; p < TASK_PRIORITY_COUNT; p++)
+		n += w->by_prio[p];
+	return n;
+}
+
+/*
+ * The worker where a task of priority prio starts soonest: a worker runs
+ * its highest priority first, so what counts is how many tasks of that
+ * priority or above it holds; its total load breaks ties. prio < 0: any.
+ */
+static struct pp_worker *best_worker(struct process_pool *pool, int prio)
+{
+	unsigned cap = in_flight_cap(pool), best_ahead = 0, ahead;
 	struct pp_worker *best = NULL;
 	int i;
 
@@ -555,8 +600,12 @@ static struct pp_worker *least_loaded(struct process_pool *pool)
 		if (w->state != PP_WORKER_LIVE || !usable(w) ||
 		    w->in_flight >= cap)
 			continue;
-		if (!best || w->in_flight < best->in_flight)
+		ahead = prio < 0 ? w->in_flight : ahead_of(w, prio);
+		if (!best || ahead < best_ahead ||
+		    (ahead == best_ahead && w->in_flight < best->in_flight)) {
 			best = w;
+			best_ahead = ahead;
+		}
 	}
 	return best;
 }
@@ -591,6 +640,8 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	atomic_store(&t->start_ns, pp_now_ns());
 	w->slots[t->slot] = t;
 	w->in_flight++;
+	t->placed_prio = prio;
+	w->by_prio[prio]++;
 	memset(f, 0, sizeof(*f));
 	f->type = PP_FRAME_SUBMIT;
 	/* The worker orders by the aged priority, as the parent does. */
@@ -654,7 +705,7 @@ static void dispatch(struct process_pool *pool)
 			finish(pool, t);
 			continue;
 		}
-		w = least_loaded(pool);
+		w = best_worker(pool, prio);
 		if (!w)
 			break;
 		if (t->input_size > pool->cfg.arena_size) {
@@ -769,8 +820,8 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 		goto refill;
 	/* Grow by the backlog at once, not one worker per tick. */
 	if (waiting && busy >= live) {
-		size_t room = (size_t)(pool->cfg.max_workers -
-				       pool->target_workers);
+		size_t room =
+		    (size_t)(pool->cfg.max_workers - pool->target_workers);
 
 		pool->target_workers += (int)(waiting < room ? waiting : room);
 		if (room)
@@ -819,7 +870,7 @@ static int work_waiting(struct process_pool *pool)
 	    pp_mpmc_size_approx(pool->cancels))
 		return 1;
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
-		if (pool->pending[i].count && least_loaded(pool))
+		if (pool->pending[i].count && best_worker(pool, -1))
 			return 1;
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];

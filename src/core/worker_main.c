@@ -13,6 +13,7 @@
 #include <stdatomic.h>
 #include <sched.h>
 #include <signal.h>
+#include <ucontext.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -20,6 +21,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "sandbox/confine.h"
 #include "src/core/clock.h"
 #include "src/core/pool_internal.h"
 
@@ -337,6 +339,16 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	current_output = NULL;
 	if (!status)
 		status = rc == 0 ? TASK_STATUS_COMPLETED : TASK_STATUS_FAILED;
+	/* Errno mode: the task went on after a denied syscall, but its
+	 * outcome says so; the parent names the syscall from the word. */
+	if (pp_channel_word_load(&ws->ch, PP_WORD_VIOLATION)) {
+		if (ref.length)
+			pp_channel_free(&ws->ch, &ref);
+		memset(&ref, 0, sizeof(ref));
+		status = TASK_STATUS_SANDBOX_VIOLATION;
+		rc = (int)pp_channel_word_load(&ws->ch, PP_WORD_VIOLATION) - 1;
+		pp_channel_word_store(&ws->ch, PP_WORD_VIOLATION, 0);
+	}
 	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);
 	send_result(ws, f->task_id, status, rc, ref);
 }
@@ -412,6 +424,53 @@ static void drop_parent_mappings(struct process_pool *pool)
 	}
 }
 
+/* The worker's channel and seccomp mode, for the SIGSYS handler. */
+static struct pp_channel *sigsys_channel;
+static int sigsys_errno;
+
+/*
+ * SECCOMP_RET_TRAP lands here. The syscall number goes to the parent in
+ * a control word; then either the worker stops at once, or (errno mode)
+ * the syscall returns -EPERM and the task goes on. A task that installs
+ * its own SIGSYS handler can hide a denial from this report, never get
+ * past the filter.
+ */
+static void on_sigsys(int sig, siginfo_t *si, void *ucontext)
+{
+	(void)sig;
+	pp_channel_word_store(sigsys_channel, PP_WORD_VIOLATION,
+			      (uint32_t)si->si_syscall + 1);
+#if defined(__x86_64__)
+	if (sigsys_errno) {
+		((ucontext_t *)ucontext)->uc_mcontext.gregs[REG_RAX] = -EPERM;
+		return;
+	}
+#elif defined(__aarch64__)
+	if (sigsys_errno) {
+		((ucontext_t *)ucontext)->uc_mcontext.regs[0] =
+		    (uint64_t)-EPERM;
+		return;
+	}
+#else
+	(void)ucontext;
+#endif
+	_exit(PP_EXIT_SANDBOX);
+}
+
+static void confine(struct process_pool *pool, struct worker_state *ws)
+{
+	struct pp_confine c;
+
+	if (pool->cfg.sandbox_off)
+		return;
+	sigsys_channel = &ws->ch;
+	sigsys_errno = pool->cfg.seccomp_errno;
+	c.seccomp = &pool->seccomp;
+	c.on_sigsys = on_sigsys;
+	if (pp_confine_self(&c) != PP_CONFINE_OK)
+		_exit(PP_EXIT_CONFINE);
+}
+
 void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
 {
 	static struct worker_state ws;
@@ -438,6 +497,7 @@ void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
 		CPU_SET(self->index % (n > 0 ? n : 1), &set);
 		sched_setaffinity(0, sizeof(set), &set);
 	}
+	confine(pool, &ws);
 	worker_loop(&ws);
 	_exit(0);
 }

@@ -62,7 +62,9 @@ enum pp_channel_word {
 	PP_WORD_WAITING_PRIO = 1,  /* 1 + highest priority waiting, 0: none */
 	PP_WORD_RUNNING = 2,	   /* worker: low 32 bits of the running
 				    * task's id, 0 when idle */
-	PP_WORD_COUNT = 3,
+	PP_WORD_VIOLATION = 3,	   /* worker: 1 + the syscall seccomp
+				    * denied, 0: none */
+	PP_WORD_COUNT = 4,
 };
 
 enum pp_channel_side {

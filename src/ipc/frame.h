@@ -32,10 +32,11 @@ extern "C" {
 #define PP_FRAME_MAGIC	     0x52465050u /* "PPFR" in memory order */
 #define PP_FRAME_VERSION     1
 #define PP_FRAME_HEADER_SIZE 24u
-#define PP_FRAME_MAX_SIZE    (1u << 20) /* largest frame, inline bytes included \
-					 */
-#define PP_FRAME_F_INLINE     0x0001u	/* payload bytes follow the body */
-#define PP_FRAME_F_PRIO_SHIFT 8		/* SUBMIT only: task priority 0..3 */
+#define PP_FRAME_MAX_SIZE                                                      \
+	(1u << 20)		      /* largest frame, inline bytes included  \
+				       */
+#define PP_FRAME_F_INLINE     0x0001u /* payload bytes follow the body */
+#define PP_FRAME_F_PRIO_SHIFT 8	      /* SUBMIT only: task priority 0..3 */
 #define PP_FRAME_F_PRIO_MASK  0x0300u
 #define PP_FRAME_F_KNOWN      (PP_FRAME_F_INLINE | PP_FRAME_F_PRIO_MASK)
 

@@ -134,7 +134,7 @@ static void grow_if_short(struct pp_waiter *w, int64_t start)
 	if (now_ns() - start < PP_WAKE_SHORT_SLEEP_NS &&
 	    w->spin < PP_WAKE_SPIN_MAX)
 		w->spin = w->spin * 2 < PP_WAKE_SPIN_MAX ? w->spin * 2
-							  : PP_WAKE_SPIN_MAX;
+							 : PP_WAKE_SPIN_MAX;
 }
 
 int pp_wake_wait(struct pp_waiter *w, pp_wake_ready_fn ready, void *arg,

@@ -31,9 +31,9 @@
 extern "C" {
 #endif
 
-#define PP_WAKE_WORD_SIZE 64u
-#define PP_WAKE_SPIN_MIN  16u
-#define PP_WAKE_SPIN_MAX  1024u /* ~25 us, about one cross-core wakeup */
+#define PP_WAKE_WORD_SIZE      64u
+#define PP_WAKE_SPIN_MIN       16u
+#define PP_WAKE_SPIN_MAX       1024u  /* ~25 us, about one cross-core wakeup */
 #define PP_WAKE_SHORT_SLEEP_NS 100000 /* a sleep this short: spin longer */
 
 /* Returns true when the waited-for condition holds (e.g. ring not empty). */

@@ -1,0 +1,55 @@
+/*
+ * Confining the calling process: what a worker does to itself right
+ * after fork, in the order that works: rlimits, capabilities, no new
+ * privileges, not dumpable, then seccomp last (with its SIGSYS handler
+ * installed just before). Nothing here allocates except libcap-ng's
+ * small fixed state; the seccomp program was compiled in the parent.
+ *
+ * Thread-safety: for a single-threaded process (a fresh worker).
+ */
+#ifndef PP_SANDBOX_CONFINE_H
+#define PP_SANDBOX_CONFINE_H
+
+#include <signal.h>
+
+#include "sandbox/seccomp_policy.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Which step failed, for the parent's log. */
+enum pp_confine_step {
+	PP_CONFINE_OK = 0,
+	PP_CONFINE_RLIMIT = 1,
+	PP_CONFINE_CAPS = 2,
+	PP_CONFINE_NO_NEW_PRIVS = 3,
+	PP_CONFINE_DUMPABLE = 4,
+	PP_CONFINE_SIGSYS = 5,
+	PP_CONFINE_SECCOMP = 6,
+};
+
+struct pp_confine {
+	/* seccomp program, or NULL for none (an unconfined pool) */
+	const struct pp_seccomp_program *seccomp;
+	/* handler for SIGSYS (SECCOMP_RET_TRAP), installed with SA_SIGINFO */
+	void (*on_sigsys)(int, siginfo_t *, void *);
+};
+
+/*
+ * pp_confine_self - apply c to the calling process. Returns
+ * PP_CONFINE_OK, or the step that failed (errno says why). Capabilities
+ * are dropped from every set, the bounding set included when the process
+ * may change it (root); elsewhere the bounding set is left as the kernel
+ * allows.
+ */
+enum pp_confine_step pp_confine_self(const struct pp_confine *c);
+
+/* pp_confine_step_str - the step's name ("capabilities"). */
+const char *pp_confine_step_str(int step);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PP_SANDBOX_CONFINE_H */

@@ -1,0 +1,87 @@
+/*
+ * Seccomp policies for workers, built in the parent and only loaded in
+ * the child.
+ *
+ * A policy is an allow-list built by small calls (a syscall by name, a
+ * named group, a removal); an invalid call records the first error, which
+ * pp_seccomp_compile then returns, so a caller checks once. The compiled
+ * filter (libseccomp) checks the architecture first (a foreign one kills
+ * the process), allows the listed syscalls, and ends in SECCOMP_RET_TRAP
+ * for everything else, so it cannot fail open. The worker runtime's own
+ * syscalls are merged into every policy.
+ *
+ * Thread-safety: a policy belongs to one thread. A compiled program is
+ * read-only and may be shared, also across fork.
+ */
+#ifndef PP_SANDBOX_SECCOMP_POLICY_H
+#define PP_SANDBOX_SECCOMP_POLICY_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define PP_SECCOMP_MAX_NR 1024
+
+enum pp_seccomp_profile {
+	PP_SECCOMP_COMPUTE = 0, /* default: memory, time, signals to itself,
+				 * reading and writing fds it holds */
+	PP_SECCOMP_STRICT = 1,	/* the worker runtime only */
+	PP_SECCOMP_EMPTY = 2,	/* nothing but the runtime, for building */
+};
+
+struct pp_seccomp_policy {
+	unsigned char allowed[PP_SECCOMP_MAX_NR];
+	int error;    /* first error, negative errno */
+	char bad[64]; /* the name that caused it */
+};
+
+/* A compiled filter: a sock_filter array, malloc'd. */
+struct pp_seccomp_program {
+	void *insns;
+	size_t count;
+};
+
+/* pp_seccomp_policy_init - start from a profile (the runtime included). */
+void pp_seccomp_policy_init(struct pp_seccomp_policy *p,
+			    enum pp_seccomp_profile profile);
+
+/*
+ * pp_seccomp_allow - allow a syscall ("socket") or a group ("@time") by
+ * name; a comma-separated list is accepted too. An unknown name records
+ * -EINVAL. Returns the policy's error so far (0 when fine).
+ */
+int pp_seccomp_allow(struct pp_seccomp_policy *p, const char *names);
+
+/* pp_seccomp_deny - remove a syscall or group again (the runtime's own
+ * syscalls cannot be removed). Returns the policy's error so far. */
+int pp_seccomp_deny(struct pp_seccomp_policy *p, const char *names);
+
+/*
+ * pp_seccomp_compile - the BPF program for the policy. Returns 0, the
+ * policy's recorded error, or -ENOMEM / -EIO from libseccomp. Release the
+ * program with pp_seccomp_program_free.
+ */
+int pp_seccomp_compile(const struct pp_seccomp_policy *p,
+		       struct pp_seccomp_program *out);
+
+void pp_seccomp_program_free(struct pp_seccomp_program *prog);
+
+/*
+ * pp_seccomp_load - install the program in the calling process (after
+ * PR_SET_NO_NEW_PRIVS). Allocates nothing. Returns 0 or a negative errno.
+ */
+int pp_seccomp_load(const struct pp_seccomp_program *prog);
+
+/*
+ * pp_seccomp_syscall_name - the native name of syscall nr into buf
+ * ("socket"), or "syscall N" when unknown. Returns buf.
+ */
+const char *pp_seccomp_syscall_name(int nr, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* PP_SANDBOX_SECCOMP_POLICY_H */

@@ -1,0 +1,204 @@
+// Confinement, checked from inside real workers: capabilities, no new
+// privileges, seccomp mode, closed fds, and denied syscalls reported as
+// SANDBOX_VIOLATION naming the syscall, under both seccomp actions.
+#include <fcntl.h>
+#include <gtest/gtest.h>
+#include <sys/ptrace.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <string>
+
+#include "process_pool.h"
+
+namespace {
+
+// Returns the lines of /proc/self/status this test checks, as output.
+int status_task(void *, size_t, void **out, size_t *out_n, void *)
+{
+	char line[256], all[1024] = "";
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return errno;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "CapEff", 6) || !strncmp(line, "CapPrm", 6) ||
+		    !strncmp(line, "CapBnd", 6) || !strncmp(line, "CapAmb", 6) ||
+		    !strncmp(line, "NoNewPrivs", 10) ||
+		    !strncmp(line, "Seccomp:", 8))
+			strncat(all, line, sizeof(all) - strlen(all) - 1);
+	fclose(f);
+	*out = strdup(all);
+	*out_n = strlen(all) + 1;
+	return 0;
+}
+
+int socket_task(void *, size_t, void **, size_t *, void *)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	return fd < 0 ? errno : 0;
+}
+
+int open_task(void *, size_t, void **, size_t *, void *)
+{
+	int fd = open("/etc/hostname", O_RDONLY);
+	return fd < 0 ? errno : 0;
+}
+
+int exec_task(void *, size_t, void **, size_t *, void *)
+{
+	char *argv[] = {(char *)"/bin/true", nullptr};
+	execve("/bin/true", argv, nullptr);
+	return errno;
+}
+
+int ptrace_task(void *, size_t, void **, size_t *, void *)
+{
+	return ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) < 0 ? errno : 0;
+}
+
+// Reports whether the fd number in user_data is open in the worker.
+int fd_open_task(void *, size_t, void **, size_t *, void *ud)
+{
+	int fd = (int)(intptr_t)ud;
+	return fcntl(fd, F_GETFD) < 0 && errno == EBADF ? 0 : 1;
+}
+
+int noop_task(void *, size_t, void **, size_t *, void *)
+{
+	return 0;
+}
+
+process_pool_t *start(int errno_mode, const char *allow, int off = 0)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.seccomp_errno = errno_mode;
+	c.seccomp_allow = allow;
+	c.sandbox_off = off;
+	process_pool_t *p = pool_create(&c);
+	if (p && pool_start(p) != 0) {
+		pool_destroy(p);
+		return nullptr;
+	}
+	return p;
+}
+
+task_result_t run(process_pool_t *p, task_func_t f, void *ud = nullptr)
+{
+	task_result_t r;
+	EXPECT_EQ(0, pool_submit_sync(p, f, nullptr, 0, ud,
+				      TASK_PRIORITY_NORMAL, 10000, &r));
+	return r;
+}
+
+TEST(Confinement, WorkerHasNoCapabilitiesNoNewPrivsAndSeccomp)
+{
+	process_pool_t *p = start(0, "@file-read");
+	ASSERT_NE(nullptr, p);
+	task_result_t r = run(p, status_task);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	std::string s = static_cast<char *>(r.output_data);
+	EXPECT_NE(std::string::npos, s.find("CapEff:\t0000000000000000")) << s;
+	EXPECT_NE(std::string::npos, s.find("CapPrm:\t0000000000000000")) << s;
+	EXPECT_NE(std::string::npos, s.find("CapAmb:\t0000000000000000")) << s;
+	if (geteuid() == 0) {
+		EXPECT_NE(std::string::npos,
+			  s.find("CapBnd:\t0000000000000000")) << s;
+	}
+	EXPECT_NE(std::string::npos, s.find("NoNewPrivs:\t1")) << s;
+	EXPECT_NE(std::string::npos, s.find("Seccomp:\t2")) << s;
+	pool_result_free(&r);
+	pool_destroy(p);
+}
+
+struct Denied {
+	task_func_t fn;
+	const char *syscall;
+};
+
+const Denied kDenied[] = {
+	{socket_task, "socket"},
+	{open_task, "open"}, /* openat or open, by libc */
+	{exec_task, "execve"},
+	{ptrace_task, "ptrace"},
+};
+
+TEST(Confinement, DeniedSyscallStopsTheWorkerAndIsNamed)
+{
+	process_pool_t *p = start(0, nullptr);
+	ASSERT_NE(nullptr, p);
+	for (const Denied &d : kDenied) {
+		task_result_t r = run(p, d.fn);
+		EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, r.status) << d.syscall;
+		EXPECT_NE(nullptr, strstr(r.detail, d.syscall)) << r.detail;
+		// The pool carries on with a fresh worker.
+		EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, noop_task).status);
+	}
+	pool_stats_t s;
+	pool_get_stats(p, &s);
+	EXPECT_EQ(4u, s.tasks_sandbox_violation);
+	EXPECT_GE(s.worker_restarts, 4u);
+	pool_destroy(p);
+}
+
+TEST(Confinement, ErrnoModeFailsTheCallAndKeepsTheWorker)
+{
+	process_pool_t *p = start(1, nullptr);
+	ASSERT_NE(nullptr, p);
+	for (const Denied &d : kDenied) {
+		task_result_t r = run(p, d.fn);
+		EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, r.status) << d.syscall;
+		EXPECT_NE(nullptr, strstr(r.detail, d.syscall)) << r.detail;
+		EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, noop_task).status);
+	}
+	pool_stats_t s;
+	pool_get_stats(p, &s);
+	EXPECT_EQ(0u, s.worker_restarts);
+	pool_destroy(p);
+}
+
+TEST(Confinement, InheritedFdIsClosedInTheWorker)
+{
+	int fd = open("/dev/null", O_RDONLY); /* no O_CLOEXEC on purpose */
+	ASSERT_GE(fd, 0);
+	process_pool_t *p = start(0, nullptr);
+	ASSERT_NE(nullptr, p);
+	task_result_t r = run(p, fd_open_task, (void *)(intptr_t)fd);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << "fd " << fd << " open";
+	pool_destroy(p);
+	close(fd);
+}
+
+TEST(Confinement, PolicyIsLoosenedOnlyExplicitly)
+{
+	process_pool_t *p = start(0, "socket");
+	ASSERT_NE(nullptr, p);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, socket_task).status);
+	pool_destroy(p);
+	p = start(0, nullptr, 1); /* sandbox_off */
+	ASSERT_NE(nullptr, p);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, socket_task).status);
+	pool_destroy(p);
+}
+
+TEST(Confinement, UnknownSyscallNameIsRefused)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.seccomp_allow = "socket,not_a_syscall";
+	errno = 0;
+	EXPECT_EQ(nullptr, pool_create(&c));
+	EXPECT_EQ(EINVAL, errno);
+	c.seccomp_allow = "@no-such-group";
+	EXPECT_EQ(nullptr, pool_create(&c));
+	c.seccomp_allow = ",";
+	EXPECT_EQ(nullptr, pool_create(&c));
+}
+
+}  // namespace
