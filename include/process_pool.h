@@ -146,6 +146,16 @@ typedef struct pool_config {
 	const char *seccomp_allow; /* more syscalls or groups to allow,
 				    * comma-separated: "openat,@network";
 				    * copied by pool_create */
+	/* Per-worker resource limits (setrlimit); 0: unchanged. A worker
+	 * stopped by its CPU limit ends its task RESOURCE_LIMIT. */
+	size_t rlimit_as;	/* address space, bytes */
+	unsigned rlimit_nofile; /* open files */
+	unsigned rlimit_cpu_s;	/* CPU seconds per worker process */
+	unsigned rlimit_nproc;	/* processes of the worker's user */
+	/* When the pool runs as root: the uid/gid workers switch to before
+	 * dropping capabilities (0: stay root, without capabilities). */
+	unsigned worker_uid;
+	unsigned worker_gid;
 } pool_config_t;
 
 /* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */

@@ -5,23 +5,85 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <grp.h>
+#include <signal.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
-static int limit_core(void)
+static int limit(int resource, unsigned long value)
+{
+	struct rlimit r = {value, value};
+
+	return value ? setrlimit(resource, &r) : 0;
+}
+
+static int set_limits(const struct pp_confine *c)
 {
 	struct rlimit none = {0, 0};
 
-	return setrlimit(RLIMIT_CORE, &none);
+	if (setrlimit(RLIMIT_CORE, &none))
+		return -1;
+	if (!c)
+		return 0;
+	/* The CPU limit's soft value sends SIGXCPU a second before the
+	 * hard one kills: the parent reads either as a resource limit. */
+	if (c->rlimit_cpu_s) {
+		struct rlimit cpu = {c->rlimit_cpu_s, c->rlimit_cpu_s + 1};
+
+		if (setrlimit(RLIMIT_CPU, &cpu))
+			return -1;
+	}
+	return limit(RLIMIT_AS, c->rlimit_as) ||
+	       limit(RLIMIT_NOFILE, c->rlimit_nofile) ||
+	       limit(RLIMIT_NPROC, c->rlimit_nproc);
 }
 
-/* Every set empty; the bounding set only where we may change it. */
+/* gid first, while we still may; no supplementary groups. */
+static int switch_identity(const struct pp_confine *c)
+{
+	gid_t gid = c->gid;
+	uid_t uid = c->uid;
+
+	if (!c->uid && !c->gid)
+		return 0;
+	if (setgroups(0, NULL))
+		return -1;
+	if (c->gid && setresgid(gid, gid, gid))
+		return -1;
+	if (c->uid && setresuid(uid, uid, uid))
+		return -1;
+	return 0;
+}
+
+/* A uid change clears the death signal: set it again, then make sure
+ * the parent did not die in between. */
+static int rearm_death_signal(pid_t parent)
+{
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0))
+		return -1;
+	return getppid() == parent ? 0 : -1;
+}
+
+/*
+ * The bounding set first, while CAP_SETPCAP is still in effect (root):
+ * elsewhere it cannot change and is left as the kernel has it.
+ */
+static void drop_bounding(void)
+{
+	capng_get_caps_process();
+	capng_clear(CAPNG_SELECT_BOUNDS);
+	(void)capng_apply(CAPNG_SELECT_BOUNDS);
+}
+
+/* Then every other set: effective, permitted, inheritable, ambient. */
 static int drop_caps(void)
 {
 	capng_clear(CAPNG_SELECT_ALL);
-	if (capng_apply(CAPNG_SELECT_ALL) == 0)
-		return 0;
-	capng_clear(CAPNG_SELECT_BOTH);
-	return capng_apply(CAPNG_SELECT_CAPS) == 0 ? 0 : -1;
+	if (capng_apply(CAPNG_SELECT_CAPS))
+		return -1;
+	capng_clear(CAPNG_SELECT_AMBIENT);
+	(void)capng_apply(CAPNG_SELECT_AMBIENT); /* older kernels lack it */
+	return 0;
 }
 
 static int install_sigsys(void (*fn)(int, siginfo_t *, void *))
@@ -42,10 +104,17 @@ static int install_sigsys(void (*fn)(int, siginfo_t *, void *))
 
 enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 {
-	if (limit_core())
+	pid_t parent = getppid();
+
+	if (set_limits(c))
 		return PP_CONFINE_RLIMIT;
+	drop_bounding();
+	if (c && switch_identity(c))
+		return PP_CONFINE_IDENTITY;
 	if (drop_caps())
 		return PP_CONFINE_CAPS;
+	if (rearm_death_signal(parent))
+		return PP_CONFINE_DEATH_SIGNAL;
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
 		return PP_CONFINE_NO_NEW_PRIVS;
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0))
@@ -64,11 +133,12 @@ enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 const char *pp_confine_step_str(int step)
 {
 	static const char *const names[] = {
-	    "ok",	"rlimits",	  "capabilities", "no_new_privs",
-	    "dumpable", "SIGSYS handler", "seccomp",
+	    "ok",	    "rlimits",	      "capabilities",
+	    "no_new_privs", "dumpable",	      "SIGSYS handler",
+	    "seccomp",	    "uid/gid switch", "death signal",
 	};
 
-	if (step < 0 || step > PP_CONFINE_SECCOMP)
+	if (step < 0 || step > PP_CONFINE_DEATH_SIGNAL)
 		return "unknown";
 	return names[step];
 }

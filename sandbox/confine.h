@@ -1,9 +1,11 @@
 /*
  * Confining the calling process: what a worker does to itself right
- * after fork, in the order that works: rlimits, capabilities, no new
- * privileges, not dumpable, then seccomp last (with its SIGSYS handler
- * installed just before). Nothing here allocates except libcap-ng's
- * small fixed state; the seccomp program was compiled in the parent.
+ * after fork, in the order that works: rlimits, the uid/gid switch,
+ * capabilities, the death signal again (a uid change clears it) and a
+ * parent check, no new privileges, not dumpable, then seccomp last (with
+ * its SIGSYS handler installed just before). Nothing here allocates except
+ * libcap-ng's small fixed state; the seccomp program was compiled in the
+ * parent.
  *
  * Thread-safety: for a single-threaded process (a fresh worker).
  */
@@ -27,9 +29,17 @@ enum pp_confine_step {
 	PP_CONFINE_DUMPABLE = 4,
 	PP_CONFINE_SIGSYS = 5,
 	PP_CONFINE_SECCOMP = 6,
+	PP_CONFINE_IDENTITY = 7,
+	PP_CONFINE_DEATH_SIGNAL = 8,
 };
 
 struct pp_confine {
+	/* setrlimit values, 0: leave as inherited (core dumps are off
+	 * always) */
+	unsigned long rlimit_as, rlimit_nofile, rlimit_cpu_s, rlimit_nproc;
+	/* non-zero: switch to this uid/gid (needs root), before the
+	 * capabilities go; supplementary groups are dropped */
+	unsigned uid, gid;
 	/* seccomp program, or NULL for none (an unconfined pool) */
 	const struct pp_seccomp_program *seccomp;
 	/* handler for SIGSYS (SECCOMP_RET_TRAP), installed with SA_SIGINFO */

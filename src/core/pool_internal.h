@@ -28,7 +28,9 @@
 
 /* Exit codes of a worker that stopped itself. */
 #define PP_EXIT_SANDBOX 121 /* seccomp denied a syscall (kill mode) */
-#define PP_EXIT_CONFINE 122 /* could not confine itself: never ran a task */
+#define PP_EXIT_CONFINE                                                        \
+	200 /* + enum pp_confine_step: could not confine                       \
+	     * itself, never ran a task */
 
 /* Worker frame status values beyond task_status_t (worker -> parent). */
 #define PP_WORKER_DEFERRED 100 /* not started: a higher priority waits */

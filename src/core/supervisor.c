@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "sandbox/confine.h"
 #include "src/core/clock.h"
 #include "src/core/deadline_heap.h"
 #include "src/core/log.h"
@@ -462,7 +463,8 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 
 			pp_resolve(pool, t,
 				   k == TASK_STATUS_PROTOCOL_ERROR ||
-					   k == TASK_STATUS_SANDBOX_VIOLATION
+					   k == TASK_STATUS_SANDBOX_VIOLATION ||
+					   k == TASK_STATUS_RESOURCE_LIMIT
 				       ? (task_status_t)k
 				       : TASK_STATUS_CRASHED,
 				   0, NULL, 0, sig, how);
@@ -482,6 +484,16 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 	atomic_store(&t->start_ns, 0);
 	atomic_fetch_add(&pool->queued, 1);
 	enqueue(pool, t, 1);
+}
+
+/* Killed by the CPU hard limit (a task that ignored SIGXCPU): the CPU
+ * time waitid reports has reached the limit. */
+static int cpu_limit_hit(const struct process_pool *pool, const siginfo_t *info)
+{
+	long tck = sysconf(_SC_CLK_TCK);
+	long cpu = (long)(info->si_utime + info->si_stime);
+
+	return tck > 0 && cpu / tck >= (long)pool->cfg.rlimit_cpu_s;
 }
 
 static void reap(struct process_pool *pool, struct pp_worker *w)
@@ -506,14 +518,24 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 	else
 		snprintf(how, sizeof(how), "worker %d exited with code %d",
 			 (int)w->pid, code);
-	if (code == PP_EXIT_SANDBOX && violation) {
+	if (sig == SIGXCPU || sig == SIGXFSZ ||
+	    (sig == SIGKILL && !w->kill_reason && pool->cfg.rlimit_cpu_s &&
+	     cpu_limit_hit(pool, &info))) {
+		w->kill_reason = TASK_STATUS_RESOURCE_LIMIT;
+		snprintf(how, sizeof(how), "worker %d hit its %s limit",
+			 (int)w->pid,
+			 sig == SIGXFSZ ? "file size" : "CPU time");
+	} else if (code == PP_EXIT_SANDBOX && violation) {
 		w->kill_reason = TASK_STATUS_SANDBOX_VIOLATION;
 		pp_violation_detail((int)violation - 1, how, sizeof(how));
-	} else if (code == PP_EXIT_CONFINE) {
+	} else if (code > PP_EXIT_CONFINE &&
+		   code <= PP_EXIT_CONFINE + PP_CONFINE_DEATH_SIGNAL) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "confine_failed",
-		       "worker=%d pid=%d detail=\"the worker could not drop "
-		       "its privileges or load its seccomp filter\"",
-		       w->index, (int)w->pid);
+		       "worker=%d pid=%d step=\"%s\"", w->index, (int)w->pid,
+		       pp_confine_step_str(code - PP_EXIT_CONFINE));
+		snprintf(how, sizeof(how),
+			 "worker could not confine itself (%s)",
+			 pp_confine_step_str(code - PP_EXIT_CONFINE));
 	}
 	for (s = 0; s < max; s++)
 		if (w->slots[s] &&

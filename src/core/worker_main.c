@@ -459,16 +459,25 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucontext)
 
 static void confine(struct process_pool *pool, struct worker_state *ws)
 {
+	enum pp_confine_step step;
 	struct pp_confine c;
 
 	if (pool->cfg.sandbox_off)
 		return;
+	memset(&c, 0, sizeof(c));
 	sigsys_channel = &ws->ch;
 	sigsys_errno = pool->cfg.seccomp_errno;
+	c.rlimit_as = pool->cfg.rlimit_as;
+	c.rlimit_nofile = pool->cfg.rlimit_nofile;
+	c.rlimit_cpu_s = pool->cfg.rlimit_cpu_s;
+	c.rlimit_nproc = pool->cfg.rlimit_nproc;
+	c.uid = pool->cfg.worker_uid;
+	c.gid = pool->cfg.worker_gid;
 	c.seccomp = &pool->seccomp;
 	c.on_sigsys = on_sigsys;
-	if (pp_confine_self(&c) != PP_CONFINE_OK)
-		_exit(PP_EXIT_CONFINE);
+	step = pp_confine_self(&c);
+	if (step != PP_CONFINE_OK)
+		_exit(PP_EXIT_CONFINE + (int)step); /* the parent names it */
 }
 
 void pp_worker_main(struct process_pool *pool, struct pp_worker *self)

@@ -202,3 +202,93 @@ TEST(Confinement, UnknownSyscallNameIsRefused)
 }
 
 }  // namespace
+
+namespace {
+
+int burn_task(void *, size_t, void **, size_t *, void *)
+{
+	volatile unsigned long x = 0;
+	for (;;)
+		x++;
+	return 0;
+}
+
+int nofile_task(void *, size_t, void **, size_t *, void *)
+{
+	int fds[8], n = 0;
+	// dup is in the default profile; the limit stops it.
+	while (n < 8 && (fds[n] = dup(0)) >= 0)
+		n++;
+	return n < 8 && errno == EMFILE ? 0 : 1;
+}
+
+TEST(Confinement, CpuLimitEndsTaskResourceLimit)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.rlimit_cpu_s = 1;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	task_result_t r = run(p, burn_task);
+	EXPECT_EQ(TASK_STATUS_RESOURCE_LIMIT, r.status) << r.detail;
+	EXPECT_NE(nullptr, strstr(r.detail, "CPU")) << r.detail;
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, noop_task).status);
+	pool_destroy(p);
+}
+
+TEST(Confinement, NofileLimitApplies)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.rlimit_nofile = 8;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, nofile_task).status);
+	pool_destroy(p);
+}
+
+// Whether uid is mapped in this process's user namespace.
+bool uid_mapped(unsigned uid)
+{
+	FILE *f = fopen("/proc/self/uid_map", "r");
+	unsigned inside, outside, count;
+	bool found = false;
+
+	while (f && fscanf(f, "%u %u %u", &inside, &outside, &count) == 3)
+		if (uid >= inside && uid - inside < count)
+			found = true;
+	if (f)
+		fclose(f);
+	return found;
+}
+
+int ids_task(void *, size_t, void **, size_t *, void *)
+{
+	return getuid() == 65534 && getgid() == 65534 ? 0 : 1;
+}
+
+TEST(Confinement, WorkersSwitchUidAndGidWhenRoot)
+{
+	if (geteuid() != 0)
+		GTEST_SKIP() << "needs root to switch the workers' uid/gid";
+	if (!uid_mapped(65534))
+		GTEST_SKIP() << "uid 65534 is not mapped in this user namespace "
+				"(a sandboxed test runner): cannot switch to it";
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.worker_uid = 65534;
+	c.worker_gid = 65534;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	task_result_t r = run(p, ids_task);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	pool_destroy(p);
+}
+
+}  // namespace
