@@ -156,7 +156,33 @@ typedef struct pool_config {
 	 * dropping capabilities (0: stay root, without capabilities). */
 	unsigned worker_uid;
 	unsigned worker_gid;
+	/*
+	 * cgroup v2: a group per pool and a leaf per worker, under
+	 * cgroup_parent (a delegated group, e.g. a systemd service with
+	 * Delegate=yes) or, when NULL, under the process's own group.
+	 * Limits need the controller enabled there; see cgroup_mode.
+	 */
+	const char *cgroup_parent; /* copied by pool_create */
+	int cgroup_mode;	   /* POOL_CGROUP_BEST_EFFORT (0): run without
+				    * what is missing, log it once, report it
+				    * in the stats; POOL_CGROUP_REQUIRED:
+				    * pool_start fails naming what is
+				    * missing; POOL_CGROUP_OFF: no groups */
+	size_t memory_max;	   /* bytes per worker (memory.max), 0: none;
+				    * an OOM kill ends the task
+				    * RESOURCE_LIMIT */
+	unsigned pids_max;	   /* processes per worker (pids.max) */
+	unsigned cpu_max_percent;  /* of one CPU per worker (cpu.max) */
 } pool_config_t;
+
+#define POOL_CGROUP_BEST_EFFORT 0
+#define POOL_CGROUP_REQUIRED	1
+#define POOL_CGROUP_OFF		2
+
+/* pool_stats_t.limits_in_force bits */
+#define POOL_LIMIT_MEMORY 1u
+#define POOL_LIMIT_PIDS	  2u
+#define POOL_LIMIT_CPU	  4u
 
 /* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */
 typedef struct task_desc {
@@ -206,6 +232,8 @@ typedef struct pool_stats {
 	uint64_t latency_p99_us;
 	uint64_t latency_p999_us;
 	uint64_t latency_max_us;
+	int cgroups;		  /* 1: workers run in their own leaves */
+	unsigned limits_in_force; /* POOL_LIMIT_* the cgroups apply */
 } pool_stats_t;
 
 /* ---- Pool lifecycle ---------------------------------------------------- */

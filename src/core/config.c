@@ -50,6 +50,11 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "max_tasks_per_worker must not be negative");
 	if (c->arena_size > PP_CHANNEL_MAX_ARENA)
 		return bad(why, len, "arena_size larger than 16 GiB");
+	if (c->cgroup_mode < POOL_CGROUP_BEST_EFFORT ||
+	    c->cgroup_mode > POOL_CGROUP_OFF)
+		return bad(why, len, "cgroup_mode out of range");
+	if (c->cpu_max_percent > 100 * 4096)
+		return bad(why, len, "cpu_max_percent too large");
 	if (c->seccomp_profile < 0 || c->seccomp_profile > 1)
 		return bad(why, len, "seccomp_profile must be 0 or 1");
 	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)

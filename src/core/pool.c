@@ -37,6 +37,7 @@ static void free_pool(struct process_pool *pool)
 	free(pool->batches);
 	free(pool->armed);
 	free(pool->seccomp_allow);
+	free(pool->cgroup_parent);
 	pp_seccomp_program_free(&pool->seccomp);
 	pp_deadline_free(&pool->deadlines);
 	pp_mpmc_destroy(pool->incoming);
@@ -130,6 +131,12 @@ process_pool_t *pool_create(const pool_config_t *config)
 	pthread_cond_init(&pool->start_cv, NULL);
 	err = pp_config_resolve(config, &pool->cfg, why, sizeof(why));
 	pool->seccomp_allow_src = config ? config->seccomp_allow : NULL;
+	if (!err && config && config->cgroup_parent) {
+		pool->cgroup_parent = strdup(config->cgroup_parent);
+		if (!pool->cgroup_parent)
+			err = POOL_ENOMEM;
+	}
+	pool->cfg.cgroup_parent = pool->cgroup_parent;
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR,
 		       config && memchr(config->pool_name, 0, 64)
@@ -197,6 +204,7 @@ static int wait_started(struct process_pool *pool)
 		return 0;
 	}
 	pthread_join(pool->thread, NULL);
+	pp_cgroup_pool_close(&pool->cg);
 	atomic_store(&pool->state, PP_POOL_CREATED);
 	pool->start_state = 0;
 	close(pool->wake_fd);
@@ -204,6 +212,57 @@ static int wait_started(struct process_pool *pool)
 	close(pool->epoll_fd);
 	pool->wake_fd = pool->timer_fd = pool->epoll_fd = -1;
 	return -ECHILD;
+}
+
+/* The controllers the configured limits need. */
+static unsigned wanted_limits(const pool_config_t *c)
+{
+	return (c->memory_max ? PP_CG_MEMORY : 0) |
+	       (c->pids_max ? PP_CG_PIDS : 0) |
+	       (c->cpu_max_percent ? PP_CG_CPU : 0);
+}
+
+/*
+ * Opens the pool's cgroup. Best effort: what is missing is logged once
+ * per process and the stats say which limits are in force. Required: a
+ * missing group or controller fails pool_start, naming it.
+ */
+static int open_cgroups(struct process_pool *pool)
+{
+	static _Atomic int warned;
+	static _Atomic unsigned counter;
+	unsigned want = wanted_limits(&pool->cfg), missing;
+	int required = pool->cfg.cgroup_mode == POOL_CGROUP_REQUIRED;
+	char name[96], why[256] = "", names[64];
+
+	if (pool->cfg.cgroup_mode == POOL_CGROUP_OFF)
+		return 0;
+	snprintf(name, sizeof(name), "processpool-%d-%u", (int)getpid(),
+		 atomic_fetch_add(&counter, 1));
+	if (pp_cgroup_pool_open(&pool->cg, pool->cgroup_parent, name, want, why,
+				sizeof(why))) {
+		if (required || !atomic_exchange(&warned, 1))
+			pp_log(required ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN,
+			       pool->cfg.pool_name, "cgroup_unavailable",
+			       "reason=\"%s\" limits_in_force=none", why);
+		return required ? POOL_ESYS : 0;
+	}
+	pool->cg_limits.memory_max = pool->cfg.memory_max;
+	pool->cg_limits.pids_max = pool->cfg.pids_max;
+	pool->cg_limits.cpu_max_percent = pool->cfg.cpu_max_percent;
+	missing = want & ~pool->cg.available;
+	if (missing) {
+		pp_log(required ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN,
+		       pool->cfg.pool_name, "cgroup_controller_missing",
+		       "controllers=%s group=%s",
+		       pp_cgroup_names(missing, names, sizeof(names)),
+		       pool->cg.path);
+		if (required) {
+			pp_cgroup_pool_close(&pool->cg);
+			return POOL_ESYS;
+		}
+	}
+	return 0;
 }
 
 int pool_start(process_pool_t *pool)
@@ -218,6 +277,8 @@ int pool_start(process_pool_t *pool)
 		return POOL_ESTATE;
 	}
 	err = open_fds(pool);
+	if (!err && open_cgroups(pool))
+		err = -ENOTSUP;
 	if (!err) {
 		atomic_compare_exchange_strong(&pool->state, &expect,
 					       PP_POOL_RUNNING);
@@ -264,6 +325,7 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 	pp_supervisor_wake(pool);
 	pthread_join(pool->thread, NULL);
 	pool->thread_started = 0;
+	pp_cgroup_pool_close(&pool->cg); /* every leaf is gone by now */
 	atomic_store(&pool->state, PP_POOL_STOPPED);
 	pthread_mutex_unlock(&pool->stop_lock);
 	pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "pool_stopped", "%s", "");
@@ -620,6 +682,9 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 	s->latency_p99_us = pp_latency_percentile(&pool->latency, 0.99);
 	s->latency_p999_us = pp_latency_percentile(&pool->latency, 0.999);
 	s->latency_max_us = atomic_load(&pool->latency.max);
+	s->cgroups = pool->cg.open;
+	s->limits_in_force =
+	    pool->cg.open ? wanted_limits(&pool->cfg) & pool->cg.available : 0;
 	return 0;
 }
 

@@ -18,6 +18,7 @@
 #include "src/core/deadline_heap.h"
 #include "src/core/future.h"
 #include "src/core/latency.h"
+#include "sandbox/cgroup.h"
 #include "sandbox/seccomp_policy.h"
 #include "src/ipc/channel.h"
 #include "src/ipc/mpmc_queue.h"
@@ -81,6 +82,8 @@ struct pp_worker {
 	int kill_reason;       /* task_status_t that caused a kill, or 0 */
 	uint64_t kill_task;    /* id of the task that caused it */
 	uint64_t restarts;
+	uint64_t generation;	/* spawns in this slot, for leaf names */
+	char cg_leaf[PATH_MAX]; /* its cgroup leaf, "" when none */
 };
 
 /* Supervisor-private FIFO of pending futures for one priority level. */
@@ -94,6 +97,9 @@ struct process_pool {
 	pool_config_t cfg;	       /* defaults filled in */
 	char *seccomp_allow;	       /* owned copy of cfg.seccomp_allow */
 	const char *seccomp_allow_src; /* the caller's, during pool_create */
+	char *cgroup_parent;	       /* owned copy of cfg.cgroup_parent */
+	struct pp_cgroup_pool cg;      /* open while cgroups are in use */
+	struct pp_cgroup_limits cg_limits;
 	struct pp_seccomp_program seccomp; /* compiled once; empty if off */
 	_Atomic int state;		   /* enum pp_pool_state */
 

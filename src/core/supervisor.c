@@ -500,6 +500,7 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 {
 	uint32_t running = pp_channel_word_load(&w->ch, PP_WORD_RUNNING);
 	uint32_t violation = pp_channel_word_load(&w->ch, PP_WORD_VIOLATION);
+	unsigned hit;
 	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0, attributed = 0;
 	char how[96];
 	siginfo_t info;
@@ -518,9 +519,16 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 	else
 		snprintf(how, sizeof(how), "worker %d exited with code %d",
 			 (int)w->pid, code);
-	if (sig == SIGXCPU || sig == SIGXFSZ ||
-	    (sig == SIGKILL && !w->kill_reason && pool->cfg.rlimit_cpu_s &&
-	     cpu_limit_hit(pool, &info))) {
+	hit = w->cg_leaf[0] ? pp_cgroup_leaf_limit_hit(w->cg_leaf) : 0;
+	if (hit) {
+		w->kill_reason = TASK_STATUS_RESOURCE_LIMIT;
+		snprintf(how, sizeof(how),
+			 "worker %d hit its cgroup %s limit%s", (int)w->pid,
+			 hit & PP_CG_MEMORY ? "memory" : "pids",
+			 hit & PP_CG_MEMORY ? " (OOM kill)" : "");
+	} else if (sig == SIGXCPU || sig == SIGXFSZ ||
+		   (sig == SIGKILL && !w->kill_reason &&
+		    pool->cfg.rlimit_cpu_s && cpu_limit_hit(pool, &info))) {
 		w->kill_reason = TASK_STATUS_RESOURCE_LIMIT;
 		snprintf(how, sizeof(how), "worker %d hit its %s limit",
 			 (int)w->pid,
@@ -559,6 +567,11 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->ch.parent_eventfd, NULL);
 	close(w->pidfd);
 	w->pidfd = -1;
+	if (w->cg_leaf[0]) {
+		pp_cgroup_leaf_kill(w->cg_leaf); /* anything it left behind */
+		pp_cgroup_leaf_remove(w->cg_leaf);
+		w->cg_leaf[0] = '\0';
+	}
 	pp_channel_close(&w->ch);
 	pool->live_workers--;
 	atomic_store(&pool->active_workers, pool->live_workers);

@@ -7,6 +7,9 @@
  * workers die with the pool even if the host is killed.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/wait.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -59,10 +62,81 @@ static uint64_t jitter(void)
 	return x;
 }
 
+/*
+ * With cgroups, each worker gets a leaf, and a pipe holds the child until
+ * the parent has moved it there: it never runs a task outside its limits.
+ */
+static int make_leaf(struct process_pool *pool, struct pp_worker *w,
+		     int sync[2])
+{
+	char name[64];
+	int err;
+
+	w->cg_leaf[0] = '\0';
+	sync[0] = sync[1] = -1;
+	if (!pool->cg.open)
+		return 0;
+	snprintf(name, sizeof(name), "w%d-%llu", w->index,
+		 (unsigned long long)++w->generation);
+	err = pp_cgroup_leaf_create(&pool->cg, name, &pool->cg_limits,
+				    w->cg_leaf, sizeof(w->cg_leaf));
+	if (err) {
+		w->cg_leaf[0] = '\0';
+		return err;
+	}
+	if (pipe2(sync, O_CLOEXEC)) {
+		err = -errno;
+		pp_cgroup_leaf_remove(w->cg_leaf);
+		w->cg_leaf[0] = '\0';
+		return err;
+	}
+	return 0;
+}
+
+static void undo_leaf(struct pp_worker *w, int sync[2])
+{
+	if (sync[0] >= 0)
+		close(sync[0]);
+	if (sync[1] >= 0)
+		close(sync[1]);
+	if (w->cg_leaf[0])
+		pp_cgroup_leaf_remove(w->cg_leaf);
+	w->cg_leaf[0] = '\0';
+}
+
+/* Child: wait until the parent has placed us (EOF means it gave up). */
+static void wait_placed(int sync[2])
+{
+	char go;
+
+	if (sync[0] < 0)
+		return;
+	close(sync[1]);
+	if (read(sync[0], &go, 1) != 1)
+		_exit(1);
+	close(sync[0]);
+}
+
+static int place_in_leaf(struct pp_worker *w, pid_t pid, int sync[2])
+{
+	char go = 1;
+	int err;
+
+	if (sync[0] < 0)
+		return 0;
+	err = pp_cgroup_leaf_attach(w->cg_leaf, (int)pid);
+	if (!err && write(sync[1], &go, 1) != 1)
+		err = -EIO;
+	close(sync[0]);
+	close(sync[1]);
+	sync[0] = sync[1] = -1;
+	return err;
+}
+
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 {
 	pid_t parent = getpid(), pid;
-	int err;
+	int sync[2], err;
 
 	if (!w->slots) {
 		w->slots =
@@ -73,9 +147,15 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	err = make_channel(pool, w);
 	if (err)
 		return err;
+	err = make_leaf(pool, w, sync);
+	if (err) {
+		pp_channel_close(&w->ch);
+		return err;
+	}
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
+		undo_leaf(w, sync);
 		pp_channel_close(&w->ch);
 		return err;
 	}
@@ -83,15 +163,22 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
+		wait_placed(sync);
 		pp_worker_main(pool, w);
 	}
 	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (w->pidfd < 0) {
-		err = -errno;
+	if (w->pidfd < 0 || place_in_leaf(w, pid, sync)) {
+		err = w->pidfd < 0 ? -errno : -EIO;
 		kill(pid, SIGKILL);
+		if (w->pidfd >= 0)
+			close(w->pidfd);
+		w->pidfd = -1;
+		waitpid(pid, NULL, 0); /* our own child, by pid */
+		undo_leaf(w, sync);
 		pp_channel_close(&w->ch);
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "spawn_failed",
-		       "reason=pidfd_open errno=%d", -err);
+		       "reason=%s errno=%d",
+		       err == -EIO ? "cgroup_attach" : "pidfd_open", -err);
 		return err;
 	}
 	w->pid = pid;
@@ -123,6 +210,9 @@ void pp_worker_kill(struct pp_worker *w)
 {
 	if (w->pidfd < 0 || w->state == PP_WORKER_EMPTY)
 		return;
+	/* The whole leaf: anything the task started dies with it. */
+	if (w->cg_leaf[0])
+		pp_cgroup_leaf_kill(w->cg_leaf);
 	pp_worker_signal(w, SIGKILL);
 	w->state = PP_WORKER_DYING;
 }

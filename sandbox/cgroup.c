@@ -1,0 +1,291 @@
+/* cgroup v2 groups and leaves for workers; see cgroup.h. */
+#include "sandbox/cgroup.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const struct {
+	unsigned bit;
+	const char *name;
+} controllers[] = {
+    {PP_CG_MEMORY, "memory"},
+    {PP_CG_PIDS, "pids"},
+    {PP_CG_CPU, "cpu"},
+};
+
+#define NCTRL (sizeof(controllers) / sizeof(controllers[0]))
+
+const char *pp_cgroup_names(unsigned mask, char *buf, size_t len)
+{
+	size_t i, n = 0;
+
+	buf[0] = '\0';
+	for (i = 0; i < NCTRL; i++)
+		if (mask & controllers[i].bit)
+			n += (size_t)snprintf(buf + n, n < len ? len - n : 0,
+					      "%s%s", n ? "," : "",
+					      controllers[i].name);
+	return buf;
+}
+
+static int write_file(const char *dir, const char *file, const char *value)
+{
+	char path[PATH_MAX];
+	int fd, err = 0;
+	size_t len = strlen(value);
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	if (write(fd, value, len) != (ssize_t)len)
+		err = -errno;
+	close(fd);
+	return err;
+}
+
+static int read_file(const char *dir, const char *file, char *buf, size_t len)
+{
+	char path[PATH_MAX];
+	ssize_t n;
+	int fd;
+
+	if (snprintf(path, sizeof(path), "%s/%s", dir, file) >=
+	    (int)sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	n = read(fd, buf, len - 1);
+	close(fd);
+	if (n < 0)
+		return -errno;
+	buf[n] = '\0';
+	return 0;
+}
+
+int pp_cgroup_find(char *mount, size_t mlen, char *own, size_t olen)
+{
+	char line[4096], root[PATH_MAX], mnt[PATH_MAX], fstype[64];
+	FILE *f = fopen("/proc/self/mountinfo", "re");
+	int found = 0;
+
+	if (!f)
+		return -errno;
+	while (!found && fgets(line, sizeof(line), f)) {
+		const char *sep = strstr(line, " - ");
+
+		if (!sep || sscanf(sep, " - %63s", fstype) != 1 ||
+		    strcmp(fstype, "cgroup2"))
+			continue;
+		if (sscanf(line, "%*d %*d %*s %4095s %4095s", root, mnt) == 2)
+			found = snprintf(mount, mlen, "%s", mnt) < (int)mlen;
+	}
+	fclose(f);
+	if (!found)
+		return -ENOENT;
+	f = fopen("/proc/self/cgroup", "re");
+	if (!f)
+		return -errno;
+	found = 0;
+	while (!found && fgets(line, sizeof(line), f))
+		if (!strncmp(line, "0::", 3)) {
+			line[strcspn(line, "\n")] = '\0';
+			found = snprintf(own, olen, "%s", line + 3) < (int)olen;
+		}
+	fclose(f);
+	return found ? 0 : -ENOENT;
+}
+
+/* The controllers of want that dir's cgroup.controllers lists. */
+static unsigned offered(const char *dir, unsigned want)
+{
+	char list[512], *tok, *save;
+	unsigned have = 0;
+	size_t i;
+
+	if (read_file(dir, "cgroup.controllers", list, sizeof(list)))
+		return 0;
+	for (tok = strtok_r(list, " \n", &save); tok;
+	     tok = strtok_r(NULL, " \n", &save))
+		for (i = 0; i < NCTRL; i++)
+			if (!strcmp(tok, controllers[i].name))
+				have |= controllers[i].bit;
+	return have & want;
+}
+
+/* Enables each controller of mask for dir's children; returns those that
+ * took. One at a time, so one refusal does not hide the others. */
+static unsigned enable(const char *dir, unsigned mask)
+{
+	char cmd[32];
+	unsigned on = 0;
+	size_t i;
+
+	for (i = 0; i < NCTRL; i++) {
+		if (!(mask & controllers[i].bit))
+			continue;
+		snprintf(cmd, sizeof(cmd), "+%s", controllers[i].name);
+		if (!write_file(dir, "cgroup.subtree_control", cmd))
+			on |= controllers[i].bit;
+	}
+	return on;
+}
+
+int pp_cgroup_pool_open(struct pp_cgroup_pool *cg, const char *parent,
+			const char *name, unsigned want, char *why,
+			size_t why_len)
+{
+	char mount[PATH_MAX], own[PATH_MAX], base[2 * PATH_MAX + 2];
+	char kill_file[PATH_MAX + 16];
+	struct stat st;
+	int err;
+
+	memset(cg, 0, sizeof(*cg));
+	err = pp_cgroup_find(mount, sizeof(mount), own, sizeof(own));
+	if (err) {
+		snprintf(why, why_len, "no cgroup2 filesystem mounted");
+		return err;
+	}
+	if (parent && *parent)
+		snprintf(base, sizeof(base), "%s%s%s",
+			 strncmp(parent, mount, strlen(mount)) ? mount : "",
+			 parent[0] == '/' ? "" : "/", parent);
+	else
+		snprintf(base, sizeof(base), "%s%s", mount,
+			 strcmp(own, "/") ? own : "");
+	if (snprintf(cg->path, sizeof(cg->path), "%s/%s", base, name) >=
+	    (int)sizeof(cg->path))
+		return -ENAMETOOLONG;
+	/* The parent enables what it offers (fails harmlessly when it has
+	 * processes of its own), then the pool group for its leaves. */
+	enable(base, offered(base, want));
+	if (mkdir(cg->path, 0755) && errno != EEXIST) {
+		err = -errno;
+		snprintf(why, why_len, "cannot create %s: %s", cg->path,
+			 strerror(errno));
+		return err;
+	}
+	cg->available = enable(cg->path, offered(cg->path, want));
+	snprintf(kill_file, sizeof(kill_file), "%s/cgroup.kill", cg->path);
+	cg->have_kill = stat(kill_file, &st) == 0;
+	cg->open = 1;
+	return 0;
+}
+
+void pp_cgroup_pool_close(struct pp_cgroup_pool *cg)
+{
+	if (cg && cg->open) {
+		rmdir(cg->path);
+		cg->open = 0;
+	}
+}
+
+static int apply_limits(const struct pp_cgroup_pool *cg, const char *leaf,
+			const struct pp_cgroup_limits *lim)
+{
+	char v[64];
+	int err = 0;
+
+	if (!lim)
+		return 0;
+	if ((cg->available & PP_CG_MEMORY) && lim->memory_max) {
+		snprintf(v, sizeof(v), "%llu",
+			 (unsigned long long)lim->memory_max);
+		err = write_file(leaf, "memory.max", v);
+		if (!err)
+			(void)write_file(leaf, "memory.swap.max", "0");
+		if (!err)
+			err = write_file(leaf, "memory.oom.group", "1");
+	}
+	if (!err && (cg->available & PP_CG_PIDS) && lim->pids_max) {
+		snprintf(v, sizeof(v), "%llu",
+			 (unsigned long long)lim->pids_max);
+		err = write_file(leaf, "pids.max", v);
+	}
+	if (!err && (cg->available & PP_CG_CPU) && lim->cpu_max_percent) {
+		snprintf(v, sizeof(v), "%u 100000",
+			 lim->cpu_max_percent * 1000);
+		err = write_file(leaf, "cpu.max", v);
+	}
+	return err;
+}
+
+int pp_cgroup_leaf_create(const struct pp_cgroup_pool *cg, const char *name,
+			  const struct pp_cgroup_limits *lim, char *path,
+			  size_t len)
+{
+	int err;
+
+	if (!cg->open)
+		return -EINVAL;
+	if (snprintf(path, len, "%s/%s", cg->path, name) >= (int)len)
+		return -ENAMETOOLONG;
+	if (mkdir(path, 0755) && errno != EEXIST)
+		return -errno;
+	err = apply_limits(cg, path, lim);
+	if (err)
+		rmdir(path);
+	return err;
+}
+
+int pp_cgroup_leaf_attach(const char *leaf, int pid)
+{
+	char v[32];
+
+	snprintf(v, sizeof(v), "%d", pid);
+	return write_file(leaf, "cgroup.procs", v);
+}
+
+int pp_cgroup_leaf_kill(const char *leaf)
+{
+	return write_file(leaf, "cgroup.kill", "1");
+}
+
+/* The value of key in a flat-keyed file such as memory.events. */
+static unsigned long long event(const char *leaf, const char *file,
+				const char *key)
+{
+	char buf[1024], *p;
+	size_t klen = strlen(key);
+
+	if (read_file(leaf, file, buf, sizeof(buf)))
+		return 0;
+	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, key, klen) && p[klen] == ' ')
+			return strtoull(p + klen + 1, NULL, 10);
+	return 0;
+}
+
+unsigned pp_cgroup_leaf_limit_hit(const char *leaf)
+{
+	unsigned hit = 0;
+
+	if (event(leaf, "memory.events", "oom_kill"))
+		hit |= PP_CG_MEMORY;
+	if (event(leaf, "pids.events", "max"))
+		hit |= PP_CG_PIDS;
+	return hit;
+}
+
+int pp_cgroup_leaf_remove(const char *leaf)
+{
+	int i;
+
+	/* The last process may still be leaving the group. */
+	for (i = 0; i < 100; i++) {
+		if (!rmdir(leaf) || errno == ENOENT)
+			return 0;
+		if (errno != EBUSY)
+			return -errno;
+		usleep(1000);
+	}
+	return -EBUSY;
+}
