@@ -69,6 +69,10 @@ struct pb_results {
 				    * 4 tasks ran at once on 4 workers */
 	double dyn_scale_up_4_ms;  /* dynamic scaling from 1 to 5 workers */
 	double stop_4_ms;	   /* pool_destroy of that 4-worker pool */
+	/* The cost of confinement: the same measures, unconfined
+	 * (sandbox_off, no cgroups), in the same run. */
+	double scale_up_4_unconfined_ms;
+	struct bu_pct sync_unconfined; /* sync no-op round trip, us */
 	struct peer_result pipe, zmq, python, futex, spin;
 	bool failed[PB_NSECTIONS];
 };

@@ -526,10 +526,15 @@ static int meet(struct pool_run *pr, struct barrier *b)
 	return err;
 }
 
-/* pool_create + pool_start of 4 workers until 4 tasks met on 4 of them. */
-static int cold_start(struct barrier *b, struct pb_results *res)
+/* pool_create + pool_start of 4 workers until 4 tasks met on 4 of them;
+ * confined (the default) or not. */
+static int cold_start(struct barrier *b, struct pb_results *res,
+		      int unconfined)
 {
-	pool_config_t cfg = {.worker_count = 4};
+	pool_config_t cfg = {.worker_count = 4,
+			     .sandbox_off = unconfined,
+			     .cgroup_mode =
+				 unconfined ? POOL_CGROUP_OFF : 0};
 	struct pool_run pr = {.npids = 0};
 	int64_t t0 = bu_now_ns(), t1;
 	int err;
@@ -541,10 +546,33 @@ static int cold_start(struct barrier *b, struct pb_results *res)
 	err = meet(&pr, b);
 	t1 = bu_now_ns();
 	pool_destroy(pr.pool);
-	if (!err) {
+	if (!err && unconfined) {
+		res->scale_up_4_unconfined_ms = (double)(t1 - t0) / 1e6;
+	} else if (!err) {
 		res->scale_up_4_ms = (double)(t1 - t0) / 1e6;
 		res->stop_4_ms = (double)(bu_now_ns() - t1) / 1e6;
 	}
+	return err;
+}
+
+/* Sync round trips on an unconfined pool: what confinement costs. */
+static int sync_unconfined(const struct pb_opts *o, struct pb_results *res)
+{
+	pool_config_t cfg = {.worker_count = o->workers,
+			     .sandbox_off = 1,
+			     .cgroup_mode = POOL_CGROUP_OFF};
+	struct pool_run pr = {.npids = 0};
+	struct peer_result row;
+	int err;
+
+	memset(&row, 0, sizeof(row));
+	pr.pool = start_pool(&cfg);
+	if (!pr.pool)
+		return -ESRCH;
+	err = run_sync(o, &pr, &row);
+	pool_destroy(pr.pool);
+	if (!err)
+		res->sync_unconfined = row.sync;
 	return err;
 }
 
@@ -582,13 +610,16 @@ int pb_engine_scale(const struct pb_opts *o, struct pb_results *res)
 	struct barrier *b = bu_shared_map(sizeof(*b));
 	int err;
 
-	(void)o;
 	if (!b)
 		return -ENOMEM;
 	pb_watchdog_arm("scale", 120);
-	err = cold_start(b, res);
+	err = cold_start(b, res, 0);
+	if (!err)
+		err = cold_start(b, res, 1);
 	if (!err)
 		err = dynamic_start(b, res);
+	if (!err)
+		err = sync_unconfined(o, res);
 	bu_shared_unmap(b, sizeof(*b));
 	return err;
 }

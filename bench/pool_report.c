@@ -35,6 +35,8 @@ void pb_results_init(struct pb_results *res)
 	res->idle_wakeups_per_s = NAN;
 	res->scale_up_4_ms = NAN;
 	res->dyn_scale_up_4_ms = NAN;
+	res->scale_up_4_unconfined_ms = NAN;
+	res->sync_unconfined.p50 = res->sync_unconfined.p99 = NAN;
 	res->stop_4_ms = NAN;
 	peer_result_init(&res->pipe);
 	peer_result_init(&res->zmq);
@@ -201,6 +203,15 @@ static void print_resources(const struct pb_results *res)
 	printf("dynamic +4:   %s ms  (enable_dynamic_scaling, 1 -> 5 "
 	       "workers under load)\n",
 	       bu_fmt(f, sizeof(f), "%.1f", res->dyn_scale_up_4_ms));
+	printf("confinement:  scale up 4 %s ms unconfined vs %s ms confined; "
+	       "sync p50 %s us\n              unconfined vs %s us confined, "
+	       "p99 %s vs %s us (seccomp, caps, cgroup leaf)\n",
+	       bu_fmt(e, sizeof(e), "%.2f", res->scale_up_4_unconfined_ms),
+	       bu_fmt(g, sizeof(g), "%.2f", res->scale_up_4_ms),
+	       bu_fmt(f, sizeof(f), "%.1f", res->sync_unconfined.p50),
+	       bu_fmt(b, sizeof(b), "%.1f", res->pool.sync.p50),
+	       bu_fmt(c, sizeof(c), "%.1f", res->sync_unconfined.p99),
+	       bu_fmt(d, sizeof(d), "%.1f", res->pool.sync.p99));
 }
 
 void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
@@ -280,6 +291,10 @@ static void json_resources(struct bu_json *j, const struct pb_results *res)
 		    "barrier tasks ran at once on 4 distinct workers");
 	bu_json_num(j, "stop_4_ms", res->stop_4_ms);
 	bu_json_num(j, "dyn_scale_up_4_ms", res->dyn_scale_up_4_ms);
+	bu_json_num(j, "scale_up_4_unconfined_ms",
+		    res->scale_up_4_unconfined_ms);
+	bu_json_num(j, "sync_unconfined_p50_us", res->sync_unconfined.p50);
+	bu_json_num(j, "sync_unconfined_p99_us", res->sync_unconfined.p99);
 }
 
 /* Which figures a peer has: the rest do not apply to it. */
