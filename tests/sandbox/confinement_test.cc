@@ -292,3 +292,51 @@ TEST(Confinement, WorkersSwitchUidAndGidWhenRoot)
 }
 
 }  // namespace
+
+namespace {
+
+int getuid_task(void *, size_t, void **, size_t *, void *)
+{
+	return getuid() == (uid_t)-1 ? 1 : 0;
+}
+
+// The strict profile allows the worker runtime and nothing else: even
+// getuid, allowed by the compute profile, is denied.
+TEST(Confinement, StrictProfileAllowsOnlyTheRuntime)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.seccomp_profile = 1;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, noop_task).status);
+	task_result_t r = run(p, getuid_task);
+	EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, r.status) << r.detail;
+	EXPECT_NE(nullptr, strstr(r.detail, "getuid")) << r.detail;
+	pool_destroy(p);
+}
+
+int fork_task(void *, size_t, void **, size_t *, void *)
+{
+	pid_t pid = fork();
+	if (pid == 0)
+		_exit(0);
+	return pid < 0 ? errno : 0;
+}
+
+// A task cannot fork under the default policy: the fork bomb ends at its
+// first fork, as a violation naming the syscall.
+TEST(Confinement, ForkIsDeniedByDefault)
+{
+	process_pool_t *p = start(0, nullptr);
+	ASSERT_NE(nullptr, p);
+	task_result_t r = run(p, fork_task);
+	EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, r.status) << r.detail;
+	EXPECT_NE(nullptr, strstr(r.detail, "clone")) << r.detail;
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, noop_task).status);
+	pool_destroy(p);
+}
+
+}  // namespace
