@@ -19,13 +19,29 @@ struct group {
 
 /* What the worker runtime itself does: the channel, wakeups, exit. */
 static const char *const runtime_calls[] = {
-    "read",	     "write",		"futex",
-    "clock_gettime", "clock_nanosleep", "nanosleep",
-    "getpid",	     "gettid",		"exit",
-    "exit_group",    "rt_sigreturn",	"rt_sigprocmask",
-    "sched_yield",   "restart_syscall", "mmap",
-    "munmap",	     "mprotect",	"brk",
-    "madvise",	     "mremap",		NULL,
+    "read",
+    "write",
+    "futex",
+    "clock_gettime",
+    "clock_nanosleep",
+    "nanosleep",
+    "getpid",
+    "gettid",
+    "exit",
+    "exit_group",
+    "rt_sigreturn",
+    "rt_sigprocmask",
+    "rt_sigaction",
+    "sigaltstack",
+    "sched_yield",
+    "restart_syscall",
+    "mmap",
+    "munmap",
+    "mprotect",
+    "brk",
+    "madvise",
+    "mremap",
+    NULL,
 };
 
 static const char *const memory_calls[] = {

@@ -533,9 +533,16 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		snprintf(how, sizeof(how), "worker %d hit its %s limit",
 			 (int)w->pid,
 			 sig == SIGXFSZ ? "file size" : "CPU time");
-	} else if (code == PP_EXIT_SANDBOX && violation) {
+	} else if ((code == PP_EXIT_SANDBOX || sig == SIGSYS) && violation) {
 		w->kill_reason = TASK_STATUS_SANDBOX_VIOLATION;
 		pp_violation_detail((int)violation - 1, how, sizeof(how));
+	} else if (sig == SIGSYS && !pool->cfg.sandbox_off) {
+		/* Trapped again inside the handler (a runtime wrapping it,
+		 * such as a sanitizer): the syscall is not known. */
+		w->kill_reason = TASK_STATUS_SANDBOX_VIOLATION;
+		snprintf(how, sizeof(how),
+			 "worker %d killed by SIGSYS: seccomp denied a syscall",
+			 (int)w->pid);
 	} else if (code > PP_EXIT_CONFINE &&
 		   code <= PP_EXIT_CONFINE + PP_CONFINE_DEATH_SIGNAL) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "confine_failed",
