@@ -51,17 +51,6 @@ static void hand_back(struct process_pool *pool, struct pp_worker *w)
 	pp_supervisor_wake(pool);
 }
 
-static void unslot(struct pp_worker *w, struct task_future *t)
-{
-	if (t->arena_in.length)
-		pp_channel_free(&w->ch, &t->arena_in);
-	memset(&t->arena_in, 0, sizeof(t->arena_in));
-	w->slots[t->slot] = NULL;
-	w->in_flight--;
-	w->by_prio[t->placed_prio]--;
-	t->worker = NULL;
-	w->idle_since_ns = pp_now_ns();
-}
 
 int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t)
@@ -139,13 +128,13 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		pp_channel_word_store(&w->ch, PP_WORD_RESULTS_ACKED,
 				      w->ch.rx_seq);
 		if (status == PP_WORKER_DEFERRED) {
-			unslot(w, t);
+			pp_worker_unslot(w, t);
 			return -2;
 		}
 		err = pp_copy_output(pool, w, &f, &out);
 		if (err == -EPROTO)
 			return -1;
-		unslot(w, t);
+		pp_worker_unslot(w, t);
 		w->tasks_done++;
 		if (err)
 			pp_resolve(pool, t, TASK_STATUS_REJECTED,

@@ -187,6 +187,10 @@ const char *pp_violation_detail(int nr, char *buf, size_t len);
 /* worker.c (parent side) */
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w);
 void pp_worker_kill(struct pp_worker *w);
+/* pp_worker_unslot - take t off w: free its input in the arena and its
+ * slot. By whoever owns the worker now (supervisor or lane client). */
+void pp_worker_unslot(struct pp_worker *w, struct task_future *t);
+
 /* pp_worker_signal - send sig through the pidfd; changes no state. */
 void pp_worker_signal(struct pp_worker *w, int sig);
 

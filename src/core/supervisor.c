@@ -215,19 +215,6 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	return 0;
 }
 
-/* Takes a task off a worker: frees its input and its slot. */
-static void unslot(struct pp_worker *w, struct task_future *t)
-{
-	if (t->arena_in.length)
-		pp_channel_free(&w->ch, &t->arena_in);
-	memset(&t->arena_in, 0, sizeof(t->arena_in));
-	w->slots[t->slot] = NULL;
-	w->in_flight--;
-	w->by_prio[t->placed_prio]--;
-	t->worker = NULL;
-	if (w->in_flight == 0)
-		w->idle_since_ns = pp_now_ns();
-}
 
 static void kill_worker(struct process_pool *pool, struct pp_worker *w,
 			int reason, const char *why)
@@ -357,7 +344,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		protocol_violation(pool, w, "output outside the arena");
 		return;
 	}
-	unslot(w, t);
+	pp_worker_unslot(w, t);
 	w->tasks_done++;
 	if (status == PP_WORKER_DEFERRED && !pp_future_is_done(t)) {
 		free(out);
@@ -450,7 +437,7 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 {
 	int retry;
 
-	unslot(w, t);
+	pp_worker_unslot(w, t);
 	if (pp_future_is_done(t)) {
 		finish(pool, t);
 		return;
@@ -1162,7 +1149,7 @@ static void cancel_everything(struct process_pool *pool)
 				continue;
 			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0,
 				   0, "pool stopped");
-			unslot(w, t);
+			pp_worker_unslot(w, t);
 			finish(pool, t);
 		}
 	}

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "src/core/clock.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
 
@@ -215,4 +216,17 @@ void pp_worker_kill(struct pp_worker *w)
 		pp_cgroup_leaf_kill(w->cg_leaf);
 	pp_worker_signal(w, SIGKILL);
 	w->state = PP_WORKER_DYING;
+}
+
+void pp_worker_unslot(struct pp_worker *w, struct task_future *t)
+{
+	if (t->arena_in.length)
+		pp_channel_free(&w->ch, &t->arena_in);
+	memset(&t->arena_in, 0, sizeof(t->arena_in));
+	w->slots[t->slot] = NULL;
+	w->in_flight--;
+	w->by_prio[t->placed_prio]--;
+	t->worker = NULL;
+	if (w->in_flight == 0)
+		w->idle_since_ns = pp_now_ns();
 }

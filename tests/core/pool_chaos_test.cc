@@ -20,22 +20,11 @@ namespace {
 
 using namespace pp_test;
 
-int open_fds()
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
-
 TEST(PoolChaos, RandomWorkerKillsLoseNoTask)
 {
 	const int threads = 4;
 	const int per = (int)pp_test::scaled(1500);
-	int fds_before = open_fds();
+	int fds_before = pp_test::open_fds();
 	pool_config_t c;
 
 	memset(&c, 0, sizeof(c));
@@ -112,7 +101,7 @@ TEST(PoolChaos, RandomWorkerKillsLoseNoTask)
 	EXPECT_GE(s.worker_restarts, 1u);
 	pool_destroy(p);
 	EXPECT_TRUE(children().empty());
-	EXPECT_EQ(fds_before, open_fds());
+	EXPECT_EQ(fds_before, pp_test::open_fds());
 }
 
 }  // namespace

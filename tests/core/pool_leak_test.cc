@@ -11,21 +11,11 @@
 
 #include "process_pool.h"
 #include "tests/core/tasks.h"
+#include "tests/util/test_util.h"
 
 namespace {
 
 using namespace pp_test;
-
-int open_fds()
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
-}
 
 void run_cycle(int workers)
 {
@@ -60,10 +50,10 @@ void run_cycle(int workers)
 TEST(PoolLeaks, CyclesLeaveNoFdsOrChildren)
 {
 	run_cycle(1);  // warm up lazily opened things (log, /proc)
-	int before = open_fds();
+	int before = pp_test::open_fds();
 	for (int i = 0; i < 6; i++)
 		run_cycle(1 + i % 3);
-	EXPECT_EQ(before, open_fds());
+	EXPECT_EQ(before, pp_test::open_fds());
 	EXPECT_TRUE(children().empty());
 	// No zombie: nothing is left for this process to wait for.
 	errno = 0;

@@ -1,5 +1,6 @@
 #include "tests/util/test_util.h"
 
+#include <dirent.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
@@ -79,6 +80,18 @@ size_t scaled(size_t n)
 #else
 	return n;
 #endif
+}
+
+int open_fds()
+{
+	int n = 0;
+	DIR *d = opendir("/proc/self/fd");
+
+	while (d && readdir(d))
+		n++;
+	if (d)
+		closedir(d);
+	return n;
 }
 
 void *map_shared(size_t size)

@@ -24,6 +24,9 @@ int poll_child(pid_t pid);
 // Scales an iteration count down under sanitizers, which slow things 5-20x.
 size_t scaled(size_t n);
 
+// Entries in /proc/self/fd now (for leak checks).
+int open_fds();
+
 // Shared anonymous memory, visible across fork; freed with unmap_shared.
 void *map_shared(size_t size);
 void unmap_shared(void *p, size_t size);
