@@ -116,7 +116,9 @@ typedef struct pool_config {
 				     * 0: 30000 */
 	int task_timeout;	    /* default deadline in ms; 0: none */
 	int enable_dynamic_scaling; /* grow/shrink between min and max */
-	int enable_worker_affinity; /* pin each worker to one CPU */
+	int enable_worker_affinity; /* pin each worker to one of the CPUs the
+				     * pool may use (round robin) and prefer
+				     * memory from that CPU's NUMA node */
 	int log_level;		    /* log_level_t; LOG_LEVEL_DEFAULT keeps the
 				     * process-wide level */
 	char pool_name[64];	    /* for logs; "" gives "pool" */
@@ -235,6 +237,17 @@ typedef struct pool_stats {
 	int cgroups;		  /* 1: workers run in their own leaves */
 	unsigned limits_in_force; /* POOL_LIMIT_* the cgroups apply */
 } pool_stats_t;
+
+/* One worker, as pool_get_workers reports it. */
+typedef struct pool_worker_info {
+	int slot;	     /* worker slot, 0 .. max_workers - 1 */
+	int pid;	     /* its process */
+	int cpu;	     /* the CPU it is pinned to, or -1 */
+	int numa_node;	     /* that CPU's NUMA node, or -1 */
+	int busy;	     /* 1 while it holds tasks */
+	uint64_t tasks_done; /* tasks this process finished */
+	uint64_t restarts;   /* processes this slot has had after the first */
+} pool_worker_info_t;
 
 /* ---- Pool lifecycle ---------------------------------------------------- */
 
@@ -374,6 +387,13 @@ void *pool_output_alloc(size_t size);
  * POOL_EINVAL. Thread-safe.
  */
 int pool_get_stats(process_pool_t *pool, pool_stats_t *stats);
+
+/*
+ * pool_get_workers - a snapshot of the live workers, up to max entries
+ * into out. Returns the number written (0 when the pool is not running),
+ * or POOL_EINVAL. Thread-safe; each entry is consistent on its own.
+ */
+int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max);
 
 /*
  * pool_set_log_level - the level below which log lines are dropped, for

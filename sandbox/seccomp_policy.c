@@ -78,7 +78,7 @@ static const char *const process_self_calls[] = {
     "getpid", "gettid",	   "getppid",	"getuid",      "geteuid",
     "getgid", "getegid",   "getrandom", "sched_yield", "sched_getaffinity",
     "uname",  "prlimit64", "getrusage", "arch_prctl",  "set_robust_list",
-    "rseq",   NULL,
+    "rseq",   "getcpu",	   NULL,
 };
 
 static const char *const file_read_calls[] = {

@@ -51,7 +51,6 @@ static void hand_back(struct process_pool *pool, struct pp_worker *w)
 	pp_supervisor_wake(pool);
 }
 
-
 int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t)
 {
@@ -73,6 +72,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 	atomic_store(&t->start_ns, pp_now_ns());
 	w->slots[0] = t;
 	w->in_flight = 1;
+	atomic_store(&w->info_busy, 1);
 	t->placed_prio = t->priority;
 	w->by_prio[t->priority]++;
 	memset(&f, 0, sizeof(f));
@@ -136,6 +136,7 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 			return -1;
 		pp_worker_unslot(w, t);
 		w->tasks_done++;
+		atomic_store(&w->info_done, w->tasks_done);
 		if (err)
 			pp_resolve(pool, t, TASK_STATUS_REJECTED,
 				   f.u.result.return_code, NULL, 0, 0,

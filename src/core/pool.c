@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <numa.h>
+#include <sched.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/timerfd.h>
@@ -37,6 +39,8 @@ static void free_pool(struct process_pool *pool)
 	free(pool->batches);
 	free(pool->armed);
 	free(pool->seccomp_allow);
+	free(pool->cpus);
+	free(pool->nodes);
 	free(pool->cgroup_parent);
 	pp_seccomp_program_free(&pool->seccomp);
 	pp_deadline_free(&pool->deadlines);
@@ -214,6 +218,30 @@ static int wait_started(struct process_pool *pool)
 	return -ECHILD;
 }
 
+/* The CPUs this process may run on: the workers are spread over them. */
+static int list_cpus(struct process_pool *pool)
+{
+	cpu_set_t set;
+	int cpu, n = 0, numa;
+
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -errno;
+	free(pool->cpus);
+	free(pool->nodes);
+	pool->cpus = calloc((size_t)CPU_COUNT(&set), sizeof(int));
+	pool->nodes = calloc((size_t)CPU_COUNT(&set), sizeof(int));
+	if (!pool->cpus || !pool->nodes)
+		return -ENOMEM;
+	numa = numa_available() >= 0;
+	for (cpu = 0; cpu < CPU_SETSIZE; cpu++)
+		if (CPU_ISSET(cpu, &set)) {
+			pool->nodes[n] = numa ? numa_node_of_cpu(cpu) : -1;
+			pool->cpus[n++] = cpu;
+		}
+	pool->n_cpus = n;
+	return n ? 0 : -EINVAL;
+}
+
 /* The controllers the configured limits need. */
 static unsigned wanted_limits(const pool_config_t *c)
 {
@@ -277,6 +305,8 @@ int pool_start(process_pool_t *pool)
 		return POOL_ESTATE;
 	}
 	err = open_fds(pool);
+	if (!err && pool->cfg.enable_worker_affinity)
+		err = list_cpus(pool);
 	if (!err && open_cgroups(pool))
 		err = -ENOTSUP;
 	if (!err) {
@@ -686,6 +716,35 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 	s->limits_in_force =
 	    pool->cg.open ? wanted_limits(&pool->cfg) & pool->cg.available : 0;
 	return 0;
+}
+
+int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
+{
+	size_t n = 0;
+	int i;
+
+	if (!pool || (!out && max))
+		return POOL_EINVAL;
+	if (atomic_load(&pool->state) != PP_POOL_RUNNING)
+		return 0;
+	for (i = 0; i < pool->cfg.max_workers && n < max; i++) {
+		struct pp_worker *w = &pool->workers[i];
+		int pid = atomic_load(&w->info_pid);
+
+		if (!pid)
+			continue;
+		out[n].slot = i;
+		out[n].pid = pid;
+		/* Fixed for the pool's life once affinity is set up. */
+		out[n].cpu = pool->n_cpus ? pool->cpus[i % pool->n_cpus] : -1;
+		out[n].numa_node =
+		    pool->n_cpus ? pool->nodes[i % pool->n_cpus] : -1;
+		out[n].busy = atomic_load(&w->info_busy);
+		out[n].tasks_done = atomic_load(&w->info_done);
+		out[n].restarts = atomic_load(&w->info_restarts);
+		n++;
+	}
+	return (int)n;
 }
 
 const char *pool_task_status_str(task_status_t status)

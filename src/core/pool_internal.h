@@ -84,6 +84,11 @@ struct pp_worker {
 	uint64_t restarts;
 	uint64_t generation;	/* spawns in this slot, for leaf names */
 	char cg_leaf[PATH_MAX]; /* its cgroup leaf, "" when none */
+	/* What pool_get_workers reads from other threads. */
+	_Atomic int info_pid; /* 0 while the slot is empty */
+	_Atomic int info_busy;
+	_Atomic uint64_t info_done;
+	_Atomic uint64_t info_restarts;
 };
 
 /* Supervisor-private FIFO of pending futures for one priority level. */
@@ -123,7 +128,10 @@ struct process_pool {
 	struct pp_fifo pending[TASK_PRIORITY_COUNT];
 	struct pp_deadline_heap deadlines;
 	struct pp_dispatch_batch *batches; /* one per worker slot */
-	unsigned char *armed;		  /* per worker: armed for this sleep */
+	unsigned char *armed; /* per worker: armed for this sleep */
+	int *cpus;  /* CPUs the pool may use (affinity), n_cpus of them */
+	int *nodes; /* the NUMA node of each, or -1 */
+	int n_cpus;
 	_Atomic int64_t stop_deadline_ns; /* pool_stop: cancel the rest then */
 	int64_t crash_window_ns;
 	int crashes_in_window;

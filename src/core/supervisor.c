@@ -215,7 +215,6 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	return 0;
 }
 
-
 static void kill_worker(struct process_pool *pool, struct pp_worker *w,
 			int reason, const char *why)
 {
@@ -346,6 +345,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	}
 	pp_worker_unslot(w, t);
 	w->tasks_done++;
+	atomic_store(&w->info_done, w->tasks_done);
 	if (status == PP_WORKER_DEFERRED && !pp_future_is_done(t)) {
 		free(out);
 		if (++t->deferrals > MAX_DEFERRALS) {
@@ -583,6 +583,8 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 	}
 	w->state = PP_WORKER_EMPTY;
 	w->pid = 0;
+	atomic_store(&w->info_pid, 0);
+	atomic_store(&w->info_restarts, w->restarts);
 }
 
 /* ---- dispatch ---------------------------------------------------------- */
@@ -669,6 +671,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	atomic_store(&t->start_ns, pp_now_ns());
 	w->slots[t->slot] = t;
 	w->in_flight++;
+	atomic_store(&w->info_busy, 1);
 	t->placed_prio = prio;
 	w->by_prio[prio]++;
 	memset(f, 0, sizeof(*f));

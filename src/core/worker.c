@@ -184,6 +184,9 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	}
 	w->pid = pid;
 	w->state = PP_WORKER_LIVE;
+	atomic_store(&w->info_pid, (int)pid);
+	atomic_store(&w->info_done, 0);
+	atomic_store(&w->info_busy, 0);
 	w->in_flight = 0;
 	w->tasks_done = 0;
 	w->kill_reason = 0;
@@ -227,6 +230,8 @@ void pp_worker_unslot(struct pp_worker *w, struct task_future *t)
 	w->in_flight--;
 	w->by_prio[t->placed_prio]--;
 	t->worker = NULL;
-	if (w->in_flight == 0)
+	if (w->in_flight == 0) {
 		w->idle_since_ns = pp_now_ns();
+		atomic_store(&w->info_busy, 0);
+	}
 }

@@ -11,6 +11,7 @@
  */
 #include <errno.h>
 #include <stdatomic.h>
+#include <numa.h>
 #include <sched.h>
 #include <signal.h>
 #include <ucontext.h>
@@ -498,13 +499,17 @@ void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
 		_exit(7);
 	drop_parent_mappings(pool);
 	close_other_fds(memfd, efd);
-	if (pool->cfg.enable_worker_affinity) {
+	if (pool->n_cpus) {
+		/* Round robin over the CPUs the pool may use; memory from
+		 * that CPU's node where the host is NUMA. */
+		int k = self->index % pool->n_cpus;
 		cpu_set_t set;
-		long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 		CPU_ZERO(&set);
-		CPU_SET(self->index % (n > 0 ? n : 1), &set);
+		CPU_SET(pool->cpus[k], &set);
 		sched_setaffinity(0, sizeof(set), &set);
+		if (pool->nodes[k] >= 0)
+			numa_set_preferred(pool->nodes[k]);
 	}
 	confine(pool, &ws);
 	worker_loop(&ws);

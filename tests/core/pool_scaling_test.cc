@@ -2,6 +2,7 @@
 // back to min_workers when idle (retiring only idle workers), and
 // recycles workers after max_tasks_per_worker without losing a task.
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -90,6 +91,82 @@ TEST(PoolScaling, RecyclesWorkersWithoutLosingTasks)
 	pool_get_stats(p, &s);
 	EXPECT_EQ(100u, s.tasks_completed);
 	EXPECT_EQ(0u, s.tasks_crashed);
+	pool_destroy(p);
+}
+
+}  // namespace
+
+namespace {
+
+int cpu_task(void *, size_t, void **out, size_t *out_n, void *)
+{
+	int *cpu = static_cast<int *>(malloc(sizeof(int)));
+	*cpu = sched_getcpu();
+	*out = cpu;
+	*out_n = sizeof(int);
+	return 0;
+}
+
+// With affinity, each worker runs on the CPU pool_get_workers names.
+TEST(PoolWorkers, AffinityPinsEachWorkerToItsCpu)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 2;
+	c.enable_worker_affinity = 1;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	pool_worker_info_t info[8];
+	int n = pool_get_workers(p, info, 8);
+	ASSERT_EQ(2, n);
+	for (int i = 0; i < 40; i++) {
+		task_result_t r;
+		ASSERT_EQ(0, pool_submit_sync(p, cpu_task, nullptr, 0, nullptr,
+					      TASK_PRIORITY_NORMAL, 0, &r));
+		ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+		int ran_on = *static_cast<int *>(r.output_data);
+		bool known = false;
+		for (int k = 0; k < n; k++)
+			if (info[k].pid == r.worker_pid) {
+				EXPECT_EQ(info[k].cpu, ran_on);
+				known = true;
+			}
+		EXPECT_TRUE(known) << "pid " << r.worker_pid;
+		pool_result_free(&r);
+	}
+	EXPECT_EQ(POOL_EINVAL, pool_get_workers(nullptr, info, 8));
+	EXPECT_EQ(POOL_EINVAL, pool_get_workers(p, nullptr, 8));
+	pool_destroy(p);
+}
+
+TEST(PoolWorkers, InfoCountsTasksAndRestarts)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	task_result_t r;
+	for (int i = 0; i < 5; i++)
+		ASSERT_EQ(0, pool_submit_sync(p, noop_task, nullptr, 0, nullptr,
+					      TASK_PRIORITY_NORMAL, 0, &r));
+	pool_worker_info_t info;
+	ASSERT_EQ(1, pool_get_workers(p, &info, 1));
+	EXPECT_EQ(5u, info.tasks_done);
+	EXPECT_EQ(-1, info.cpu);
+	EXPECT_EQ(0, info.busy);
+	ASSERT_EQ(0, pool_submit_sync(p, segv_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 0, &r));
+	for (int i = 0; i < 5000; i++) {
+		if (pool_get_workers(p, &info, 1) == 1 && info.restarts == 1)
+			break;
+		usleep(1000);
+	}
+	EXPECT_EQ(1u, info.restarts);
+	ASSERT_EQ(0, pool_stop(p, 1000));
+	EXPECT_EQ(0, pool_get_workers(p, &info, 1)); /* not running */
 	pool_destroy(p);
 }
 
