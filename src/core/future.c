@@ -23,7 +23,6 @@ struct task_future *pp_future_new(void)
 	atomic_init(&f->refs, 2);
 	atomic_init(&f->done, 0);
 	atomic_init(&f->waiters, 0);
-	atomic_init(&f->cancel_requested, 0);
 	atomic_init(&f->event_fd, -1);
 	atomic_init(&f->output_taken, 0);
 	f->heap_index = -1;

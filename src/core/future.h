@@ -61,8 +61,7 @@ struct task_future {
 	_Atomic uint32_t done;	  /* futex word: 0 pending, 2 being resolved,
 				   * 1 resolved */
 	_Atomic uint32_t waiters; /* threads asleep on done */
-	_Atomic uint32_t cancel_requested;
-	_Atomic int event_fd; /* -1 until pool_future_fd */
+	_Atomic int event_fd;	  /* -1 until pool_future_fd */
 	_Atomic uint32_t output_taken;
 	task_result_t result; /* written once, before done = 1 */
 };

@@ -101,19 +101,9 @@ static int worker_gone(const struct pp_worker *w)
  * handled, 0 when nothing for t yet, -1 when the worker must go back to
  * the supervisor, -2 when the worker deferred the task.
  */
-static const char *detail_of(int status, int rc, char *buf, size_t len)
-{
-	if (status == TASK_STATUS_REJECTED)
-		return "output larger than the arena";
-	if (status == TASK_STATUS_SANDBOX_VIOLATION)
-		return pp_violation_detail(rc, buf, len);
-	return NULL;
-}
-
 static int take_result(struct process_pool *pool, struct pp_worker *w,
 		       struct task_future *t)
 {
-	char why[96];
 	struct pp_frame f;
 	void *out;
 	int err, status;
@@ -137,16 +127,7 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		pp_worker_unslot(w, t);
 		w->tasks_done++;
 		atomic_store(&w->info_done, w->tasks_done);
-		if (err)
-			pp_resolve(pool, t, TASK_STATUS_REJECTED,
-				   f.u.result.return_code, NULL, 0, 0,
-				   "out of memory copying the output");
-		else
-			pp_resolve(pool, t, (task_status_t)status,
-				   f.u.result.return_code, out,
-				   (size_t)f.payload.length, 0,
-				   detail_of(status, f.u.result.return_code,
-					     why, sizeof(why)));
+		pp_resolve_result(pool, t, &f, out, err);
 		return 1;
 	}
 	return err == -EAGAIN ? 0 : -1;

@@ -425,23 +425,19 @@ static struct task_future *make_task(struct process_pool *pool,
 	return t;
 }
 
-/* Queues t; on refusal drops both references and returns the error. */
+/* Hands t to the supervisor's queue; 0 or POOL_EAGAIN when it is full.
+ * The references stay the caller's to settle either way. */
 static int enqueue_task(struct process_pool *pool, struct task_future *t)
 {
 	if (atomic_fetch_add(&pool->queued, 1) >= pool->cfg.queue_size) {
 		atomic_fetch_sub(&pool->queued, 1);
-		pp_future_put(t);
-		pp_future_put(t);
 		return POOL_EAGAIN;
 	}
 	if (pp_mpmc_push(pool->incoming, t)) {
 		/* Cannot happen: the queue is as large as queue_size. */
 		atomic_fetch_sub(&pool->queued, 1);
-		pp_future_put(t);
-		pp_future_put(t);
 		return POOL_EAGAIN;
 	}
-	atomic_fetch_add(&pool->submitted, 1);
 	return 0;
 }
 
@@ -475,7 +471,13 @@ static struct task_future *submit_one(struct process_pool *pool,
 	if (!t)
 		return NULL;
 	*err = enqueue_task(pool, t);
-	return *err ? NULL : t;
+	if (*err) {
+		pp_future_put(t); /* the engine's */
+		pp_future_put(t); /* and the caller's: never handed out */
+		return NULL;
+	}
+	atomic_fetch_add(&pool->submitted, 1);
+	return t;
 }
 
 static int to_errno(int code)
@@ -523,16 +525,14 @@ static int queue_instead(struct process_pool *pool, struct task_future *t)
 		pp_future_put(t); /* the engine's reference */
 		return 0;
 	}
-	atomic_fetch_sub(&pool->submitted, 1); /* enqueue counts it again */
-	atomic_fetch_add(&t->refs, 1);	       /* enqueue_task may drop 2 */
-	err = enqueue_task(pool, t);
+	err = enqueue_task(pool, t); /* the engine's reference goes along */
 	leave(pool);
 	if (err) {
 		pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
 			   "queue full");
+		pp_future_put(t);
 		return 0;
 	}
-	pp_future_put(t);
 	pp_supervisor_wake(pool);
 	return 0;
 }

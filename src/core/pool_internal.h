@@ -80,7 +80,6 @@ struct pp_worker {
 	int64_t idle_since_ns;
 	int64_t respawn_at_ns; /* 0: not waiting to respawn */
 	int kill_reason;       /* task_status_t that caused a kill, or 0 */
-	uint64_t kill_task;    /* id of the task that caused it */
 	uint64_t restarts;
 	uint64_t generation;	/* spawns in this slot, for leaf names */
 	char cg_leaf[PATH_MAX]; /* its cgroup leaf, "" when none */
@@ -136,7 +135,6 @@ struct process_pool {
 	int64_t crash_window_ns;
 	int crashes_in_window;
 	int64_t backoff_ns;
-	int64_t next_scale_check_ns;
 
 	/* Statistics (written by the supervisor, read by anyone). */
 	_Atomic uint64_t counters[TASK_STATUS_COUNT];
@@ -168,6 +166,10 @@ void pp_supervisor_wake(struct process_pool *pool);
 
 /* supervisor.c, shared with the direct lane */
 int pp_status_from_worker_ok(int status);
+/* pp_resolve_result - resolve t from a checked RESULT frame f whose output
+ * was copied to out (copy_err: pp_copy_output's -ENOMEM, or 0). */
+void pp_resolve_result(struct process_pool *pool, struct task_future *t,
+		       const struct pp_frame *f, void *out, int copy_err);
 int pp_copy_output(struct process_pool *pool, struct pp_worker *w,
 		   const struct pp_frame *f, void **out);
 int pp_resolve(struct process_pool *pool, struct task_future *t,

@@ -271,7 +271,6 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 		return;
 	}
 	if (running_on(w, t)) {
-		w->kill_task = t->id;
 		kill_worker(pool, w, reason, "task stopped while running");
 	}
 }
@@ -285,6 +284,27 @@ const char *pp_violation_detail(int nr, char *buf, size_t len)
 	snprintf(buf, len, "seccomp denied syscall %s",
 		 pp_seccomp_syscall_name(nr, name, sizeof(name)));
 	return buf;
+}
+
+void pp_resolve_result(struct process_pool *pool, struct task_future *t,
+		       const struct pp_frame *f, void *out, int copy_err)
+{
+	int status = f->u.result.status, rc = f->u.result.return_code;
+	const char *detail = NULL;
+	char why[96];
+
+	if (copy_err) {
+		status = TASK_STATUS_REJECTED;
+		detail = "out of memory copying the output";
+	} else if (status == TASK_STATUS_REJECTED) {
+		detail = "output larger than max_output_size or the arena";
+	} else if (status == TASK_STATUS_SANDBOX_VIOLATION) {
+		detail = pp_violation_detail(rc, why, sizeof(why));
+	} else if (status == PP_WORKER_DEFERRED) {
+		status = TASK_STATUS_CANCELLED; /* handed back after a cancel */
+	}
+	pp_resolve(pool, t, (task_status_t)status, rc, out,
+		   out ? (size_t)f->payload.length : 0, 0, detail);
 }
 
 int pp_status_from_worker_ok(int status)
@@ -324,7 +344,6 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	unsigned slot = (unsigned)(wire & 0xffff);
 	int status = f->u.result.status;
 	struct task_future *t;
-	char why[96];
 	void *out;
 	int err;
 
@@ -360,23 +379,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		enqueue(pool, t, 1);
 		return;
 	}
-	if (err == -ENOMEM)
-		pp_resolve(pool, t, TASK_STATUS_REJECTED,
-			   f->u.result.return_code, NULL, 0, 0,
-			   "out of memory copying the output");
-	else if (status == TASK_STATUS_REJECTED)
-		pp_resolve(pool, t, status, f->u.result.return_code, out, 0, 0,
-			   "output larger than max_output_size or the arena");
-	else if (status == TASK_STATUS_SANDBOX_VIOLATION)
-		pp_resolve(pool, t, status, f->u.result.return_code, out, 0, 0,
-			   pp_violation_detail(f->u.result.return_code, why,
-					       sizeof(why)));
-	else
-		pp_resolve(pool, t,
-			   status == PP_WORKER_DEFERRED ? TASK_STATUS_CANCELLED
-							: (task_status_t)status,
-			   f->u.result.return_code, out,
-			   (size_t)f->payload.length, 0, NULL);
+	pp_resolve_result(pool, t, f, out, err);
 	finish(pool, t);
 }
 
