@@ -60,6 +60,7 @@ struct pb_payload {
 struct pb_results {
 	struct peer_result pool; /* our row, in the peers' terms */
 	double unbatched_csw;
+	double unbatched_cpu_us;
 	struct pb_payload payload[PB_NPAYLOADS];
 	long parent_rss_kib;
 	long worker_rss_kib;	   /* the largest worker */

@@ -201,14 +201,14 @@ static int run_stream(void *arg, uint64_t n)
 /* Tasks per second and context switches per task of one kind of stream. */
 static int time_stream(const struct pb_opts *o, struct pool_run *pr,
 		       int (*run)(struct pool_run *, uint64_t, uint64_t),
-		       double *tps, double *csw)
+		       double *tps, double *csw, double *cpu_us)
 {
 	struct stream s = {pr, o->batch, run};
 	struct peer_opts po;
 
 	pb_peer_opts(o, &po);
 	return peer_time_stream(&po, run_stream, &s, pr->pids, &pr->npids, tps,
-				csw);
+				csw, cpu_us);
 }
 
 /* ---- sync round trips ---------------------------------------------- */
@@ -314,13 +314,13 @@ static int noop_sections(const struct pb_opts *o, struct pool_run *pr,
 	if (pb_selected(o, PB_BATCHED)) {
 		pb_watchdog_arm("batched", 600);
 		err = time_stream(o, pr, run_batched, &row->batched_tps,
-				  &row->batched_csw);
+				  &row->batched_csw, &row->batched_cpu_us);
 		res->failed[PB_BATCHED] = err != 0;
 	}
 	if (pb_selected(o, PB_UNBATCHED)) {
 		pb_watchdog_arm("unbatched", 600);
 		err = time_stream(o, pr, run_unbatched, &row->unbatched_tps,
-				  &res->unbatched_csw);
+				  &res->unbatched_csw, &res->unbatched_cpu_us);
 		res->failed[PB_UNBATCHED] = err != 0;
 	}
 	if (pb_selected(o, PB_SYNC)) {

@@ -23,6 +23,7 @@ void pb_results_init(struct pb_results *res)
 	snprintf(res->pool.note, sizeof(res->pool.note), "processpool %s",
 		 pool_version());
 	res->unbatched_csw = NAN;
+	res->unbatched_cpu_us = NAN;
 	for (i = 0; i < PB_NPAYLOADS; i++) {
 		res->payload[i] = payload_defaults[i];
 		res->payload[i].pool_gbps = NAN;
@@ -83,13 +84,13 @@ void pb_print_settings(const struct pb_opts *o)
 
 /* ---- text ---------------------------------------------------------- */
 
-static const int main_widths[] = {22, 12, 12, 9, 9, 9, 9, 9};
+static const int main_widths[] = {22, 12, 12, 9, 9, 9, 9, 9, 9};
 
 static void print_row(const struct bu_table *t, const char *name,
 		      const struct peer_result *r)
 {
-	char c[7][24];
-	const char *cells[8] = {name};
+	char c[8][24];
+	const char *cells[9] = {name};
 
 	cells[1] = bu_fmt(c[0], sizeof(c[0]), "%.0f", r->batched_tps);
 	cells[2] = bu_fmt(c[1], sizeof(c[1]), "%.0f", r->unbatched_tps);
@@ -98,6 +99,7 @@ static void print_row(const struct bu_table *t, const char *name,
 	cells[5] = bu_fmt(c[4], sizeof(c[4]), "%.1f", r->sync.p999);
 	cells[6] = bu_fmt(c[5], sizeof(c[5]), "%.3f", r->batched_csw);
 	cells[7] = bu_fmt(c[6], sizeof(c[6]), "%.2f", r->sync_csw);
+	cells[8] = bu_fmt(c[7], sizeof(c[7]), "%.2f", r->batched_cpu_us);
 	bu_table_row(t, cells);
 }
 
@@ -128,8 +130,9 @@ static void print_main_table(const struct pb_results *res)
 	static const char *const titles[] = {
 	    "pool",   "batched/s", "unbatched/s", "p50 us",
 	    "p99 us", "p999 us",   "csw/t bat",	  "csw/t sync",
+	    "CPU us/t",
 	};
-	struct bu_table t = {stdout, 8, main_widths};
+	struct bu_table t = {stdout, 9, main_widths};
 	struct row rows[8];
 	int i, n = rows_of(res, rows);
 
@@ -142,7 +145,8 @@ static void print_main_table(const struct pb_results *res)
 	       "submit per task, waited later; p50..p999:\nsync round trip "
 	       "of one no-op task, one client thread; csw/t: context "
 	       "switches\nper task of the client and all workers (every "
-	       "thread), batched and sync runs.\n");
+	       "thread), batched and sync runs;\nCPU us/t: CPU time per "
+	       "task of the client and all workers, batched run.\n");
 	for (i = 0; i < n; i++)
 		if (rows[i].r->note[0])
 			printf("  %-20s %s\n", rows[i].name, rows[i].r->note);
@@ -259,6 +263,8 @@ static void json_pool(struct bu_json *j, const struct pb_results *res)
 	bu_json_num(j, "ctx_switches_per_task", r->batched_csw);
 	bu_json_num(j, "batched_ctx_switches_per_task", r->batched_csw);
 	bu_json_num(j, "unbatched_ctx_switches_per_task", res->unbatched_csw);
+	bu_json_num(j, "batched_cpu_us_per_task", r->batched_cpu_us);
+	bu_json_num(j, "unbatched_cpu_us_per_task", res->unbatched_cpu_us);
 	bu_json_num(j, "sync_ctx_switches_per_task", r->sync_csw);
 }
 
@@ -309,6 +315,7 @@ static void json_peer(struct bu_json *j, const char *key,
 	if (has & HAS_BATCHED) {
 		bu_json_num(j, "batched_tasks_per_s", r->batched_tps);
 		bu_json_num(j, "batched_ctx_switches_per_task", r->batched_csw);
+		bu_json_num(j, "batched_cpu_us_per_task", r->batched_cpu_us);
 	}
 	if (has & HAS_UNBATCHED)
 		bu_json_num(j, "unbatched_tasks_per_s", r->unbatched_tps);

@@ -125,7 +125,9 @@ typedef struct pool_config {
 	/* Extensions. */
 	int max_retries;	  /* re-runs of a task whose worker crashed;
 				   * 0: none */
-	int max_in_flight;	  /* tasks queued on one worker; 0: 32 */
+	int max_in_flight;	  /* tasks queued on one worker, 1..256;
+				   * 0: 256 (a deep pipeline keeps workers
+				   * busy between the supervisor's turns) */
 	int max_tasks_per_worker; /* recycle a worker after about this many
 				   * tasks (with jitter); 0: never */
 	size_t arena_size;	  /* shared payload bytes per worker and

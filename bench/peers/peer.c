@@ -14,6 +14,7 @@ void peer_result_init(struct peer_result *r)
 	r->unbatched_tps = NAN;
 	r->sync = (struct bu_pct){NAN, NAN, NAN, NAN};
 	r->batched_csw = NAN;
+	r->batched_cpu_us = NAN;
 	r->sync_csw = NAN;
 }
 
@@ -57,9 +58,9 @@ int peer_run_sync(const struct peer_opts *o, struct peer_result *r,
 
 int peer_time_stream(const struct peer_opts *o, peer_stream_fn stream,
 		     void *arg, const pid_t *pids, const int *npids,
-		     double *tps, double *csw)
+		     double *tps, double *csw, double *cpu_us)
 {
-	int64_t c0, t0, t1;
+	int64_t c0, cpu0, t0, t1;
 	uint64_t done = 0;
 	int err = stream(arg, o->tasks / 10 + 1);
 
@@ -67,6 +68,7 @@ int peer_time_stream(const struct peer_opts *o, peer_stream_fn stream,
 		return err;
 	/* *npids may grow as a pool names its workers; read it each time. */
 	c0 = bu_group_ctx_switches(pids, (size_t)*npids);
+	cpu0 = bu_group_cpu_ns(pids, (size_t)*npids);
 	t0 = bu_now_ns();
 	do {
 		err = stream(arg, o->tasks);
@@ -76,8 +78,10 @@ int peer_time_stream(const struct peer_opts *o, peer_stream_fn stream,
 	if (err)
 		return err;
 	c0 = bu_group_ctx_switches(pids, (size_t)*npids) - c0;
+	cpu0 = bu_group_cpu_ns(pids, (size_t)*npids) - cpu0;
 	*tps = (double)done * 1e9 / (double)(t1 - t0);
 	*csw = (double)c0 / (double)done;
+	*cpu_us = (double)cpu0 / 1e3 / (double)done;
 	return 0;
 }
 

@@ -32,6 +32,7 @@ struct peer_result {
 	double unbatched_tps; /* one submit per task, waited later */
 	struct bu_pct sync;   /* one client, one task in flight, us */
 	double batched_csw;   /* context switches per task, all processes */
+	double batched_cpu_us; /* CPU time per task, all processes, us */
 	double sync_csw;
 };
 
@@ -58,12 +59,13 @@ typedef int (*peer_stream_fn)(void *arg, uint64_t n);
 /*
  * peer_time_stream - warm up with one stream of o->tasks / 10 + 1 tasks,
  * then run streams of o->tasks until o->min_ns have passed (at least
- * one): tasks per second into *tps, and context switches per task of
- * this process plus pids into *csw. Returns 0 or the stream's error.
+ * one): tasks per second into *tps, and context switches and CPU
+ * microseconds per task of this process plus pids into *csw and *cpu_us.
+ * Returns 0 or the stream's error.
  */
 int peer_time_stream(const struct peer_opts *o, peer_stream_fn stream,
 		     void *arg, const pid_t *pids, const int *npids,
-		     double *tps, double *csw);
+		     double *tps, double *csw, double *cpu_us);
 
 /* peer_reap_all - SIGKILL and reap the n children in pids (> 0 only). */
 void peer_reap_all(pid_t *pids, int n);

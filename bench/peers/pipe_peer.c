@@ -375,7 +375,7 @@ int peer_pipe_run(const struct peer_opts *o, struct peer_result *r)
 		return err;
 	}
 	err = peer_time_stream(o, stream_fn, &p, p.pids, &p.n, &r->batched_tps,
-			       &r->batched_csw);
+			       &r->batched_csw, &r->batched_cpu_us);
 	if (!err)
 		err = peer_run_sync(o, r, sync_once, &p, p.pids, p.n);
 	if (err)

@@ -220,6 +220,7 @@ static void parse(const char *buf, struct peer_result *r)
 
 	r->batched_tps = json_num(buf, "map_tasks_per_s");
 	r->batched_csw = json_num(buf, "map_ctx_switches_per_task");
+	r->batched_cpu_us = json_num(buf, "map_cpu_us_per_task");
 	r->unbatched_tps = json_num(buf, "submit_tasks_per_s");
 	r->sync.p50 = json_num(buf, "sync_p50_us");
 	r->sync.p99 = json_num(buf, "sync_p99_us");

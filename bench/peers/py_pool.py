@@ -66,6 +66,21 @@ def group_switches(ex):
     return total
 
 
+def group_cpu_ns(ex):
+    """CPU time of this process plus the workers (utime + stime)."""
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    total = (ru.ru_utime + ru.ru_stime) * 1e9
+    tick = os.sysconf("SC_CLK_TCK")
+    for pid in list(getattr(ex, "_processes", {}) or {}):
+        try:
+            with open("/proc/%d/stat" % pid) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) * 1e9 / tick
+        except (OSError, ValueError, IndexError):
+            pass
+    return total
+
+
 def pct(samples, p):
     """Nearest rank, as bench_util does: microseconds."""
     k = max(1, min(len(samples), math.ceil(p * len(samples))))
@@ -111,6 +126,7 @@ def run_submit(ex, tasks):
 
 def run_map(ex, tasks, chunksize):
     csw = group_switches(ex)
+    cpu = group_cpu_ns(ex)
     t0 = time.perf_counter_ns()
     total = sum(ex.map(noop, range(tasks), chunksize=chunksize))
     dt = time.perf_counter_ns() - t0
@@ -121,6 +137,7 @@ def run_map(ex, tasks, chunksize):
         "map_chunksize": chunksize,
         "map_tasks_per_s": tasks * 1e9 / dt,
         "map_ctx_switches_per_task": (group_switches(ex) - csw) / tasks,
+        "map_cpu_us_per_task": (group_cpu_ns(ex) - cpu) / 1e3 / tasks,
     }
 
 

@@ -410,7 +410,8 @@ int peer_zmq_run(const struct peer_opts *o, struct peer_result *r)
 		err = await_hellos(&p);
 	if (!err)
 		err = peer_time_stream(o, stream_fn, &p, p.pids, &p.n,
-				       &r->batched_tps, &r->batched_csw);
+				       &r->batched_tps, &r->batched_csw,
+				       &r->batched_cpu_us);
 	if (!err)
 		err = peer_run_sync(o, r, sync_once, &p, p.pids, p.n);
 	close_pool(&p);

@@ -93,7 +93,7 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 	if (!out->worker_idle_timeout)
 		out->worker_idle_timeout = 30000;
 	if (!out->max_in_flight)
-		out->max_in_flight = 32;
+		out->max_in_flight = 256;
 	if (!out->arena_size)
 		out->arena_size = (size_t)4 << 20;
 	out->arena_size = (out->arena_size + 4095) & ~(size_t)4095;

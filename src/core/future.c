@@ -13,10 +13,14 @@
 #include <unistd.h>
 
 #include "src/core/clock.h"
+#include "src/core/future_cache.h"
 
 struct task_future *pp_future_new(void)
 {
-	struct task_future *f = calloc(1, sizeof(*f));
+	struct task_future *f = pp_future_cache_get();
+
+	if (!f)
+		f = calloc(1, sizeof(*f));
 
 	if (!f)
 		return NULL;
@@ -42,7 +46,8 @@ void pp_future_put(struct task_future *f)
 		free(f->input);
 	if (!atomic_load(&f->output_taken))
 		free(f->result.output_data);
-	free(f);
+	if (!pp_future_cache_put(f))
+		free(f);
 }
 
 static void futex_wake_all(_Atomic uint32_t *word)
@@ -61,10 +66,11 @@ int pp_future_claim(struct task_future *f)
 
 void pp_future_fill(struct task_future *f, task_status_t status,
 		    int return_code, void *output, size_t output_size,
-		    int term_signal, const char *detail)
+		    int term_signal, const char *detail, int64_t now)
 {
 	task_result_t *r = &f->result;
 	int64_t start = atomic_load(&f->start_ns);
+	size_t n;
 
 	r->status = status;
 	r->return_code = return_code;
@@ -75,11 +81,18 @@ void pp_future_fill(struct task_future *f, task_status_t status,
 	r->worker_pid = atomic_load(&f->worker_pid);
 	if (start) {
 		r->queue_us = (uint64_t)(start - f->submit_ns) / 1000;
-		r->run_us = (uint64_t)(pp_now_ns() - start) / 1000;
+		r->run_us = now > start ? (uint64_t)(now - start) / 1000 : 0;
 	} else {
-		r->queue_us = (uint64_t)(pp_now_ns() - f->submit_ns) / 1000;
+		r->queue_us = now > f->submit_ns
+				  ? (uint64_t)(now - f->submit_ns) / 1000
+				  : 0;
 	}
-	snprintf(r->detail, sizeof(r->detail), "%s", detail ? detail : "");
+	/* The future came zeroed: an empty detail costs nothing. */
+	if (detail && detail[0]) {
+		n = strnlen(detail, sizeof(r->detail) - 1);
+		memcpy(r->detail, detail, n);
+		r->detail[n] = '\0';
+	}
 }
 
 void pp_future_publish(struct task_future *f)
@@ -105,7 +118,7 @@ int pp_future_resolve(struct task_future *f, task_status_t status,
 		return 0;
 	}
 	pp_future_fill(f, status, return_code, output, output_size, term_signal,
-		       detail);
+		       detail, pp_now_ns());
 	pp_future_publish(f);
 	return 1;
 }
@@ -125,12 +138,15 @@ int pool_future_done(const task_future_t *future)
 
 static int wait_done(struct task_future *f, int timeout_ms)
 {
-	int64_t deadline =
-	    timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000;
+	int64_t deadline;
 	struct timespec ts;
 	uint32_t v;
 	int i;
 
+	if (pp_future_is_done(f))
+		return 0; /* the common case after a batch: no clock read */
+	deadline =
+	    timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000;
 	/* A short spin (~5 us): a longer one steals the CPU that the
 	 * supervisor and the workers need on a small machine. */
 	for (i = 0; i < 200; i++) {

@@ -87,9 +87,11 @@ int pp_future_resolve(struct task_future *f, task_status_t status,
  * can see it: claim (1 if this caller decides), fill, publish.
  */
 int pp_future_claim(struct task_future *f);
+/* now: the time the outcome was decided (CLOCK_MONOTONIC ns), for the
+ * queue and run times; a resolver of many results reads it once. */
 void pp_future_fill(struct task_future *f, task_status_t status,
 		    int return_code, void *output, size_t output_size,
-		    int term_signal, const char *detail);
+		    int term_signal, const char *detail, int64_t now);
 void pp_future_publish(struct task_future *f);
 
 /* pp_future_is_done - whether an outcome is set. */

@@ -18,7 +18,13 @@
 #include "src/core/clock.h"
 #include "src/core/pool_internal.h"
 
-/* Claims an idle lent worker, starting at a per-thread rotating index. */
+/*
+ * Claims an idle lent worker, starting with the one this thread used last:
+ * that worker has just answered and is still spinning for its next task,
+ * so a back-to-back caller never waits for a sleeping worker to wake. A
+ * rotating start would hand each task to the worker idle longest, the
+ * one most likely asleep (a cross-core wake per task).
+ */
 struct pp_worker *pp_lane_claim(struct process_pool *pool)
 {
 	static _Thread_local unsigned next;
@@ -35,7 +41,7 @@ struct pp_worker *pp_lane_claim(struct process_pool *pool)
 		if (!atomic_compare_exchange_strong(&w->lane, &expect,
 						    PP_LANE_CLIENT))
 			continue;
-		next += (unsigned)i + 1;
+		next += (unsigned)i;
 		if (w->state == PP_WORKER_LIVE && !w->in_flight)
 			return w;
 		atomic_store(&w->lane, PP_LANE_FREE);
@@ -127,7 +133,7 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		pp_worker_unslot(w, t);
 		w->tasks_done++;
 		atomic_store(&w->info_done, w->tasks_done);
-		pp_resolve_result(pool, t, &f, out, err);
+		pp_resolve_result(pool, t, &f, out, err, pp_now_ns());
 		return 1;
 	}
 	return err == -EAGAIN ? 0 : -1;

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "src/core/clock.h"
+#include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
 
@@ -55,6 +56,8 @@ static void free_pool(struct process_pool *pool)
 	pthread_mutex_destroy(&pool->stop_lock);
 	pthread_mutex_destroy(&pool->start_mu);
 	pthread_cond_destroy(&pool->start_cv);
+	if (pool->cache_held)
+		pp_future_cache_release();
 	free(pool);
 }
 
@@ -161,11 +164,12 @@ process_pool_t *pool_create(const pool_config_t *config)
 		errno = err == POOL_ENOMEM ? ENOMEM : EINVAL;
 		return NULL;
 	}
-	if (alloc_parts(pool)) {
+	if (alloc_parts(pool) || pp_future_cache_hold()) {
 		free_pool(pool);
 		errno = ENOMEM;
 		return NULL;
 	}
+	pool->cache_held = 1;
 	pool->target_workers = pool->cfg.worker_count;
 	atomic_init(&pool->state, PP_POOL_CREATED);
 	return pool;
@@ -651,7 +655,7 @@ int pool_future_cancel(task_future_t *f)
 	if (!pp_future_claim(f))
 		return POOL_ESTATE;
 	pp_future_fill(f, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
-		       "cancelled by the application");
+		       "cancelled by the application", pp_now_ns());
 	atomic_fetch_add(&pool->counters[TASK_STATUS_CANCELLED], 1);
 	pp_latency_record(&pool->latency,
 			  f->result.queue_us + f->result.run_us);

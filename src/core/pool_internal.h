@@ -75,6 +75,7 @@ struct pp_worker {
 	struct task_future **slots;	       /* in flight, by slot number */
 	unsigned by_prio[TASK_PRIORITY_COUNT]; /* in flight, by priority */
 	unsigned in_flight;
+	unsigned slot_hint; /* where the search for a free slot starts */
 	uint64_t tasks_done;
 	uint64_t recycle_after; /* 0: never */
 	int64_t idle_since_ns;
@@ -105,6 +106,7 @@ struct process_pool {
 	struct pp_cgroup_pool cg;      /* open while cgroups are in use */
 	struct pp_cgroup_limits cg_limits;
 	struct pp_seccomp_program seccomp; /* compiled once; empty if off */
+	int cache_held; /* counted among the future cache's holders */
 	_Atomic int state;		   /* enum pp_pool_state */
 
 	/* Submission side. */
@@ -132,6 +134,7 @@ struct process_pool {
 	int *nodes; /* the NUMA node of each, or -1 */
 	int n_cpus;
 	_Atomic int64_t stop_deadline_ns; /* pool_stop: cancel the rest then */
+	int64_t last_busy_ns; /* last time anything was queued or running */
 	int64_t crash_window_ns;
 	int crashes_in_window;
 	int64_t backoff_ns;
@@ -167,14 +170,20 @@ void pp_supervisor_wake(struct process_pool *pool);
 /* supervisor.c, shared with the direct lane */
 int pp_status_from_worker_ok(int status);
 /* pp_resolve_result - resolve t from a checked RESULT frame f whose output
- * was copied to out (copy_err: pp_copy_output's -ENOMEM, or 0). */
+ * was copied to out (copy_err: pp_copy_output's -ENOMEM, or 0), as of now
+ * (CLOCK_MONOTONIC ns). */
 void pp_resolve_result(struct process_pool *pool, struct task_future *t,
-		       const struct pp_frame *f, void *out, int copy_err);
+		       const struct pp_frame *f, void *out, int copy_err,
+		       int64_t now);
 int pp_copy_output(struct process_pool *pool, struct pp_worker *w,
 		   const struct pp_frame *f, void **out);
 int pp_resolve(struct process_pool *pool, struct task_future *t,
 	       task_status_t status, int rc, void *out, size_t out_size,
 	       int sig, const char *detail);
+/* pp_resolve_at - pp_resolve with the time of the outcome given. */
+int pp_resolve_at(struct process_pool *pool, struct task_future *t,
+		  task_status_t status, int rc, void *out, size_t out_size,
+		  int sig, const char *detail, int64_t now);
 
 /*
  * lane.c, the direct lane for synchronous submits: claim an idle lent

@@ -24,6 +24,7 @@
 #include "sandbox/confine.h"
 #include "src/core/clock.h"
 #include "src/core/deadline_heap.h"
+#include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
 
@@ -39,6 +40,7 @@
 #define MAX_DEFERRALS	100000
 #define SPIN_ROUNDS	200
 #define HOUSEKEEPING_NS (100LL * 1000000)
+#define IDLE_TRIM_NS	(1000LL * 1000000)
 #define STOP_GRACE_NS	(1000LL * 1000000)
 
 static uint64_t tag(uint32_t kind, uint32_t index)
@@ -177,11 +179,19 @@ int pp_resolve(struct process_pool *pool, struct task_future *t,
 	       task_status_t status, int rc, void *out, size_t out_size,
 	       int sig, const char *detail)
 {
+	return pp_resolve_at(pool, t, status, rc, out, out_size, sig, detail,
+			     pp_now_ns());
+}
+
+int pp_resolve_at(struct process_pool *pool, struct task_future *t,
+		  task_status_t status, int rc, void *out, size_t out_size,
+		  int sig, const char *detail, int64_t now)
+{
 	if (!pp_future_claim(t)) {
 		free(out);
 		return 0;
 	}
-	pp_future_fill(t, status, rc, out, out_size, sig, detail);
+	pp_future_fill(t, status, rc, out, out_size, sig, detail, now);
 	/* Counted before any waiter can see it, so stats are never behind. */
 	count_outcome(pool, t);
 	pp_future_publish(t);
@@ -287,7 +297,8 @@ const char *pp_violation_detail(int nr, char *buf, size_t len)
 }
 
 void pp_resolve_result(struct process_pool *pool, struct task_future *t,
-		       const struct pp_frame *f, void *out, int copy_err)
+		       const struct pp_frame *f, void *out, int copy_err,
+		       int64_t now)
 {
 	int status = f->u.result.status, rc = f->u.result.return_code;
 	const char *detail = NULL;
@@ -303,8 +314,8 @@ void pp_resolve_result(struct process_pool *pool, struct task_future *t,
 	} else if (status == PP_WORKER_DEFERRED) {
 		status = TASK_STATUS_CANCELLED; /* handed back after a cancel */
 	}
-	pp_resolve(pool, t, (task_status_t)status, rc, out,
-		   out ? (size_t)f->payload.length : 0, 0, detail);
+	pp_resolve_at(pool, t, (task_status_t)status, rc, out,
+		      out ? (size_t)f->payload.length : 0, 0, detail, now);
 }
 
 int pp_status_from_worker_ok(int status)
@@ -338,7 +349,7 @@ int pp_copy_output(struct process_pool *pool, struct pp_worker *w,
 }
 
 static void on_result(struct process_pool *pool, struct pp_worker *w,
-		      const struct pp_frame *f)
+		      const struct pp_frame *f, int64_t now)
 {
 	uint64_t wire = f->task_id;
 	unsigned slot = (unsigned)(wire & 0xffff);
@@ -379,7 +390,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		enqueue(pool, t, 1);
 		return;
 	}
-	pp_resolve_result(pool, t, f, out, err);
+	pp_resolve_result(pool, t, f, out, err, now);
 	finish(pool, t);
 }
 
@@ -387,11 +398,15 @@ static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 {
 	struct pp_frame f;
 	int err, got = 0;
+	int64_t now = 0;
 
 	while ((err = pp_channel_recv(&w->ch, &f)) == 0) {
-		got++;
+		/* One clock read a drain: every result here was already
+		 * back when it started, so that is when they finished. */
+		if (!got++)
+			now = pp_now_ns();
 		if (f.type == PP_FRAME_RESULT)
-			on_result(pool, w, &f);
+			on_result(pool, w, &f, now);
 		if (w->state == PP_WORKER_DYING)
 			return;
 	}
@@ -644,19 +659,29 @@ static struct pp_worker *best_worker(struct process_pool *pool, int prio)
 	return best;
 }
 
+/*
+ * Results come back mostly in the order tasks were placed, so the slot
+ * after the last one taken is almost always free: the search starts there
+ * and a deep pipeline does not rescan its busy slots for every task.
+ */
 static unsigned free_slot(struct process_pool *pool, struct pp_worker *w)
 {
-	unsigned s;
+	unsigned n = (unsigned)pool->cfg.max_in_flight, i, s;
 
-	for (s = 0; s < (unsigned)pool->cfg.max_in_flight; s++)
-		if (!w->slots[s])
+	for (i = 0; i < n; i++) {
+		s = (w->slot_hint + i) % n;
+		if (!w->slots[s]) {
+			w->slot_hint = s + 1;
 			return s;
+		}
+	}
 	return 0; /* unreachable: the caller checked in_flight */
 }
 
 /* Places a task on a worker; returns 0, or -ENOSPC when its arena is full. */
 static int place(struct process_pool *pool, struct pp_worker *w,
-		 struct task_future *t, int prio, struct pp_frame *f)
+		 struct task_future *t, int prio, int64_t now,
+		 struct pp_frame *f)
 {
 	void *dst;
 
@@ -671,7 +696,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	t->slot = free_slot(pool, w);
 	t->worker = w;
 	atomic_store(&t->worker_pid, (int)w->pid);
-	atomic_store(&t->start_ns, pp_now_ns());
+	atomic_store(&t->start_ns, now);
 	w->slots[t->slot] = t;
 	w->in_flight++;
 	atomic_store(&w->info_busy, 1);
@@ -755,7 +780,7 @@ static void dispatch(struct process_pool *pool)
 
 		if (b->n == 64)
 			flush(pool, w, b);
-		if (place(pool, w, t, prio, &b->frames[b->n]))
+		if (place(pool, w, t, prio, now, &b->frames[b->n]))
 			break; /* arena full: wait for results */
 		b->n++;
 		fifo_pop(q);
@@ -851,6 +876,12 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 		}
 	}
 	atomic_store(&pool->busy_workers, busy);
+	/* Idle for a second (seen on the idle timer): the futures cached
+	 * for the last burst go back to malloc. */
+	if (busy || waiting)
+		pool->last_busy_ns = now;
+	else if (now - pool->last_busy_ns > IDLE_TRIM_NS)
+		pp_future_cache_trim(PP_FUTURE_CACHE_KEEP);
 	if (!running || !pool->cfg.enable_dynamic_scaling)
 		goto refill;
 	/* Grow by the backlog at once, not one worker per tick. */
