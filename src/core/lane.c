@@ -74,11 +74,12 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		memcpy(dst, t->input, t->input_size);
 	t->slot = 0;
 	t->worker = w;
-	atomic_store(&t->worker_pid, (int)w->pid);
-	atomic_store(&t->start_ns, pp_now_ns());
+	atomic_store_explicit(&t->worker_pid, (int)w->pid,
+			      memory_order_relaxed);
+	atomic_store_explicit(&t->start_ns, pp_now_ns(), memory_order_relaxed);
 	w->slots[0] = t;
 	w->in_flight = 1;
-	atomic_store(&w->info_busy, 1);
+	atomic_store_explicit(&w->info_busy, 1, memory_order_relaxed);
 	t->placed_prio = t->priority;
 	w->by_prio[t->priority]++;
 	memset(&f, 0, sizeof(f));
@@ -132,7 +133,8 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 			return -1;
 		pp_worker_unslot(w, t);
 		w->tasks_done++;
-		atomic_store(&w->info_done, w->tasks_done);
+		atomic_store_explicit(&w->info_done, w->tasks_done,
+				      memory_order_relaxed);
 		pp_resolve_result(pool, t, &f, out, err, pp_now_ns());
 		return 1;
 	}

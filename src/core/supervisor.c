@@ -27,6 +27,7 @@
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
+#include "src/ipc/barrier.h"
 
 #ifndef P_PIDFD
 #define P_PIDFD 3
@@ -348,8 +349,80 @@ int pp_copy_output(struct process_pool *pool, struct pp_worker *w,
 	return 0;
 }
 
+/*
+ * Results of one drain that ended normally: decided at once (claimed and
+ * filled), then counted with one atomic add per figure and published
+ * together, still before any waiter can see them.
+ */
+struct resolved_batch {
+	struct task_future *t[64];
+	unsigned n;
+	uint64_t count[TASK_STATUS_COUNT];
+	uint64_t run_ns, runs;
+};
+
+static void publish_batch(struct process_pool *pool, struct resolved_batch *b)
+{
+	unsigned i;
+	int s;
+
+	for (s = 0; s < TASK_STATUS_COUNT; s++)
+		if (b->count[s]) {
+			atomic_fetch_add(&pool->counters[s], b->count[s]);
+			b->count[s] = 0;
+		}
+	if (b->runs) {
+		atomic_fetch_add(&pool->run_ns_total, b->run_ns);
+		atomic_fetch_add(&pool->run_count, b->runs);
+		b->run_ns = b->runs = 0;
+	}
+	for (i = 0; i < b->n; i++) {
+		const task_result_t *r = &b->t[i]->result;
+
+		pp_latency_record(&pool->latency, r->queue_us + r->run_us);
+	}
+	for (i = 0; i < b->n; i++) {
+		struct task_future *t = b->t[i];
+
+		pp_future_publish(t);
+		if (t->result.status != TASK_STATUS_COMPLETED)
+			pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "task_end",
+			       "task=%llu status=%s rc=%d signal=0 detail=\"\"",
+			       (unsigned long long)t->id,
+			       pool_task_status_str(t->result.status),
+			       t->result.return_code);
+		finish(pool, t);
+	}
+	b->n = 0;
+}
+
+/* Decides t as a plain COMPLETED or FAILED result, published later. */
+static void resolve_batched(struct process_pool *pool,
+			    struct resolved_batch *b, struct task_future *t,
+			    const struct pp_frame *f, void *out, int64_t now)
+{
+	int status = f->u.result.status;
+
+	if (!pp_future_claim(t)) {
+		free(out); /* cancelled or timed out first */
+		finish(pool, t);
+		return;
+	}
+	pp_future_fill(t, (task_status_t)status, f->u.result.return_code, out,
+		       out ? (size_t)f->payload.length : 0, 0, NULL, now);
+	b->count[status]++;
+	if (t->result.run_us) {
+		b->run_ns += t->result.run_us * 1000;
+		b->runs++;
+	}
+	b->t[b->n++] = t;
+	if (b->n == sizeof(b->t) / sizeof(b->t[0]))
+		publish_batch(pool, b);
+}
+
 static void on_result(struct process_pool *pool, struct pp_worker *w,
-		      const struct pp_frame *f, int64_t now)
+		      const struct pp_frame *f, int64_t now,
+		      struct resolved_batch *batch)
 {
 	uint64_t wire = f->task_id;
 	unsigned slot = (unsigned)(wire & 0xffff);
@@ -375,7 +448,8 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	}
 	pp_worker_unslot(w, t);
 	w->tasks_done++;
-	atomic_store(&w->info_done, w->tasks_done);
+	atomic_store_explicit(&w->info_done, w->tasks_done,
+			      memory_order_relaxed);
 	if (status == PP_WORKER_DEFERRED && !pp_future_is_done(t)) {
 		free(out);
 		if (++t->deferrals > MAX_DEFERRALS) {
@@ -390,26 +464,38 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		enqueue(pool, t, 1);
 		return;
 	}
+	if (!err && (status == TASK_STATUS_COMPLETED ||
+		     status == TASK_STATUS_FAILED)) {
+		resolve_batched(pool, batch, t, f, out, now);
+		return;
+	}
 	pp_resolve_result(pool, t, f, out, err, now);
 	finish(pool, t);
 }
 
 static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 {
+	struct resolved_batch batch;
 	struct pp_frame f;
 	int err, got = 0;
 	int64_t now = 0;
 
+	batch.n = 0;
+	batch.run_ns = batch.runs = 0;
+	memset(batch.count, 0, sizeof(batch.count));
 	while ((err = pp_channel_recv(&w->ch, &f)) == 0) {
 		/* One clock read a drain: every result here was already
 		 * back when it started, so that is when they finished. */
 		if (!got++)
 			now = pp_now_ns();
 		if (f.type == PP_FRAME_RESULT)
-			on_result(pool, w, &f, now);
-		if (w->state == PP_WORKER_DYING)
+			on_result(pool, w, &f, now, &batch);
+		if (w->state == PP_WORKER_DYING) {
+			publish_batch(pool, &batch);
 			return;
+		}
 	}
+	publish_batch(pool, &batch);
 	if (got)
 		pp_channel_word_store(&w->ch, PP_WORD_RESULTS_ACKED,
 				      w->ch.rx_seq);
@@ -695,11 +781,13 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	}
 	t->slot = free_slot(pool, w);
 	t->worker = w;
-	atomic_store(&t->worker_pid, (int)w->pid);
-	atomic_store(&t->start_ns, now);
+	/* Figures for the result and the stats: no ordering needed. */
+	atomic_store_explicit(&t->worker_pid, (int)w->pid,
+			      memory_order_relaxed);
+	atomic_store_explicit(&t->start_ns, now, memory_order_relaxed);
 	w->slots[t->slot] = t;
 	w->in_flight++;
-	atomic_store(&w->info_busy, 1);
+	atomic_store_explicit(&w->info_busy, 1, memory_order_relaxed);
 	t->placed_prio = prio;
 	w->by_prio[prio]++;
 	memset(f, 0, sizeof(*f));
@@ -750,6 +838,7 @@ static void dispatch(struct process_pool *pool)
 	struct pp_dispatch_batch *batches = pool->batches;
 	int64_t now = pp_now_ns();
 	int nworkers = pool->cfg.max_workers, i, prio;
+	size_t placed[TASK_PRIORITY_COUNT] = {0}, placed_all = 0;
 
 	for (;;) {
 		struct pp_fifo *q = best_fifo(pool, now, &prio);
@@ -784,8 +873,15 @@ static void dispatch(struct process_pool *pool)
 			break; /* arena full: wait for results */
 		b->n++;
 		fifo_pop(q);
-		leave_queue(pool, t);
+		/* Left the queue: counted once for the whole round. */
+		placed[t->priority]++;
+		placed_all++;
 	}
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		if (placed[i])
+			atomic_fetch_sub(&pool->depth[i], placed[i]);
+	if (placed_all)
+		atomic_fetch_sub(&pool->queued, placed_all);
 	for (i = 0; i < nworkers; i++)
 		if (batches[i].n)
 			flush(pool, &pool->workers[i], &batches[i]);
@@ -796,15 +892,22 @@ static void dispatch(struct process_pool *pool)
 
 static void take_incoming(struct process_pool *pool)
 {
+	size_t added[TASK_PRIORITY_COUNT] = {0};
 	void *item;
+	int i;
 
 	while (pp_mpmc_pop(pool->incoming, &item) == 0) {
 		struct task_future *t = item;
 
 		if (t->deadline_ns)
 			pp_deadline_add(&pool->deadlines, t);
-		enqueue(pool, t, 0);
+		fifo_push(&pool->pending[t->priority], t, 0);
+		added[t->priority]++;
 	}
+	/* The depth figures move once per round, not once per task. */
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		if (added[i])
+			atomic_fetch_add(&pool->depth[i], added[i]);
 }
 
 static void take_cancels(struct process_pool *pool)
@@ -1142,9 +1245,9 @@ void pp_supervisor_wake(struct process_pool *pool)
 {
 	uint64_t one = 1;
 
-	/* A read-modify-write is a full barrier: the push is visible
-	 * before the flag is read (the supervisor does the mirror image). */
-	if (atomic_fetch_add(&pool->supervisor_sleeping, 0) &&
+	/* The push is visible before the flag is read (the supervisor
+	 * does the mirror image). */
+	if (pp_load_after_publish_int(&pool->supervisor_sleeping) &&
 	    write(pool->wake_fd, &one, sizeof(one)) < 0)
 		errno = 0;
 }

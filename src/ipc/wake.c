@@ -1,6 +1,8 @@
 /* Futex/eventfd wakeups with a syscall-free fast path; see wake.h. */
 #include "src/ipc/wake.h"
 
+#include "src/ipc/barrier.h"
+
 #include <errno.h>
 #include <limits.h>
 #include <linux/futex.h>
@@ -215,10 +217,8 @@ int pp_wake_notify(void *word, int eventfd)
 
 	if (!word)
 		return -EINVAL;
-	/* A read-modify-write: a full barrier between the caller's publish
-	 * and this read (TSan understands it, unlike a fence). */
-	sleepers =
-	    atomic_fetch_add_explicit(&ww->sleepers, 0, memory_order_seq_cst);
+	/* A full barrier between the caller's publish and this read. */
+	sleepers = pp_load_after_publish_u32(&ww->sleepers);
 	if (!(sleepers & (SLEEPER_FUTEX_MASK | SLEEPER_EPOLL)))
 		return 0;
 	futex_wake = claim_futex_wake(ww, sleepers);
