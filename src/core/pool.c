@@ -387,9 +387,10 @@ static int check_task(task_func_t func, const void *input, size_t size,
 	return 0;
 }
 
+/* A new future for d; id 0 takes the next one from the pool. */
 static struct task_future *make_task(struct process_pool *pool,
 				     const task_desc_t *d, int64_t now,
-				     int borrow, int *err)
+				     int borrow, uint64_t id, int *err)
 {
 	struct task_future *t = pp_future_new();
 	int timeout = d->timeout_ms ? d->timeout_ms : pool->cfg.task_timeout;
@@ -422,7 +423,7 @@ static struct task_future *make_task(struct process_pool *pool,
 	if (d->input_size && !borrow)
 		memcpy(t->input, d->input_data, d->input_size);
 	t->pool = pool;
-	t->id = atomic_fetch_add(&pool->next_id, 1) + 1;
+	t->id = id ? id : atomic_fetch_add(&pool->next_id, 1) + 1;
 	t->submit_ns = now;
 	t->deadline_ns =
 	    timeout ? t->submit_ns + (int64_t)timeout * 1000000 : 0;
@@ -437,6 +438,7 @@ static int enqueue_task(struct process_pool *pool, struct task_future *t)
 		atomic_fetch_sub(&pool->queued, 1);
 		return POOL_EAGAIN;
 	}
+	t->next = NULL; /* a chain of one */
 	if (pp_mpmc_push(pool->incoming, t)) {
 		/* Cannot happen: the queue is as large as queue_size. */
 		atomic_fetch_sub(&pool->queued, 1);
@@ -471,7 +473,7 @@ static struct task_future *submit_one(struct process_pool *pool,
 			  d->priority, d->timeout_ms);
 	if (*err)
 		return NULL;
-	t = make_task(pool, d, now, borrow, err);
+	t = make_task(pool, d, now, borrow, 0, err);
 	if (!t)
 		return NULL;
 	*err = enqueue_task(pool, t);
@@ -569,7 +571,7 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 			return err;
 		pp_supervisor_wake(pool);
 	} else {
-		t = make_task(pool, &d, pp_now_ns(), 1, &err);
+		t = make_task(pool, &d, pp_now_ns(), 1, 0, &err);
 		if (!t) {
 			atomic_store(&w->lane, PP_LANE_FREE);
 			leave(pool);
@@ -591,12 +593,78 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 	return err;
 }
 
+/* Takes room for up to want tasks in the queue; returns how many fit. */
+static size_t reserve_queue(struct process_pool *pool, size_t want)
+{
+	size_t cap = pool->cfg.queue_size, have = atomic_load(&pool->queued),
+	       take;
+
+	do {
+		if (have >= cap)
+			return 0;
+		take = cap - have < want ? cap - have : want;
+	} while (!atomic_compare_exchange_weak(&pool->queued, &have,
+					       have + take));
+	return take;
+}
+
+/*
+ * Makes the futures of a batch and hands them over as one chain through
+ * the submission queue: one queue operation and one reservation for the
+ * whole batch instead of one each. Returns how many were queued; the
+ * rest of out[] is NULL, with *last the reason.
+ */
+static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
+			   size_t count, task_future_t **out, int *last)
+{
+	size_t room = reserve_queue(pool, count), made = 0, i;
+	uint64_t id = atomic_fetch_add(&pool->next_id, room) + 1;
+	struct task_future *head = NULL, *tail = NULL;
+	int64_t now = pp_now_ns(); /* one submit time for the whole batch */
+	int err;
+
+	*last = room < count ? POOL_EAGAIN : 0;
+	for (i = 0; i < room; i++) {
+		struct task_future *t =
+		    make_task(pool, &tasks[i], now, 0, id + i, &err);
+
+		out[i] = t;
+		if (!t) {
+			*last = err;
+			continue;
+		}
+		if (tail)
+			tail->next = t;
+		else
+			head = t;
+		tail = t;
+		made++;
+	}
+	if (made < room)
+		atomic_fetch_sub(&pool->queued, room - made);
+	if (head && pp_mpmc_push(pool->incoming, head)) {
+		/* Cannot happen: the queue holds queue_size entries and each
+		 * entry carries at least one reserved task. */
+		atomic_fetch_sub(&pool->queued, made);
+		for (i = 0; i < room; i++) {
+			if (out[i]) {
+				pp_future_put(out[i]);
+				pp_future_put(out[i]);
+				out[i] = NULL;
+			}
+		}
+		*last = POOL_EAGAIN;
+		return 0;
+	}
+	atomic_fetch_add(&pool->submitted, made);
+	return made;
+}
+
 task_future_t **pool_submit_batch(process_pool_t *pool,
 				  const task_desc_t *tasks, size_t count)
 {
 	task_future_t **out;
-	size_t i, queued = 0;
-	int64_t now;
+	size_t i, queued;
 	int err, last = 0;
 
 	if (!pool || !tasks || count == 0) {
@@ -621,14 +689,7 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 		errno = to_errno(err);
 		return NULL;
 	}
-	now = pp_now_ns(); /* one submit time for the whole batch */
-	for (i = 0; i < count; i++) {
-		out[i] = submit_one(pool, &tasks[i], now, 0, &err);
-		if (out[i])
-			queued++;
-		else
-			last = err;
-	}
+	queued = submit_chain(pool, tasks, count, out, &last);
 	leave(pool);
 	if (queued)
 		pp_supervisor_wake(pool);

@@ -896,13 +896,17 @@ static void take_incoming(struct process_pool *pool)
 	void *item;
 	int i;
 
+	/* Each entry is a chain of tasks (a batch) linked through next. */
 	while (pp_mpmc_pop(pool->incoming, &item) == 0) {
-		struct task_future *t = item;
+		struct task_future *t = item, *next;
 
-		if (t->deadline_ns)
-			pp_deadline_add(&pool->deadlines, t);
-		fifo_push(&pool->pending[t->priority], t, 0);
-		added[t->priority]++;
+		for (; t; t = next) {
+			next = t->next;
+			if (t->deadline_ns)
+				pp_deadline_add(&pool->deadlines, t);
+			fifo_push(&pool->pending[t->priority], t, 0);
+			added[t->priority]++;
+		}
 	}
 	/* The depth figures move once per round, not once per task. */
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
