@@ -60,7 +60,8 @@ struct worker_state {
 	unsigned nout;
 	size_t max_output;
 	int shutdown;
-	int64_t now; /* read once per loop turn: clock reads add up */
+	int64_t now; /* coarse clock, read once per loop turn: it only
+		      * ages tasks, on the scale of seconds */
 };
 
 /* What pool_output_alloc hands out, for the task running now. */
@@ -378,7 +379,7 @@ static void worker_loop(struct worker_state *ws)
 		struct local_task *best, t;
 		int prio;
 
-		ws->now = pp_now_ns();
+		ws->now = pp_coarse_now_ns();
 		drain(ws);
 		release_acked(ws);
 		if (ws->nlocal == 0) {
