@@ -12,41 +12,65 @@
  */
 #include <errno.h>
 #include <poll.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "src/core/clock.h"
 #include "src/core/pool_internal.h"
 
+/* Claims w if it is lent out and idle. */
+static int try_claim(struct pp_worker *w)
+{
+	int expect = PP_LANE_FREE;
+
+	if (atomic_load_explicit(&w->lane, memory_order_relaxed) !=
+	    PP_LANE_FREE)
+		return 0;
+	if (!atomic_compare_exchange_strong(&w->lane, &expect, PP_LANE_CLIENT))
+		return 0;
+	if (w->state == PP_WORKER_LIVE && !w->in_flight)
+		return 1;
+	atomic_store(&w->lane, PP_LANE_FREE);
+	return 0;
+}
+
 /*
- * Claims an idle lent worker, starting with the one this thread used last:
- * that worker has just answered and is still spinning for its next task,
- * so a back-to-back caller never waits for a sleeping worker to wake. A
- * rotating start would hand each task to the worker idle longest, the
- * one most likely asleep (a cross-core wake per task).
+ * Claims an idle lent worker. The caller spins for the answer, so the
+ * worker must run elsewhere: one that last waited on the caller's own CPU
+ * could only answer once the caller sleeps (two context switches a task),
+ * and is taken only when no other is free. Among the rest, the one this
+ * thread used last comes first: it has just answered and is still
+ * spinning for its next task, where a rotating choice would pick the
+ * worker idle longest, the one most likely asleep.
  */
 struct pp_worker *pp_lane_claim(struct process_pool *pool)
 {
 	static _Thread_local unsigned next;
-	int n = pool->cfg.max_workers, i;
+	unsigned n = (unsigned)pool->cfg.max_workers, i;
+	int cpu = sched_getcpu();
+	uint32_t mine = cpu >= 0 ? (uint32_t)cpu + 1 : 0;
+	struct pp_worker *fallback = NULL;
 
 	for (i = 0; i < n; i++) {
-		struct pp_worker *w =
-		    &pool->workers[(next + (unsigned)i) % (unsigned)n];
-		int expect = PP_LANE_FREE;
+		unsigned k = (next + i) % n;
+		struct pp_worker *w = &pool->workers[k];
 
-		if (atomic_load_explicit(&w->lane, memory_order_relaxed) !=
-		    PP_LANE_FREE)
+		if (!try_claim(w))
 			continue;
-		if (!atomic_compare_exchange_strong(&w->lane, &expect,
-						    PP_LANE_CLIENT))
+		if (mine && !fallback &&
+		    pp_channel_word_load(&w->ch, PP_WORD_CPU) == mine) {
+			fallback = w; /* held while looking further */
 			continue;
-		next += (unsigned)i;
-		if (w->state == PP_WORKER_LIVE && !w->in_flight)
-			return w;
-		atomic_store(&w->lane, PP_LANE_FREE);
+		}
+		if (fallback)
+			atomic_store(&fallback->lane, PP_LANE_FREE);
+		next = k;
+		return w;
 	}
-	return NULL;
+	if (fallback)
+		next = (unsigned)fallback->index;
+	return fallback;
 }
 
 /* Gives the worker back with work left on it for the supervisor. */

@@ -373,6 +373,17 @@ static int claim_start(struct worker_state *ws, struct local_task *t)
 	return 0;
 }
 
+/* Where this worker waits, for a synchronous caller choosing a worker
+ * (rseq makes sched_getcpu a memory read). */
+static void note_cpu(struct worker_state *ws)
+{
+	int cpu = sched_getcpu();
+	uint32_t v = cpu >= 0 ? (uint32_t)cpu + 1 : 0;
+
+	if (pp_channel_word_load(&ws->ch, PP_WORD_CPU) != v)
+		pp_channel_word_store(&ws->ch, PP_WORD_CPU, v);
+}
+
 static void worker_loop(struct worker_state *ws)
 {
 	for (;;) {
@@ -385,6 +396,7 @@ static void worker_loop(struct worker_state *ws)
 		if (ws->nlocal == 0) {
 			if (ws->shutdown)
 				_exit(0);
+			note_cpu(ws);
 			pp_channel_wait(&ws->ch, 1000);
 			continue;
 		}

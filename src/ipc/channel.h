@@ -64,7 +64,9 @@ enum pp_channel_word {
 				    * task's id, 0 when idle */
 	PP_WORD_VIOLATION = 3,	   /* worker: 1 + the syscall seccomp
 				    * denied, 0: none */
-	PP_WORD_COUNT = 4,
+	PP_WORD_CPU = 4,	   /* worker: 1 + the CPU it last waited on
+				    * (a placement hint), 0: unknown */
+	PP_WORD_COUNT = 5,
 };
 
 enum pp_channel_side {
