@@ -16,6 +16,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -64,12 +65,15 @@ static inline uint64_t pp_cursor_le_(struct pp_cursor *c, size_t n)
 {
 	const uint8_t *p = pp_cursor_bytes(c, n);
 	uint64_t v = 0;
-	size_t i;
 
 	if (!p)
 		return 0;
-	for (i = 0; i < n; i++)
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(&v, p, n); /* one load */
+#else
+	for (size_t i = 0; i < n; i++)
 		v |= (uint64_t)p[i] << (8 * i);
+#endif
 	return v;
 }
 
@@ -113,12 +117,15 @@ static inline uint8_t *pp_writer_reserve_(struct pp_writer *w, size_t n)
 static inline void pp_writer_le_(struct pp_writer *w, uint64_t v, size_t n)
 {
 	uint8_t *p = pp_writer_reserve_(w, n);
-	size_t i;
 
 	if (!p)
 		return;
-	for (i = 0; i < n; i++)
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+	memcpy(p, &v, n); /* one store */
+#else
+	for (size_t i = 0; i < n; i++)
 		p[i] = (uint8_t)(v >> (8 * i));
+#endif
 }
 
 /* Each put writes the value, or marks the writer failed when it is full. */
