@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "src/core/future.h"
-#include "src/ipc/mpmc_queue.h"
 
 #if defined(__SANITIZE_ADDRESS__)
 #define CACHE_ENABLED 0
@@ -21,10 +20,16 @@
 #define CACHE_ENABLED 1
 #endif
 
+/*
+ * A stack, not a queue: the future freed last is the one still in this
+ * CPU's cache. One lock around a few loads and stores; the submitting
+ * thread is nearly its only user (the supervisor frees a future only
+ * when the application has already destroyed it).
+ */
 static pthread_mutex_t cache_mu = PTHREAD_MUTEX_INITIALIZER;
-/* Made on first use and kept for the life of the process: a put racing
- * with the last release must never see it freed. */
-static struct pp_mpmc *_Atomic cache;
+static struct task_future **stack; /* PP_FUTURE_CACHE_MAX entries, made
+				    * once and kept for the process */
+static size_t depth;
 static _Atomic int holders;
 
 int pp_future_cache_hold(void)
@@ -32,12 +37,9 @@ int pp_future_cache_hold(void)
 	int err = 0;
 
 	pthread_mutex_lock(&cache_mu);
-	if (CACHE_ENABLED && !atomic_load(&cache)) {
-		struct pp_mpmc *q = pp_mpmc_create(PP_FUTURE_CACHE_MAX);
-
-		if (q)
-			atomic_store(&cache, q);
-		else
+	if (CACHE_ENABLED && !stack) {
+		stack = malloc(PP_FUTURE_CACHE_MAX * sizeof(*stack));
+		if (!stack)
 			err = -ENOMEM;
 	}
 	if (!err)
@@ -46,41 +48,56 @@ int pp_future_cache_hold(void)
 	return err;
 }
 
+/* Frees what is cached beyond keep; cache_mu held. */
+static void trim_locked(size_t keep)
+{
+	while (depth > keep)
+		free(stack[--depth]);
+}
+
 void pp_future_cache_release(void)
 {
 	pthread_mutex_lock(&cache_mu);
 	if (atomic_fetch_sub(&holders, 1) == 1)
-		pp_future_cache_trim(0);
+		trim_locked(0);
 	pthread_mutex_unlock(&cache_mu);
 }
 
 struct task_future *pp_future_cache_get(void)
 {
-	struct pp_mpmc *q = atomic_load_explicit(&cache, memory_order_acquire);
-	void *f;
+	struct task_future *f = NULL;
 
-	if (!q || pp_mpmc_pop(q, &f))
+	if (!CACHE_ENABLED)
 		return NULL;
-	memset(f, 0, sizeof(struct task_future));
+	pthread_mutex_lock(&cache_mu);
+	if (depth)
+		f = stack[--depth];
+	pthread_mutex_unlock(&cache_mu);
+	if (f)
+		memset(f, 0, sizeof(*f));
 	return f;
 }
 
 int pp_future_cache_put(struct task_future *f)
 {
-	struct pp_mpmc *q = atomic_load_explicit(&cache, memory_order_acquire);
+	int kept = 0;
 
-	/* A put that races with the last release may leave one future
-	 * here; it stays reachable and goes with the next trim. */
-	if (!q || atomic_load(&holders) <= 0)
+	if (!CACHE_ENABLED || atomic_load(&holders) <= 0)
 		return 0;
-	return pp_mpmc_push(q, f) == 0;
+	pthread_mutex_lock(&cache_mu);
+	/* Checked again under the lock: after the last release nothing
+	 * stays cached. */
+	if (stack && atomic_load(&holders) > 0 && depth < PP_FUTURE_CACHE_MAX) {
+		stack[depth++] = f;
+		kept = 1;
+	}
+	pthread_mutex_unlock(&cache_mu);
+	return kept;
 }
 
 void pp_future_cache_trim(size_t keep)
 {
-	struct pp_mpmc *q = atomic_load(&cache);
-	void *f;
-
-	while (q && pp_mpmc_size_approx(q) > keep && pp_mpmc_pop(q, &f) == 0)
-		free(f);
+	pthread_mutex_lock(&cache_mu);
+	trim_locked(keep);
+	pthread_mutex_unlock(&cache_mu);
 }

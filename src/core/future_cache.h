@@ -5,7 +5,8 @@
  * more than the tasks themselves. Futures outlive their pool, so the cache
  * belongs to the process, not to a pool: it is filled only while some pool
  * exists, emptied when the last one is destroyed, and trimmed when the
- * pools have been idle a while.
+ * pools have been idle a while. It is a stack (last freed, first reused),
+ * so a reused future is usually still in the CPU's cache.
  *
  * Built with AddressSanitizer the cache is off, so that a use after
  * pool_future_destroy is still caught.
