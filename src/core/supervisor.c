@@ -534,7 +534,7 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 			 "worker %d killed by SIGSYS: seccomp denied a syscall",
 			 (int)w->pid);
 	} else if (code > PP_EXIT_CONFINE &&
-		   code <= PP_EXIT_CONFINE + PP_CONFINE_DEATH_SIGNAL) {
+		   code <= PP_EXIT_CONFINE + PP_CONFINE_SECUREBITS) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "confine_failed",
 		       "worker=%d pid=%d step=\"%s\"", w->index, (int)w->pid,
 		       pp_confine_step_str(code - PP_EXIT_CONFINE));

@@ -1,10 +1,11 @@
 // Confinement, checked from inside real workers: capabilities, no new
-// privileges, seccomp mode, closed fds, and denied syscalls
+// privileges, seccomp mode, securebits, closed fds, and denied syscalls
 // (or denied argument forms) reported as SANDBOX_VIOLATION naming the
 // syscall, under both seccomp actions.
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <linux/netlink.h>
+#include <linux/securebits.h>
 #include <pthread.h>
 #include <sys/prctl.h>
 #include <sys/ptrace.h>
@@ -473,6 +474,72 @@ TEST(ArgumentConditions, ThreadGroupAllowsThreadsNotProcesses)
 	p = start(0, nullptr);
 	ASSERT_NE(nullptr, p);
 	EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, run(p, thread_task).status);
+	pool_destroy(p);
+}
+
+// ---- securebits --------------------------------------------------------
+
+int securebits_task(void *, size_t, void **out, size_t *out_n, void *)
+{
+	int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+	if (bits < 0)
+		return errno;
+	int *v = static_cast<int *>(malloc(sizeof(int)));
+	*v = bits;
+	*out = v;
+	*out_n = sizeof(*v);
+	return 0;
+}
+
+TEST(Confinement, SecurebitsSetAndLockedWhenRoot)
+{
+	if (geteuid() != 0)
+		GTEST_SKIP() << "securebits need CAP_SETPCAP: not root";
+	process_pool_t *p = start(0, nullptr);
+	ASSERT_NE(nullptr, p);
+	task_result_t r = run(p, securebits_task);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	ASSERT_EQ(sizeof(int), r.output_size);
+	int bits = *static_cast<int *>(r.output_data);
+	const int want = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+			 SECBIT_NO_SETUID_FIXUP |
+			 SECBIT_NO_SETUID_FIXUP_LOCKED |
+			 SECBIT_KEEP_CAPS_LOCKED |
+			 SECBIT_NO_CAP_AMBIENT_RAISE |
+			 SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+	EXPECT_EQ(want, bits & want) << std::hex << bits;
+	EXPECT_EQ(0, bits & SECBIT_KEEP_CAPS) << std::hex << bits;
+	pool_result_free(&r);
+	pool_destroy(p);
+}
+
+// With a uid switch too: the bits are set before it, and the worker
+// still ends up with no capabilities as the other uid.
+TEST(Confinement, SecurebitsWithUidSwitch)
+{
+	if (geteuid() != 0 || !uid_mapped(65534))
+		GTEST_SKIP() << "needs root and uid 65534 mapped";
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.worker_uid = 65534;
+	c.worker_gid = 65534;
+	c.seccomp_allow = "@file-read";
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	task_result_t r = run(p, securebits_task);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	EXPECT_NE(0, *static_cast<int *>(r.output_data) &
+			 SECBIT_NO_SETUID_FIXUP_LOCKED);
+	pool_result_free(&r);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, ids_task).status);
+	r = run(p, status_task);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	std::string s = static_cast<char *>(r.output_data);
+	EXPECT_NE(std::string::npos, s.find("CapEff:\t0000000000000000")) << s;
+	EXPECT_NE(std::string::npos, s.find("CapPrm:\t0000000000000000")) << s;
+	pool_result_free(&r);
 	pool_destroy(p);
 }
 
