@@ -118,6 +118,7 @@ static int install_sigsys(void (*fn)(int, siginfo_t *, void *))
 enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 {
 	pid_t parent = getppid();
+	int fd;
 
 	if (set_limits(c))
 		return PP_CONFINE_RLIMIT;
@@ -136,9 +137,15 @@ enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 		return PP_CONFINE_DUMPABLE;
 	if (!c || !c->seccomp)
 		return PP_CONFINE_OK;
+	if (c->seccomp->learn &&
+	    (!c->learner || pp_seccomp_learner_start(c->learner)))
+		return PP_CONFINE_LEARN;
 	if (c->on_sigsys && install_sigsys(c->on_sigsys))
 		return PP_CONFINE_SIGSYS;
-	if (pp_seccomp_load(c->seccomp)) {
+	fd = pp_seccomp_load(c->seccomp);
+	if (c->seccomp->learn)
+		pp_seccomp_learner_attach(c->learner, fd);
+	if (fd < 0) {
 		errno = EPERM;
 		return PP_CONFINE_SECCOMP;
 	}
@@ -148,12 +155,20 @@ enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 const char *pp_confine_step_str(int step)
 {
 	static const char *const names[] = {
-	    "ok",	    "rlimits",	      "capabilities", "no_new_privs",
-	    "dumpable",	    "SIGSYS handler", "seccomp",      "uid/gid switch",
-	    "death signal", "securebits",
+	    "ok",
+	    "rlimits",
+	    "capabilities",
+	    "no_new_privs",
+	    "dumpable",
+	    "SIGSYS handler",
+	    "seccomp",
+	    "uid/gid switch",
+	    "death signal",
+	    "securebits",
+	    "seccomp learning listener",
 	};
 
-	if (step < 0 || step > PP_CONFINE_SECUREBITS)
+	if (step < 0 || step > PP_CONFINE_LEARN)
 		return "unknown";
 	return names[step];
 }

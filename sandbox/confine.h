@@ -4,9 +4,10 @@
  * securebits (set and locked while CAP_SETPCAP is still held), the
  * uid/gid switch, capabilities, the death signal again (a uid change
  * clears it) and a parent check, no new privileges, not dumpable, then
- * seccomp last (with its SIGSYS handler installed just before). Nothing
- * here allocates except libcap-ng's small fixed state; the seccomp program
- * was compiled in the parent.
+ * seccomp last (with its SIGSYS handler installed just before, and in
+ * learning mode the listener thread started just before that). Nothing
+ * here allocates except libcap-ng's small fixed state and the learning
+ * listener; the seccomp program was compiled in the parent.
  *
  * Thread-safety: for a single-threaded process (a fresh worker).
  */
@@ -16,6 +17,7 @@
 #include <linux/securebits.h>
 #include <signal.h>
 
+#include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
 
 #ifdef __cplusplus
@@ -34,6 +36,7 @@ enum pp_confine_step {
 	PP_CONFINE_IDENTITY = 7,
 	PP_CONFINE_DEATH_SIGNAL = 8,
 	PP_CONFINE_SECUREBITS = 9,
+	PP_CONFINE_LEARN = 10, /* the learning listener did not start */
 };
 
 /*
@@ -59,6 +62,9 @@ struct pp_confine {
 	const struct pp_seccomp_program *seccomp;
 	/* handler for SIGSYS (SECCOMP_RET_TRAP), installed with SA_SIGINFO */
 	void (*on_sigsys)(int, siginfo_t *, void *);
+	/* a learning program (seccomp->learn) needs this listener; it is
+	 * started just before the filter and handed its fd */
+	struct pp_seccomp_learner *learner;
 };
 
 /*

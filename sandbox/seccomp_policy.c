@@ -15,6 +15,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 struct group {
@@ -426,13 +427,19 @@ int pp_seccomp_compile(const struct pp_seccomp_policy *p,
 	memset(out, 0, sizeof(*out));
 	if (p->error)
 		return p->error;
-	ctx = seccomp_init(SCMP_ACT_TRAP);
+	/* Learning: what the list does not allow goes to the listener. */
+	ctx = seccomp_init(p->learn ? SCMP_ACT_NOTIFY : SCMP_ACT_TRAP);
 	if (!ctx)
-		return -ENOMEM;
+		return p->learn ? -ENOSYS : -ENOMEM;
 	err = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
 			       SCMP_ACT_KILL_PROCESS);
 	if (!err)
 		err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
+	/* Off is libseccomp's default; said here because learning needs a
+	 * filter on the worker's main thread only, never its listener. The
+	 * program is exported and loaded by pp_seccomp_load either way. */
+	if (!err)
+		err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 0);
 	if (!err)
 		err = add_policy(ctx, p);
 	if (!err)
@@ -440,7 +447,26 @@ int pp_seccomp_compile(const struct pp_seccomp_policy *p,
 	seccomp_release(ctx);
 	if (err < 0)
 		return err;
-	pid_bound(p, out);
+	out->learn = p->learn;
+	if (!p->learn) /* a listener's filter cannot be stacked on it */
+		pid_bound(p, out);
+	return 0;
+}
+
+int pp_seccomp_learn_available(void)
+{
+	unsigned action = SECCOMP_RET_USER_NOTIF;
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action))
+		return -ENOSYS;
+	/* SECCOMP_USER_NOTIF_FLAG_CONTINUE came in Linux 5.5; no call
+	 * tells whether it is there short of using it. */
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return -ENOSYS;
+	if (major < 5 || (major == 5 && minor < 5))
+		return -ENOSYS;
 	return 0;
 }
 
@@ -512,7 +538,7 @@ static int load_pid_filter(const struct pp_seccomp_program *p)
 int pp_seccomp_load(const struct pp_seccomp_program *prog)
 {
 	struct sock_fprog f;
-	int err = 0;
+	int err = 0, fd;
 
 	if (!prog || !prog->insns || !prog->count || prog->count > 0xffff)
 		return -EINVAL;
@@ -523,9 +549,14 @@ int pp_seccomp_load(const struct pp_seccomp_program *prog)
 		err = load_pid_filter(prog);
 	if (err)
 		return err;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &f) < 0)
-		return -errno;
-	return 0;
+	if (!prog->learn) {
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &f) < 0)
+			return -errno;
+		return 0;
+	}
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			  SECCOMP_FILTER_FLAG_NEW_LISTENER, &f);
+	return fd < 0 ? -errno : fd; /* the kernel makes it O_CLOEXEC */
 }
 
 const char *pp_seccomp_syscall_name(int nr, char *buf, size_t len)

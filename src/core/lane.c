@@ -109,6 +109,8 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 	int err, status;
 
 	while ((err = pp_channel_recv(&w->ch, &f)) == 0) {
+		if (f.type == PP_FRAME_LEARNED)
+			pp_learn_frame(pool, w, &f);
 		if (f.type != PP_FRAME_RESULT)
 			continue;
 		status = f.u.result.status;
@@ -127,6 +129,7 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		pp_worker_unslot(w, t);
 		w->tasks_done++;
 		atomic_store(&w->info_done, w->tasks_done);
+		pp_learn_task_done(pool, w, t->id);
 		pp_resolve_result(pool, t, &f, out, err);
 		return 1;
 	}

@@ -379,6 +379,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		enqueue(pool, t, 1);
 		return;
 	}
+	pp_learn_task_done(pool, w, t->id);
 	pp_resolve_result(pool, t, f, out, err);
 	finish(pool, t);
 }
@@ -390,6 +391,8 @@ static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 
 	while ((err = pp_channel_recv(&w->ch, &f)) == 0) {
 		got++;
+		if (f.type == PP_FRAME_LEARNED)
+			pp_learn_frame(pool, w, &f);
 		if (f.type == PP_FRAME_RESULT)
 			on_result(pool, w, &f);
 		if (w->state == PP_WORKER_DYING)
@@ -534,7 +537,7 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 			 "worker %d killed by SIGSYS: seccomp denied a syscall",
 			 (int)w->pid);
 	} else if (code > PP_EXIT_CONFINE &&
-		   code <= PP_EXIT_CONFINE + PP_CONFINE_SECUREBITS) {
+		   code <= PP_EXIT_CONFINE + PP_CONFINE_LEARN) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "confine_failed",
 		       "worker=%d pid=%d step=\"%s\"", w->index, (int)w->pid,
 		       pp_confine_step_str(code - PP_EXIT_CONFINE));
