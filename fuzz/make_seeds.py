@@ -241,9 +241,10 @@ def publish(index):
 
 
 def worker_send(kind, task=1, a=0, b=0, data=b""):
-    """kind % 3: RESULT, PONG, HELLO; RESULT payload (kind >> 2) % 3:
-    inline (b % 17 bytes follow), arena reference, none. So kind 0 is an
-    inline RESULT, 6 one in the arena, 9 one without payload."""
+    """kind % 3: RESULT, PONG, HELLO (LEARNED when kind >= 128); RESULT
+    payload (kind >> 2) % 3: inline (b % 17 bytes follow), arena
+    reference, none. So kind 0 is an inline RESULT, 6 one in the arena, 9
+    one without payload, 131 a LEARNED."""
     return bytes([C_WORKER_SEND, kind, task]) + struct.pack("<H", a) + \
         bytes([b]) + data
 
@@ -312,6 +313,7 @@ def channel_seeds():
                worker_send(9, 3) +                   # RESULT no payload
                worker_send(1, 4, 77) +               # PONG
                worker_send(2, 5, 1234) +             # HELLO
+               worker_send(131, 6, 1, 0xA5) +        # LEARNED
                bytes([C_ARM, C_RECV, C_ARM]))
         seeds.append(("honest-" + tag, chan_cfg(arenas=0x11, worker=worker)
                       + ops))
