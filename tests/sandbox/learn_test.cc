@@ -176,6 +176,35 @@ TEST(SeccompLearn, EnvironmentTurnsItOn)
 	pool_destroy(p);
 }
 
+int getuid_task(void *, size_t, void **, size_t *, void *)
+{
+	return getuid() == (uid_t)-1 ? 1 : 0;
+}
+
+// Learning keeps the pool's own policy: under the strict profile even
+// getuid is beyond it, and is learned; under the default one it is not.
+TEST(SeccompLearn, LearnsAgainstThePoolsProfile)
+{
+	SKIP_UNDER_TSAN();
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.seccomp_learn = 1;
+	c.seccomp_profile = 1;
+	errno = 0;
+	process_pool_t *p = pool_create(&c);
+	SKIP_WITHOUT_LEARNING(p);
+	ASSERT_EQ(0, pool_start(p));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, getuid_task).status);
+	EXPECT_EQ("getuid", learned(p));
+	pool_destroy(p);
+	p = make(1, nullptr);
+	ASSERT_NE(nullptr, p);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, getuid_task).status);
+	EXPECT_EQ("", learned(p));
+	pool_destroy(p);
+}
+
 // One log line per task that needed more, and the whole allow-list at
 // WARN when the pool stops.
 TEST(SeccompLearn, TasksAndThePolicyAreLogged)
