@@ -235,7 +235,11 @@ static void op_scribble(struct pp_cursor *in)
 		h.header_dirty = true;
 }
 
-/* Builds a frame a well-behaved worker could send. */
+/*
+ * Builds a frame a well-behaved worker could send: kind % 3 picks RESULT,
+ * PONG or HELLO, and a HELLO kind of 128 or more is a LEARNED instead
+ * (chunk a % 4, every bitmap byte b).
+ */
 static void worker_frame(struct pp_cursor *in, struct pp_frame *f)
 {
 	static const uint8_t types[] = {PP_FRAME_RESULT, PP_FRAME_PONG,
@@ -250,6 +254,13 @@ static void worker_frame(struct pp_cursor *in, struct pp_frame *f)
 	a = pp_cursor_u16(in);
 	b = pp_cursor_u8(in);
 	f->u.result.status = (int32_t)a;
+	if (f->type == PP_FRAME_HELLO && kind >= 128) {
+		memset(&f->u, 0, sizeof(f->u));
+		f->type = PP_FRAME_LEARNED;
+		f->u.learned.chunk = a % PP_FRAME_LEARNED_CHUNKS;
+		memset(f->u.learned.bits, b, sizeof(f->u.learned.bits));
+		return;
+	}
 	if (f->type == PP_FRAME_HELLO)
 		f->u.hello.pid = a;
 	if (f->type != PP_FRAME_RESULT)

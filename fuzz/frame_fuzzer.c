@@ -17,8 +17,11 @@
  * Field layout for 2: sel8 type8 flags16 seq32 task64 a64 b64 off64 len64,
  * then inline bytes. sel bit 7: keep all flag bits (else only the defined
  * ones, INLINE and the priority); bit 6: keep the payload offset of an
- * inline frame (else 0); bit 5: keep a huge inline length (else len % 64).
- * Type is type8 % 9, so 0 and 8 are invalid types.
+ * inline frame (else 0); bit 5: keep a huge inline length (else len % 64);
+ * bit 4: keep a LEARNED frame's whole chunk number (else chunk % 5, so 4
+ * is the one invalid value). Type is type8 % 10, so 0 and 9 are invalid
+ * types. A LEARNED frame's chunk is a's low half; its bitmap starts with
+ * a's high half, b and off.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -141,10 +144,12 @@ static unsigned walk_stream(const uint8_t *buf, size_t len)
 /* The format's rules, restated from frame.h: the size or 0 if invalid. */
 static size_t expected_size(const struct pp_frame *f)
 {
-	static const int body[] = {-1, 32, 24, 0, 8, 8, 8, 0};
+	static const int body[] = {-1, 32, 24, 0, 8, 8, 8, 0, 40};
 	size_t size;
 
-	if (f->type < 1 || f->type > 7 || (f->flags & ~ALLOWED_FLAGS))
+	if (f->type < 1 || f->type > 8 || (f->flags & ~ALLOWED_FLAGS))
+		return 0;
+	if (f->type == PP_FRAME_LEARNED && f->u.learned.chunk >= 4)
 		return 0;
 	if (f->type != PP_FRAME_SUBMIT && (f->flags & PP_FRAME_F_PRIO_MASK))
 		return 0;
@@ -167,7 +172,7 @@ static void build_frame(struct pp_cursor *c, struct pp_frame *f)
 	size_t left;
 
 	memset(f, 0, sizeof(*f));
-	f->type = pp_cursor_u8(c) % 9;
+	f->type = pp_cursor_u8(c) % 10;
 	flags = pp_cursor_u16(c);
 	f->flags = (sel & 0x80) ? flags : (flags & ALLOWED_FLAGS);
 	f->sequence = pp_cursor_u32(c);
@@ -176,6 +181,11 @@ static void build_frame(struct pp_cursor *c, struct pp_frame *f)
 	f->u.submit.user_data = pp_cursor_u64(c);
 	f->payload.offset = pp_cursor_u64(c);
 	f->payload.length = pp_cursor_u64(c);
+	if (f->type == PP_FRAME_LEARNED) {
+		memcpy(f->u.learned.bits + 12, &f->payload.offset, 8);
+		if (!(sel & 0x10))
+			f->u.learned.chunk %= 5;
+	}
 	if (!(f->flags & PP_FRAME_F_INLINE))
 		return;
 	if (!(sel & 0x40))
@@ -205,6 +215,11 @@ static void check_body(const struct pp_frame *f, const struct pp_frame *g)
 		break;
 	case PP_FRAME_HELLO:
 		FUZZ_CHECK(g->u.hello.pid == f->u.hello.pid);
+		break;
+	case PP_FRAME_LEARNED:
+		FUZZ_CHECK(g->u.learned.chunk == f->u.learned.chunk);
+		FUZZ_CHECK(!memcmp(g->u.learned.bits, f->u.learned.bits,
+				   sizeof(f->u.learned.bits)));
 		break;
 	default:
 		break;
@@ -280,7 +295,8 @@ static void check_helpers(const uint8_t *data, size_t size)
 	FUZZ_CHECK(pp_frame_type_str(type) != NULL);
 	worker = pp_frame_from_worker(type);
 	FUZZ_CHECK(worker == (type == PP_FRAME_RESULT ||
-			      type == PP_FRAME_PONG || type == PP_FRAME_HELLO));
+			      type == PP_FRAME_PONG || type == PP_FRAME_HELLO ||
+			      type == PP_FRAME_LEARNED));
 	FUZZ_CHECK((pp_frame_body_size(type) < 0) ==
 		   (type == 0 || type > PP_FRAME_TYPE_MAX));
 	FUZZ_CHECK(pp_frame_encode(NULL, NULL, 0) == -EINVAL);

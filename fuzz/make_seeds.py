@@ -19,12 +19,13 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 # --- frame wire format (src/ipc/frame.h) -----------------------------------
 
 MAGIC = 0x52465050
-SUBMIT, RESULT, CANCEL, PING, PONG, HELLO, SHUTDOWN = range(1, 8)
+SUBMIT, RESULT, CANCEL, PING, PONG, HELLO, SHUTDOWN, LEARNED = range(1, 9)
 F_INLINE = 1
 F_PRIO = 0x100  # times 0..3: a SUBMIT's priority
 HEADER = 24
 BODY = {SUBMIT: 32, RESULT: 24, CANCEL: 0, PING: 8, PONG: 8, HELLO: 8,
-        SHUTDOWN: 0}
+        SHUTDOWN: 0, LEARNED: 40}
+LEARNED_CHUNKS = 4  # a chunk is 32 bitmap bytes: 256 syscalls
 
 
 def body(ftype, a=0, b=0, off=0, length=0):
@@ -36,6 +37,8 @@ def body(ftype, a=0, b=0, off=0, length=0):
         return struct.pack("<Q", a)
     if ftype == HELLO:
         return struct.pack("<II", a, b)
+    if ftype == LEARNED:  # a: chunk, b: reserved, off: the bitmap's bits
+        return struct.pack("<II", a, b) + off.to_bytes(32, "little")
     return b""
 
 
@@ -170,17 +173,23 @@ def frame_seeds():
         ("submit-prio-inline", frame(SUBMIT, 1, 7, flags=F_PRIO, data=b"p")),
         ("result-inline", frame(RESULT, 1, 7, 0, 0, data=b"x" * 16)),
         ("result-inline-big", frame(RESULT, 1, 7, data=bytes(range(200)))),
+        ("learned", frame(LEARNED, 10, 42, 0, 0, (1 << 41) | (1 << 2))),
+        ("learned-last", frame(LEARNED, 11, 42, LEARNED_CHUNKS - 1, 0,
+                               1 << 255)),
     ]
     seeds = list(good)
     for label, data in good[:7]:
         seeds.append(("trunc-" + label, data[:-1]))
     seeds.append(("trunc-header", good[0][1][:10]))
     seeds.append(("trunc-inline", good[9][1][:-3]))
+    seeds.append(("trunc-learned", good[-1][1][:-1]))
     seeds += [
         ("bad-magic", frame(PING, magic=0x52465051)),
         ("bad-version", frame(PING, version=2)),
         ("bad-type-0", frame(PING)[:5] + b"\x00" + frame(PING)[6:]),
-        ("bad-type-8", frame(PING)[:5] + b"\x08" + frame(PING)[6:]),
+        ("bad-type-9", frame(PING)[:5] + b"\x09" + frame(PING)[6:]),
+        ("learned-bad-chunk", frame(LEARNED, a=LEARNED_CHUNKS)),
+        ("learned-reserved", frame(LEARNED, a=1, b=1)),
         ("bad-flags", frame(PING, flags=2)),
         ("bad-flags-prio", frame(RESULT, flags=2 * F_PRIO)),
         ("inline-on-ping", frame(PING, flags=F_INLINE, total=40) + b"\0" * 8),
@@ -232,9 +241,10 @@ def publish(index):
 
 
 def worker_send(kind, task=1, a=0, b=0, data=b""):
-    """kind % 3: RESULT, PONG, HELLO; RESULT payload (kind >> 2) % 3:
-    inline (b % 17 bytes follow), arena reference, none. So kind 0 is an
-    inline RESULT, 6 one in the arena, 9 one without payload."""
+    """kind % 3: RESULT, PONG, HELLO (LEARNED when kind >= 128); RESULT
+    payload (kind >> 2) % 3: inline (b % 17 bytes follow), arena
+    reference, none. So kind 0 is an inline RESULT, 6 one in the arena, 9
+    one without payload, 131 a LEARNED."""
     return bytes([C_WORKER_SEND, kind, task]) + struct.pack("<H", a) + \
         bytes([b]) + data
 
@@ -303,6 +313,7 @@ def channel_seeds():
                worker_send(9, 3) +                   # RESULT no payload
                worker_send(1, 4, 77) +               # PONG
                worker_send(2, 5, 1234) +             # HELLO
+               worker_send(131, 6, 1, 0xA5) +        # LEARNED
                bytes([C_ARM, C_RECV, C_ARM]))
         seeds.append(("honest-" + tag, chan_cfg(arenas=0x11, worker=worker)
                       + ops))

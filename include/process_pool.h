@@ -150,6 +150,11 @@ typedef struct pool_config {
 	const char *seccomp_allow; /* more syscalls or groups to allow,
 				    * comma-separated: "openat,@network";
 				    * copied by pool_create */
+	int seccomp_learn;	   /* 1: learning mode, a development tool,
+				    * never a confinement: every syscall the
+				    * policy lacks is let through and recorded
+				    * (pool_seccomp_learned); also turned on by
+				    * PROCESS_POOL_SECCOMP_LEARN=1 */
 	/* Per-worker resource limits (setrlimit); 0: unchanged. A worker
 	 * stopped by its CPU limit ends its task RESOURCE_LIMIT. */
 	size_t rlimit_as;	/* address space, bytes */
@@ -257,8 +262,10 @@ typedef struct pool_worker_info {
  * pool_create - a stopped pool with the given configuration.
  *
  * config may be NULL for all defaults; it is copied. Returns the pool, or
- * NULL with errno EINVAL (an invalid config; the reason is logged) or
- * ENOMEM. Workers start with pool_start. Thread-safe. The caller owns the
+ * NULL with errno EINVAL (an invalid config; the reason is logged),
+ * ENOSYS (seccomp learning asked for, config or environment, on a kernel
+ * without SECCOMP_RET_USER_NOTIF and its CONTINUE flag, Linux 5.5; logged)
+ * or ENOMEM. Workers start with pool_start. Thread-safe. The caller owns the
  * pool and releases it with pool_destroy.
  */
 process_pool_t *pool_create(const pool_config_t *config);
@@ -396,6 +403,21 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *stats);
  * or POOL_EINVAL. Thread-safe; each entry is consistent on its own.
  */
 int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max);
+
+/*
+ * pool_seccomp_learned - in learning mode, the syscalls the pool's tasks
+ * needed beyond its policy so far, as a comma-separated list of names
+ * ("socket,openat") to paste into seccomp_allow, into buf (len bytes,
+ * NUL included). Tasks count once their results have arrived; a task
+ * whose worker died running it may be missing. Works after pool_stop,
+ * until pool_destroy.
+ *
+ * Returns the list's length (0: nothing beyond the policy was needed),
+ * POOL_EINVAL for a NULL pool or buf or a zero len, POOL_ESTATE when the
+ * pool is not in learning mode, or POOL_EMSGSIZE when the list does not
+ * fit (buf then holds ""). Thread-safe.
+ */
+int pool_seccomp_learned(process_pool_t *pool, char *buf, size_t len);
 
 /*
  * pool_set_log_level - the level below which log lines are dropped, for

@@ -75,6 +75,19 @@ static void drop_bounding(void)
 	(void)capng_apply(CAPNG_SELECT_BOUNDS);
 }
 
+/*
+ * With CAP_SETPCAP, set and lock the securebits. Before the uid switch,
+ * which then leaves the capabilities alone (NO_SETUID_FIXUP): drop_caps
+ * clears every set right after it.
+ */
+static int lock_securebits(void)
+{
+	capng_get_caps_process();
+	if (!capng_have_capability(CAPNG_EFFECTIVE, CAP_SETPCAP))
+		return 0;
+	return prctl(PR_SET_SECUREBITS, PP_CONFINE_SECUREBITS_SET, 0, 0, 0);
+}
+
 /* Then every other set: effective, permitted, inheritable, ambient. */
 static int drop_caps(void)
 {
@@ -105,10 +118,13 @@ static int install_sigsys(void (*fn)(int, siginfo_t *, void *))
 enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 {
 	pid_t parent = getppid();
+	int fd;
 
 	if (set_limits(c))
 		return PP_CONFINE_RLIMIT;
 	drop_bounding();
+	if (lock_securebits())
+		return PP_CONFINE_SECUREBITS;
 	if (c && switch_identity(c))
 		return PP_CONFINE_IDENTITY;
 	if (drop_caps())
@@ -121,9 +137,15 @@ enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 		return PP_CONFINE_DUMPABLE;
 	if (!c || !c->seccomp)
 		return PP_CONFINE_OK;
+	if (c->seccomp->learn &&
+	    (!c->learner || pp_seccomp_learner_start(c->learner)))
+		return PP_CONFINE_LEARN;
 	if (c->on_sigsys && install_sigsys(c->on_sigsys))
 		return PP_CONFINE_SIGSYS;
-	if (pp_seccomp_load(c->seccomp)) {
+	fd = pp_seccomp_load(c->seccomp);
+	if (c->seccomp->learn)
+		pp_seccomp_learner_attach(c->learner, fd);
+	if (fd < 0) {
 		errno = EPERM;
 		return PP_CONFINE_SECCOMP;
 	}
@@ -133,12 +155,20 @@ enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 const char *pp_confine_step_str(int step)
 {
 	static const char *const names[] = {
-	    "ok",	    "rlimits",	      "capabilities",
-	    "no_new_privs", "dumpable",	      "SIGSYS handler",
-	    "seccomp",	    "uid/gid switch", "death signal",
+	    "ok",
+	    "rlimits",
+	    "capabilities",
+	    "no_new_privs",
+	    "dumpable",
+	    "SIGSYS handler",
+	    "seccomp",
+	    "uid/gid switch",
+	    "death signal",
+	    "securebits",
+	    "seccomp learning listener",
 	};
 
-	if (step < 0 || step > PP_CONFINE_DEATH_SIGNAL)
+	if (step < 0 || step > PP_CONFINE_LEARN)
 		return "unknown";
 	return names[step];
 }

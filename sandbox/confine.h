@@ -1,19 +1,23 @@
 /*
  * Confining the calling process: what a worker does to itself right
- * after fork, in the order that works: rlimits, the uid/gid switch,
- * capabilities, the death signal again (a uid change clears it) and a
- * parent check, no new privileges, not dumpable, then seccomp last (with
- * its SIGSYS handler installed just before). Nothing here allocates except
- * libcap-ng's small fixed state; the seccomp program was compiled in the
- * parent.
+ * after fork, in the order that works: rlimits, the bounding set, the
+ * securebits (set and locked while CAP_SETPCAP is still held), the
+ * uid/gid switch, capabilities, the death signal again (a uid change
+ * clears it) and a parent check, no new privileges, not dumpable, then
+ * seccomp last (with its SIGSYS handler installed just before, and in
+ * learning mode the listener thread started just before that). Nothing
+ * here allocates except libcap-ng's small fixed state and the learning
+ * listener; the seccomp program was compiled in the parent.
  *
  * Thread-safety: for a single-threaded process (a fresh worker).
  */
 #ifndef PP_SANDBOX_CONFINE_H
 #define PP_SANDBOX_CONFINE_H
 
+#include <linux/securebits.h>
 #include <signal.h>
 
+#include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
 
 #ifdef __cplusplus
@@ -31,7 +35,21 @@ enum pp_confine_step {
 	PP_CONFINE_SECCOMP = 6,
 	PP_CONFINE_IDENTITY = 7,
 	PP_CONFINE_DEATH_SIGNAL = 8,
+	PP_CONFINE_SECUREBITS = 9,
+	PP_CONFINE_LEARN = 10, /* the learning listener did not start */
 };
+
+/*
+ * The securebits a process holding CAP_SETPCAP sets and locks: no
+ * privilege for uid 0 on exec (NOROOT), no capability changes on uid
+ * changes (NO_SETUID_FIXUP: capabilities are dropped explicitly instead),
+ * capabilities never kept across a uid change (KEEP_CAPS locked off), and
+ * no ambient capabilities (NO_CAP_AMBIENT_RAISE).
+ */
+#define PP_CONFINE_SECUREBITS_SET                                              \
+	(SECBIT_NOROOT | SECBIT_NOROOT_LOCKED | SECBIT_NO_SETUID_FIXUP |       \
+	 SECBIT_NO_SETUID_FIXUP_LOCKED | SECBIT_KEEP_CAPS_LOCKED |             \
+	 SECBIT_NO_CAP_AMBIENT_RAISE | SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED)
 
 struct pp_confine {
 	/* setrlimit values, 0: leave as inherited (core dumps are off
@@ -44,6 +62,9 @@ struct pp_confine {
 	const struct pp_seccomp_program *seccomp;
 	/* handler for SIGSYS (SECCOMP_RET_TRAP), installed with SA_SIGINFO */
 	void (*on_sigsys)(int, siginfo_t *, void *);
+	/* a learning program (seccomp->learn) needs this listener; it is
+	 * started just before the filter and handed its fd */
+	struct pp_seccomp_learner *learner;
 };
 
 /*
@@ -51,7 +72,10 @@ struct pp_confine {
  * PP_CONFINE_OK, or the step that failed (errno says why). Capabilities
  * are dropped from every set, the bounding set included when the process
  * may change it (root); elsewhere the bounding set is left as the kernel
- * allows.
+ * allows. With CAP_SETPCAP (root) the securebits in
+ * PP_CONFINE_SECUREBITS_SET are set and locked, before the uid switch;
+ * without it they are left as inherited (an unprivileged process can
+ * gain no capability to guard anyway).
  */
 enum pp_confine_step pp_confine_self(const struct pp_confine *c);
 

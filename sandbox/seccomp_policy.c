@@ -2,14 +2,20 @@
 #include "sandbox/seccomp_policy.h"
 
 #include <errno.h>
+#include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
+#include <sched.h>
 #include <seccomp.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
 #include <unistd.h>
 
 struct group {
@@ -78,7 +84,16 @@ static const char *const process_self_calls[] = {
     "getpid", "gettid",	   "getppid",	"getuid",      "geteuid",
     "getgid", "getegid",   "getrandom", "sched_yield", "sched_getaffinity",
     "uname",  "prlimit64", "getrusage", "arch_prctl",  "set_robust_list",
-    "rseq",   "getcpu",	   NULL,
+    "rseq",   "getcpu",	   "prctl",	NULL,
+};
+
+/* Threads, not processes: clone only with CLONE_THREAD (see rules). */
+static const char *const thread_calls[] = {
+    "clone",	      "clone3",	     "set_robust_list",
+    "rseq",	      "futex",	     "mmap",
+    "munmap",	      "mprotect",    "madvise",
+    "exit",	      "sched_yield", "sched_getaffinity",
+    "rt_sigprocmask", "getrandom",   NULL,
 };
 
 static const char *const file_read_calls[] = {
@@ -104,25 +119,116 @@ static const struct group groups[] = {
     {"@file-read", file_read_calls},
     {"@network", network_calls},
     {"@runtime", runtime_calls},
+    {"@thread", thread_calls},
 };
 
-static int set_one(struct pp_seccomp_policy *p, const char *name, int on)
+/*
+ * Argument conditions, for syscalls a group grants (a syscall named on its
+ * own is the caller's explicit choice and is allowed whole). A syscall
+ * listed here is allowed when any one of its rules matches; a rule with
+ * err set fails the call with that errno instead.
+ */
+struct arg_cond {
+	unsigned arg;
+	enum scmp_compare op;
+	uint64_t a, b;
+};
+
+struct arg_rule {
+	const char *name;
+	int err;
+	unsigned n;
+	struct arg_cond c[1];
+};
+
+#define THREAD_FLAGS (CLONE_VM | CLONE_THREAD | CLONE_SIGHAND)
+
+static const struct arg_rule arg_rules[] = {
+    /* prctl: reading the worker's own state, and naming its threads. */
+    {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_GET_SECUREBITS, 0}}},
+    {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS, 0}}},
+    {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_GET_DUMPABLE, 0}}},
+    {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_GET_KEEPCAPS, 0}}},
+    {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_CAPBSET_READ, 0}}},
+    {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_GET_SECCOMP, 0}}},
+    {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_GET_NAME, 0}}},
+    {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_SET_NAME, 0}}},
+    /* clone: a thread of this process, never a new process. */
+    {"clone", 0, 1, {{0, SCMP_CMP_MASKED_EQ, THREAD_FLAGS, THREAD_FLAGS}}},
+    /* clone3 takes its flags in memory, out of a filter's reach: it
+     * fails ENOSYS and libc falls back to clone. */
+    {"clone3", ENOSYS, 0, {{0, SCMP_CMP_EQ, 0, 0}}},
+    /* socket: local and IP families only; no netlink, packet, alg... */
+    {"socket", 0, 1, {{0, SCMP_CMP_EQ, AF_UNIX, 0}}},
+    {"socket", 0, 1, {{0, SCMP_CMP_EQ, AF_INET, 0}}},
+    {"socket", 0, 1, {{0, SCMP_CMP_EQ, AF_INET6, 0}}},
+};
+
+/*
+ * Signals to a thread: the filter is compiled once in the parent, before
+ * any worker's pid is known, so the target pid is checked by a second,
+ * tiny filter each worker builds for itself (see pp_seccomp_load).
+ */
+static const char *const pid_bound_calls[] = {"tgkill", "tkill", NULL};
+
+static int resolve(const char *name)
 {
 	int nr = seccomp_syscall_resolve_name(name);
 
 	if (nr == __NR_SCMP_ERROR || nr < 0 || nr >= PP_SECCOMP_MAX_NR)
-		return -EINVAL;
-	p->allowed[nr] = (unsigned char)on;
+		return -1;
+	return nr;
+}
+
+static int in_list(const char *const *calls, const char *name)
+{
+	for (; *calls; calls++)
+		if (!strcmp(*calls, name))
+			return 1;
 	return 0;
 }
 
+/* Whether a group grants name with conditions rather than whole. */
+static int conditional(const char *name)
+{
+	size_t i;
+
+	if (in_list(pid_bound_calls, name))
+		return 1;
+	for (i = 0; i < sizeof(arg_rules) / sizeof(arg_rules[0]); i++)
+		if (!strcmp(arg_rules[i].name, name))
+			return 1;
+	return 0;
+}
+
+static int set_one(struct pp_seccomp_policy *p, const char *name, int on)
+{
+	int nr = resolve(name);
+
+	if (nr < 0)
+		return -EINVAL;
+	p->allowed[nr] = (unsigned char)(on ? PP_SECCOMP_ALLOW : 0);
+	return 0;
+}
+
+/* A group's calls: conditional ones never lower a whole allow. */
 static void set_list(struct pp_seccomp_policy *p, const char *const *calls,
 		     int on)
 {
-	for (; *calls; calls++)
+	for (; *calls; calls++) {
 		/* A call this kernel's tables lack (an older libseccomp) is
 		 * simply not there to allow. */
-		(void)set_one(p, *calls, on);
+		int nr = resolve(*calls);
+
+		if (nr < 0)
+			continue;
+		if (!on)
+			p->allowed[nr] = 0;
+		else if (!conditional(*calls))
+			p->allowed[nr] = PP_SECCOMP_ALLOW;
+		else if (!p->allowed[nr])
+			p->allowed[nr] = PP_SECCOMP_ALLOW_IF;
+	}
 }
 
 static const struct group *find_group(const char *name)
@@ -240,31 +346,128 @@ out:
 	return err;
 }
 
+/* The conditional rules for nr, or the whole allow when it has none. */
+static int add_rules(scmp_filter_ctx ctx, int nr)
+{
+	struct scmp_arg_cmp cmp[1];
+	size_t i;
+	int err;
+
+	for (i = 0; i < sizeof(arg_rules) / sizeof(arg_rules[0]); i++) {
+		const struct arg_rule *r = &arg_rules[i];
+		unsigned k;
+
+		if (resolve(r->name) != nr)
+			continue;
+		for (k = 0; k < r->n; k++) {
+			cmp[k].arg = r->c[k].arg;
+			cmp[k].op = r->c[k].op;
+			cmp[k].datum_a = r->c[k].a;
+			cmp[k].datum_b = r->c[k].b;
+		}
+		err = seccomp_rule_add_array(
+		    ctx,
+		    r->err ? SCMP_ACT_ERRNO((unsigned)r->err) : SCMP_ACT_ALLOW,
+		    nr, r->n, cmp);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int is_pid_bound(int nr)
+{
+	unsigned i;
+
+	for (i = 0; pid_bound_calls[i]; i++)
+		if (resolve(pid_bound_calls[i]) == nr)
+			return 1;
+	return 0;
+}
+
+/* The pid-bound syscalls this policy grants through a group. */
+static void pid_bound(const struct pp_seccomp_policy *p,
+		      struct pp_seccomp_program *out)
+{
+	unsigned i;
+
+	for (i = 0; pid_bound_calls[i]; i++) {
+		int nr = resolve(pid_bound_calls[i]);
+
+		if (nr >= 0 && p->allowed[nr] == PP_SECCOMP_ALLOW_IF)
+			out->pid_bound_nr[out->pid_bound++] = nr;
+	}
+}
+
+/* Whole allows, and each conditional syscall's rules. */
+static int add_policy(scmp_filter_ctx ctx, const struct pp_seccomp_policy *p)
+{
+	int nr, err = 0;
+
+	for (nr = 0; !err && nr < PP_SECCOMP_MAX_NR; nr++) {
+		if (!p->allowed[nr])
+			continue;
+		/* A pid-bound call passes here; the pid filter checks it. */
+		if (p->allowed[nr] == PP_SECCOMP_ALLOW_IF && !is_pid_bound(nr))
+			err = add_rules(ctx, nr);
+		else
+			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	}
+	return err;
+}
+
 int pp_seccomp_compile(const struct pp_seccomp_policy *p,
 		       struct pp_seccomp_program *out)
 {
 	scmp_filter_ctx ctx;
-	int nr, err;
+	int err;
 
 	if (!p || !out)
 		return -EINVAL;
 	memset(out, 0, sizeof(*out));
 	if (p->error)
 		return p->error;
-	ctx = seccomp_init(SCMP_ACT_TRAP);
+	/* Learning: what the list does not allow goes to the listener. */
+	ctx = seccomp_init(p->learn ? SCMP_ACT_NOTIFY : SCMP_ACT_TRAP);
 	if (!ctx)
-		return -ENOMEM;
+		return p->learn ? -ENOSYS : -ENOMEM;
 	err = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH,
 			       SCMP_ACT_KILL_PROCESS);
 	if (!err)
 		err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_NNP, 0);
-	for (nr = 0; !err && nr < PP_SECCOMP_MAX_NR; nr++)
-		if (p->allowed[nr])
-			err = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
+	/* Off is libseccomp's default; said here because learning needs a
+	 * filter on the worker's main thread only, never its listener. The
+	 * program is exported and loaded by pp_seccomp_load either way. */
+	if (!err)
+		err = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 0);
+	if (!err)
+		err = add_policy(ctx, p);
 	if (!err)
 		err = export_program(ctx, out);
 	seccomp_release(ctx);
-	return err < 0 ? err : 0;
+	if (err < 0)
+		return err;
+	out->learn = p->learn;
+	if (!p->learn) /* a listener's filter cannot be stacked on it */
+		pid_bound(p, out);
+	return 0;
+}
+
+int pp_seccomp_learn_available(void)
+{
+	unsigned action = SECCOMP_RET_USER_NOTIF;
+	struct utsname u;
+	int major = 0, minor = 0;
+
+	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action))
+		return -ENOSYS;
+	/* SECCOMP_USER_NOTIF_FLAG_CONTINUE came in Linux 5.5; no call
+	 * tells whether it is there short of using it. */
+	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
+		return -ENOSYS;
+	if (major < 5 || (major == 5 && minor < 5))
+		return -ENOSYS;
+	return 0;
 }
 
 void pp_seccomp_program_free(struct pp_seccomp_program *prog)
@@ -272,21 +475,88 @@ void pp_seccomp_program_free(struct pp_seccomp_program *prog)
 	if (!prog)
 		return;
 	free(prog->insns);
-	prog->insns = NULL;
-	prog->count = 0;
+	memset(prog, 0, sizeof(*prog));
+}
+
+#if defined(__x86_64__)
+#define NATIVE_ARCH AUDIT_ARCH_X86_64
+#elif defined(__aarch64__)
+#define NATIVE_ARCH AUDIT_ARCH_AARCH64
+#endif
+
+#if __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+#define ARG0_LOW offsetof(struct seccomp_data, args[0])
+#else
+#define ARG0_LOW (offsetof(struct seccomp_data, args[0]) + 4)
+#endif
+
+#define STMT(code, k)	    ((struct sock_filter)BPF_STMT(code, k))
+#define JUMP(code, k, t, f) ((struct sock_filter)BPF_JUMP(code, k, t, f))
+
+/*
+ * The second filter: the program's pid-bound syscalls only with the
+ * caller's own pid as their first argument (pid_t: the low 32 bits are
+ * what the kernel reads); a foreign pid traps like any denied call. Built
+ * on the stack in the worker.
+ */
+static int load_pid_filter(const struct pp_seccomp_program *p)
+{
+	struct sock_filter f[12];
+	struct sock_fprog prog;
+	unsigned n = 0, i;
+	unsigned self = (unsigned)getpid();
+
+	if (p->pid_bound > 2)
+		return -EINVAL;
+
+	f[n++] =
+	    STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch));
+	/* A foreign architecture: the first filter kills it already. */
+	f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, NATIVE_ARCH, 1, 0);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] =
+	    STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr));
+	for (i = 0; i < p->pid_bound; i++)
+		f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K,
+			      (unsigned)p->pid_bound_nr[i], 0, 0);
+	/* Each syscall's jump, when equal: past the ALLOW below, to the
+	 * pid check. */
+	for (i = 4; i < n; i++)
+		f[i].jt = (unsigned char)(n - i);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] = STMT(BPF_LD | BPF_W | BPF_ABS, ARG0_LOW);
+	f[n++] = JUMP(BPF_JMP | BPF_JEQ | BPF_K, self, 0, 1);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW);
+	f[n++] = STMT(BPF_RET | BPF_K, SECCOMP_RET_TRAP);
+	prog.len = (unsigned short)n;
+	prog.filter = f;
+	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog) < 0)
+		return -errno;
+	return 0;
 }
 
 int pp_seccomp_load(const struct pp_seccomp_program *prog)
 {
 	struct sock_fprog f;
+	int err = 0, fd;
 
 	if (!prog || !prog->insns || !prog->count || prog->count > 0xffff)
 		return -EINVAL;
 	f.len = (unsigned short)prog->count;
 	f.filter = prog->insns;
-	if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &f) < 0)
-		return -errno;
-	return 0;
+	/* The pid filter first: once the main one is in, prctl is gone. */
+	if (prog->pid_bound)
+		err = load_pid_filter(prog);
+	if (err)
+		return err;
+	if (!prog->learn) {
+		if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &f) < 0)
+			return -errno;
+		return 0;
+	}
+	fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER,
+			  SECCOMP_FILTER_FLAG_NEW_LISTENER, &f);
+	return fd < 0 ? -errno : fd; /* the kernel makes it O_CLOEXEC */
 }
 
 const char *pp_seccomp_syscall_name(int nr, char *buf, size_t len)

@@ -10,6 +10,18 @@
  * for everything else, so it cannot fail open. The worker runtime's own
  * syscalls are merged into every policy.
  *
+ * Argument conditions: a syscall granted through a group is limited where
+ * it matters (prctl to reading the process's own state and thread names,
+ * clone to threads with clone3 failing ENOSYS, socket to AF_UNIX, AF_INET
+ * and AF_INET6, tgkill and tkill to the caller's own pid); a syscall named
+ * on its own is allowed whole, as the caller asked. The pid check cannot
+ * be compiled in the parent, before the pid exists: pp_seccomp_load adds
+ * a second, tiny filter for it in the worker.
+ *
+ * Learning: with learn set, the default action is SECCOMP_RET_USER_NOTIF
+ * instead of TRAP; a listener (seccomp_learn.h) records each such syscall
+ * and lets it continue.
+ *
  * Thread-safety: a policy belongs to one thread. A compiled program is
  * read-only and may be shared, also across fork.
  */
@@ -31,16 +43,26 @@ enum pp_seccomp_profile {
 	PP_SECCOMP_EMPTY = 2,	/* nothing but the runtime, for building */
 };
 
+/* allowed[] values */
+#define PP_SECCOMP_ALLOW    1 /* whole */
+#define PP_SECCOMP_ALLOW_IF 2 /* with the library's argument conditions */
+
 struct pp_seccomp_policy {
-	unsigned char allowed[PP_SECCOMP_MAX_NR];
+	unsigned char allowed[PP_SECCOMP_MAX_NR]; /* 0 or PP_SECCOMP_ALLOW* */
 	int error;    /* first error, negative errno */
 	char bad[64]; /* the name that caused it */
+	int learn;    /* 1: unlisted syscalls notify a listener, not trap */
 };
 
 /* A compiled filter: a sock_filter array, malloc'd. */
 struct pp_seccomp_program {
 	void *insns;
 	size_t count;
+	int learn; /* load with a listener (pp_seccomp_load) */
+	/* pid-bound syscalls granted through a group, checked by a second
+	 * filter the worker builds for its own pid */
+	int pid_bound_nr[2];
+	unsigned pid_bound;
 };
 
 /* pp_seccomp_policy_init - start from a profile (the runtime included). */
@@ -60,8 +82,9 @@ int pp_seccomp_deny(struct pp_seccomp_policy *p, const char *names);
 
 /*
  * pp_seccomp_compile - the BPF program for the policy. Returns 0, the
- * policy's recorded error, or -ENOMEM / -EIO from libseccomp. Release the
- * program with pp_seccomp_program_free.
+ * policy's recorded error, -ENOSYS when learn is set and libseccomp or
+ * the kernel lacks user notification, or -ENOMEM / -EIO from libseccomp.
+ * Release the program with pp_seccomp_program_free.
  */
 int pp_seccomp_compile(const struct pp_seccomp_policy *p,
 		       struct pp_seccomp_program *out);
@@ -69,10 +92,20 @@ int pp_seccomp_compile(const struct pp_seccomp_policy *p,
 void pp_seccomp_program_free(struct pp_seccomp_program *prog);
 
 /*
- * pp_seccomp_load - install the program in the calling process (after
- * PR_SET_NO_NEW_PRIVS). Allocates nothing. Returns 0 or a negative errno.
+ * pp_seccomp_load - install the program on the calling thread (after
+ * PR_SET_NO_NEW_PRIVS; threads started later inherit it, threads already
+ * running do not), preceded by the pid filter when the program has
+ * pid-bound syscalls. Allocates nothing. Returns 0, or for a learning
+ * program the listener fd (O_CLOEXEC, > 0), or a negative errno.
  */
 int pp_seccomp_load(const struct pp_seccomp_program *prog);
+
+/*
+ * pp_seccomp_learn_available - 0 when the kernel has what learning needs
+ * (SECCOMP_RET_USER_NOTIF, Linux 5.0, and its CONTINUE flag, Linux 5.5),
+ * else -ENOSYS. Thread-safe.
+ */
+int pp_seccomp_learn_available(void);
 
 /*
  * pp_seccomp_syscall_name - the native name of syscall nr into buf

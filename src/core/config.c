@@ -57,6 +57,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "cpu_max_percent too large");
 	if (c->seccomp_profile < 0 || c->seccomp_profile > 1)
 		return bad(why, len, "seccomp_profile must be 0 or 1");
+	if (c->seccomp_learn < 0 || c->seccomp_learn > 1)
+		return bad(why, len, "seccomp_learn must be 0 or 1");
 	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)
 		return bad(why, len, "pool_name is not NUL-terminated");
 	return 0;

@@ -140,6 +140,8 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 	int err, status;
 
 	while ((err = pp_channel_recv(&w->ch, &f)) == 0) {
+		if (f.type == PP_FRAME_LEARNED)
+			pp_learn_frame(pool, w, &f);
 		if (f.type != PP_FRAME_RESULT)
 			continue;
 		status = f.u.result.status;
@@ -159,6 +161,7 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		w->tasks_done++;
 		atomic_store_explicit(&w->info_done, w->tasks_done,
 				      memory_order_relaxed);
+		pp_learn_task_done(pool, w, t->id);
 		pp_resolve_result(pool, t, &f, out, err, pp_now_ns());
 		return 1;
 	}

@@ -90,6 +90,14 @@ static int alloc_parts(struct process_pool *pool)
 	return 0;
 }
 
+/* Learning mode: the config, or the environment to turn it on. */
+static int want_learning(const pool_config_t *c)
+{
+	const char *v = getenv("PROCESS_POOL_SECCOMP_LEARN");
+
+	return c->seccomp_learn || (v && !strcmp(v, "1"));
+}
+
 /* Compiles the workers' seccomp filter once, in the parent. */
 static int build_seccomp(struct process_pool *pool, char *why, size_t len)
 {
@@ -99,6 +107,14 @@ static int build_seccomp(struct process_pool *pool, char *why, size_t len)
 	pool->cfg.seccomp_allow = NULL; /* the copy below is what counts */
 	if (pool->cfg.sandbox_off)
 		return 0;
+	pool->learn = want_learning(&pool->cfg);
+	pool->cfg.seccomp_learn = pool->learn;
+	if (pool->learn && pp_seccomp_learn_available()) {
+		snprintf(why, len,
+			 "seccomp learning needs SECCOMP_RET_USER_NOTIF with "
+			 "its CONTINUE flag (Linux 5.5)");
+		return POOL_ENOSYS;
+	}
 	if (pool->seccomp_allow_src) {
 		pool->seccomp_allow = strdup(pool->seccomp_allow_src);
 		if (!pool->seccomp_allow)
@@ -110,7 +126,12 @@ static int build_seccomp(struct process_pool *pool, char *why, size_t len)
 					    : PP_SECCOMP_COMPUTE);
 	if (pool->seccomp_allow)
 		pp_seccomp_allow(&policy, pool->seccomp_allow);
+	policy.learn = pool->learn;
 	err = pp_seccomp_compile(&policy, &pool->seccomp);
+	if (err == -ENOSYS) {
+		snprintf(why, len, "libseccomp cannot build a learning filter");
+		return POOL_ENOSYS;
+	}
 	if (err == -EINVAL)
 		snprintf(why, len,
 			 "seccomp_allow: unknown syscall or group '%s'",
@@ -161,9 +182,16 @@ process_pool_t *pool_create(const pool_config_t *config)
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "config_invalid",
 		       "reason=\"%s\"", why);
 		free_pool(pool);
-		errno = err == POOL_ENOMEM ? ENOMEM : EINVAL;
+		errno = err == POOL_ENOMEM   ? ENOMEM
+			: err == POOL_ENOSYS ? ENOSYS
+					     : EINVAL;
 		return NULL;
 	}
+	if (pool->learn)
+		pp_log(LOG_LEVEL_WARN, pool->cfg.pool_name, "seccomp_learning",
+		       "%s",
+		       "note=\"workers run every syscall and record it; "
+		       "a development tool, not a confinement\"");
 	if (alloc_parts(pool) || pp_future_cache_hold()) {
 		free_pool(pool);
 		errno = ENOMEM;
@@ -363,6 +391,8 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 	atomic_store(&pool->state, PP_POOL_STOPPED);
 	pthread_mutex_unlock(&pool->stop_lock);
 	pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "pool_stopped", "%s", "");
+	if (pool->learn)
+		pp_learn_report(pool);
 	return 0;
 }
 

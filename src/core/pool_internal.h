@@ -19,6 +19,7 @@
 #include "src/core/future.h"
 #include "src/core/latency.h"
 #include "sandbox/cgroup.h"
+#include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
 #include "src/ipc/channel.h"
 #include "src/ipc/mpmc_queue.h"
@@ -83,6 +84,9 @@ struct pp_worker {
 	int kill_reason;       /* task_status_t that caused a kill, or 0 */
 	uint64_t restarts;
 	uint64_t generation;	/* spawns in this slot, for leaf names */
+	/* Learning: syscalls the task now finishing needed (LEARNED
+	 * frames), by whoever holds the worker's channel. */
+	uint64_t learn_bits[PP_SECCOMP_LEARN_WORDS];
 	char cg_leaf[PATH_MAX]; /* its cgroup leaf, "" when none */
 	/* What pool_get_workers reads from other threads. */
 	_Atomic int info_pid; /* 0 while the slot is empty */
@@ -107,6 +111,8 @@ struct process_pool {
 	struct pp_cgroup_limits cg_limits;
 	struct pp_seccomp_program seccomp; /* compiled once; empty if off */
 	int cache_held; /* counted among the future cache's holders */
+	int learn;	/* seccomp learning mode */
+	_Atomic uint64_t learned[PP_SECCOMP_LEARN_WORDS]; /* all tasks' */
 	_Atomic int state;		   /* enum pp_pool_state */
 
 	/* Submission side. */
@@ -199,6 +205,14 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t);
 int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t);
+
+/* learn.c: LEARNED frames into w's bitmap; at the task's result, the
+ * log line and the pool's union; the summary at pool_stop. */
+void pp_learn_frame(struct process_pool *pool, struct pp_worker *w,
+		    const struct pp_frame *f);
+void pp_learn_task_done(struct process_pool *pool, struct pp_worker *w,
+			uint64_t task_id);
+void pp_learn_report(struct process_pool *pool);
 
 /* "seccomp denied syscall NAME" for a violation, into buf. */
 const char *pp_violation_detail(int nr, char *buf, size_t len);

@@ -464,6 +464,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		enqueue(pool, t, 1);
 		return;
 	}
+	pp_learn_task_done(pool, w, t->id);
 	if (!err && (status == TASK_STATUS_COMPLETED ||
 		     status == TASK_STATUS_FAILED)) {
 		resolve_batched(pool, batch, t, f, out, now);
@@ -488,6 +489,8 @@ static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 		 * back when it started, so that is when they finished. */
 		if (!got++)
 			now = pp_now_ns();
+		if (f.type == PP_FRAME_LEARNED)
+			pp_learn_frame(pool, w, &f);
 		if (f.type == PP_FRAME_RESULT)
 			on_result(pool, w, &f, now, &batch);
 		if (w->state == PP_WORKER_DYING) {
@@ -635,7 +638,7 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 			 "worker %d killed by SIGSYS: seccomp denied a syscall",
 			 (int)w->pid);
 	} else if (code > PP_EXIT_CONFINE &&
-		   code <= PP_EXIT_CONFINE + PP_CONFINE_DEATH_SIGNAL) {
+		   code <= PP_EXIT_CONFINE + PP_CONFINE_LEARN) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "confine_failed",
 		       "worker=%d pid=%d step=\"%s\"", w->index, (int)w->pid,
 		       pp_confine_step_str(code - PP_EXIT_CONFINE));

@@ -145,6 +145,8 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 		if (!w->slots)
 			return -ENOMEM;
 	}
+	/* A dead worker's half-reported task is not the next one's. */
+	memset(w->learn_bits, 0, sizeof(w->learn_bits));
 	err = make_channel(pool, w);
 	if (err)
 		return err;

@@ -64,6 +64,10 @@ struct worker_state {
 		      * ages tasks, on the scale of seconds */
 };
 
+/* The learning listener, when the pool learns (seccomp_learn.h). */
+static struct pp_seccomp_learner learner;
+static int learning;
+
 /* What pool_output_alloc hands out, for the task running now. */
 static struct worker_state *current_worker;
 static void *current_output;
@@ -322,6 +326,38 @@ static int place_output(struct worker_state *ws, void *out, size_t size,
 	return 0;
 }
 
+/*
+ * Learning: the syscalls the task just needed beyond the policy, as
+ * LEARNED frames ahead of its RESULT. Every one of them was recorded
+ * before the listener let it go, so none is missing here.
+ */
+static void send_learned(struct worker_state *ws, uint64_t wire)
+{
+	uint64_t bits[PP_SECCOMP_LEARN_WORDS];
+	struct pp_frame r;
+	unsigned chunk, i, j;
+
+	if (!pp_seccomp_learner_take(&learner, bits))
+		return;
+	for (chunk = 0; chunk < PP_FRAME_LEARNED_CHUNKS; chunk++) {
+		const uint64_t *w = &bits[chunk * PP_FRAME_LEARNED_BYTES / 8];
+		int any = 0;
+
+		memset(&r, 0, sizeof(r));
+		r.type = PP_FRAME_LEARNED;
+		r.task_id = wire;
+		r.u.learned.chunk = chunk;
+		for (i = 0; i < PP_FRAME_LEARNED_BYTES / 8; i++) {
+			any |= w[i] != 0;
+			for (j = 0; j < 8; j++)
+				r.u.learned.bits[i * 8 + j] =
+				    (uint8_t)(w[i] >> (8 * j));
+		}
+		if (any)
+			send_frame(ws, &r);
+	}
+}
+
 static void run_one(struct worker_state *ws, struct local_task *t)
 {
 	const struct pp_frame *f = &t->f;
@@ -337,6 +373,8 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	rc = func(f->payload.length ? input : NULL, (size_t)f->payload.length,
 		  &out, &out_size, (void *)(uintptr_t)f->u.submit.user_data);
 	current_worker = NULL;
+	if (learning)
+		send_learned(ws, f->task_id);
 	status = place_output(ws, out, out_size, &ref);
 	current_output = NULL;
 	if (!status)
@@ -489,6 +527,11 @@ static void confine(struct process_pool *pool, struct worker_state *ws)
 	c.gid = pool->cfg.worker_gid;
 	c.seccomp = &pool->seccomp;
 	c.on_sigsys = on_sigsys;
+	if (pool->seccomp.learn) {
+		learner.fail_exit = PP_EXIT_CONFINE + PP_CONFINE_LEARN;
+		c.learner = &learner;
+		learning = 1;
+	}
 	step = pp_confine_self(&c);
 	if (step != PP_CONFINE_OK)
 		_exit(PP_EXIT_CONFINE + (int)step); /* the parent names it */

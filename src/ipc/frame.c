@@ -21,6 +21,7 @@ static const struct frame_kind kinds[PP_FRAME_TYPE_MAX + 1] = {
     [PP_FRAME_PONG] = {"PONG", 8, 1, 0},
     [PP_FRAME_HELLO] = {"HELLO", 8, 1, 0},
     [PP_FRAME_SHUTDOWN] = {"SHUTDOWN", 0, 0, 0},
+    [PP_FRAME_LEARNED] = {"LEARNED", 8 + PP_FRAME_LEARNED_BYTES, 1, 0},
 };
 
 static const struct frame_kind *kind_of(unsigned type)
@@ -67,6 +68,9 @@ size_t pp_frame_encoded_size(const struct pp_frame *f)
 	k = kind_of(f->type);
 	if (!k || !flags_ok(f->type, f->flags))
 		return 0;
+	if (f->type == PP_FRAME_LEARNED &&
+	    f->u.learned.chunk >= PP_FRAME_LEARNED_CHUNKS)
+		return 0;
 	size = PP_FRAME_HEADER_SIZE + (size_t)k->body_size;
 	if (f->flags & PP_FRAME_F_INLINE) {
 		if (!k->may_inline || f->payload.offset != 0)
@@ -103,6 +107,11 @@ static void encode_body(struct pp_writer *w, const struct pp_frame *f)
 		pp_writer_u32(w, f->u.hello.pid);
 		pp_writer_u32(w, 0); /* reserved */
 		break;
+	case PP_FRAME_LEARNED:
+		pp_writer_u32(w, f->u.learned.chunk);
+		pp_writer_u32(w, 0); /* reserved */
+		pp_writer_bytes(w, f->u.learned.bits, PP_FRAME_LEARNED_BYTES);
+		break;
 	default:
 		break;
 	}
@@ -135,6 +144,23 @@ int pp_frame_encode(struct pp_frame *f, void *buf, size_t cap)
 	return w.failed ? -EMSGSIZE : (int)w.pos;
 }
 
+/* A LEARNED body: the chunk must be one of the bitmap's. */
+static int decode_learned(struct pp_cursor *c, struct pp_frame *f)
+{
+	const uint8_t *bits;
+
+	f->u.learned.chunk = pp_cursor_u32(c);
+	if (pp_cursor_u32(c) != 0)
+		return c->failed ? PP_FRAME_TRUNCATED : PP_FRAME_BAD_RESERVED;
+	bits = pp_cursor_bytes(c, PP_FRAME_LEARNED_BYTES);
+	if (!bits)
+		return PP_FRAME_TRUNCATED;
+	if (f->u.learned.chunk >= PP_FRAME_LEARNED_CHUNKS)
+		return PP_FRAME_BAD_RESERVED;
+	memcpy(f->u.learned.bits, bits, PP_FRAME_LEARNED_BYTES);
+	return PP_FRAME_OK;
+}
+
 /* Reads the type's body; returns PP_FRAME_OK or why it is malformed. */
 static int decode_body(struct pp_cursor *c, struct pp_frame *f)
 {
@@ -160,6 +186,8 @@ static int decode_body(struct pp_cursor *c, struct pp_frame *f)
 		if (pp_cursor_u32(c) != 0)
 			return PP_FRAME_BAD_RESERVED;
 		break;
+	case PP_FRAME_LEARNED:
+		return decode_learned(c, f);
 	default:
 		break;
 	}

@@ -40,6 +40,16 @@ extern "C" {
 #define PP_FRAME_F_PRIO_MASK  0x0300u
 #define PP_FRAME_F_KNOWN      (PP_FRAME_F_INLINE | PP_FRAME_F_PRIO_MASK)
 
+/*
+ * A LEARNED frame carries one chunk of a syscall bitmap: bit b of
+ * bits[i] is syscall chunk * 256 + i * 8 + b. Body: u32 chunk (below
+ * PP_FRAME_LEARNED_CHUNKS), u32 reserved (zero), 32 bitmap bytes, so the
+ * frame fills one 64-byte slot exactly. A worker sends the non-empty
+ * chunks of a task before that task's RESULT, with the same task_id.
+ */
+#define PP_FRAME_LEARNED_BYTES	32u
+#define PP_FRAME_LEARNED_CHUNKS 4u /* 1024 syscalls */
+
 enum pp_frame_type {
 	PP_FRAME_SUBMIT = 1,   /* parent -> worker: run a task */
 	PP_FRAME_RESULT = 2,   /* worker -> parent: a task's outcome */
@@ -48,7 +58,9 @@ enum pp_frame_type {
 	PP_FRAME_PONG = 5,     /* worker -> parent: answer to PING */
 	PP_FRAME_HELLO = 6,    /* worker -> parent: ready */
 	PP_FRAME_SHUTDOWN = 7, /* parent -> worker: exit when idle */
-	PP_FRAME_TYPE_MAX = 7,
+	PP_FRAME_LEARNED = 8,  /* worker -> parent: syscalls a task needed
+				* beyond the policy (seccomp learning) */
+	PP_FRAME_TYPE_MAX = 8,
 };
 
 /* Why a buffer did not decode; decode returns the negated value. */
@@ -91,6 +103,10 @@ struct pp_frame {
 		struct {
 			uint32_t pid;
 		} hello;
+		struct {
+			uint32_t chunk;
+			uint8_t bits[PP_FRAME_LEARNED_BYTES];
+		} learned;
 	} u;
 	struct pp_payload_ref payload; /* SUBMIT and RESULT only */
 	/* With PP_FRAME_F_INLINE: payload.length bytes, aliasing the buffer

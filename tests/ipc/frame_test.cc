@@ -53,6 +53,10 @@ TEST(Frame, BodySizesAndDirections)
 	EXPECT_TRUE(pp_frame_from_worker(PP_FRAME_RESULT));
 	EXPECT_TRUE(pp_frame_from_worker(PP_FRAME_PONG));
 	EXPECT_TRUE(pp_frame_from_worker(PP_FRAME_HELLO));
+	EXPECT_TRUE(pp_frame_from_worker(PP_FRAME_LEARNED));
+	// A LEARNED frame fills one 64-byte ring slot exactly.
+	EXPECT_EQ(64 - (int)PP_FRAME_HEADER_SIZE,
+		  pp_frame_body_size(PP_FRAME_LEARNED));
 	EXPECT_FALSE(pp_frame_from_worker(PP_FRAME_SUBMIT));
 	EXPECT_FALSE(pp_frame_from_worker(PP_FRAME_CANCEL));
 	EXPECT_FALSE(pp_frame_from_worker(200));
@@ -82,6 +86,11 @@ TEST(Frame, EveryTypeRoundTrips)
 		} else if (t == PP_FRAME_HELLO) {
 			memset(&f.u, 0, sizeof(f.u));
 			f.u.hello.pid = 1234;
+		} else if (t == PP_FRAME_LEARNED) {
+			memset(&f.u, 0, sizeof(f.u));
+			f.u.learned.chunk = PP_FRAME_LEARNED_CHUNKS - 1;
+			f.u.learned.bits[0] = 0x81;
+			f.u.learned.bits[PP_FRAME_LEARNED_BYTES - 1] = 0x40;
 		}
 		std::vector<uint8_t> bytes = encode(f);
 		ASSERT_EQ(PP_FRAME_HEADER_SIZE + pp_frame_body_size(t),
@@ -177,6 +186,27 @@ TEST_F(FrameCorruption, EachFieldHasItsOwnError)
 	for (int s = 0; s <= PP_FRAME_STATUS_MAX; s++)
 		EXPECT_STRNE("unknown status", pp_frame_status_str(-s));
 	EXPECT_STREQ("unknown status", pp_frame_status_str(99));
+}
+
+TEST_F(FrameCorruption, LearnedChunkAndReservedAreChecked)
+{
+	pp_frame f;
+	memset(&f, 0, sizeof(f));
+	f.type = PP_FRAME_LEARNED;
+	f.u.learned.chunk = 1;
+	bytes_ = encode(f);
+	ASSERT_EQ(64, Decode());
+	Put32(24, PP_FRAME_LEARNED_CHUNKS);  // past the bitmap
+	EXPECT_EQ(-PP_FRAME_BAD_RESERVED, Decode());
+	Put32(24, 0);
+	Put32(28, 1);  // reserved
+	EXPECT_EQ(-PP_FRAME_BAD_RESERVED, Decode());
+	Put32(28, 0);
+	bytes_.resize(63);
+	EXPECT_EQ(-PP_FRAME_TRUNCATED, Decode());
+	// Nor will the encoder write a chunk past the bitmap.
+	f.u.learned.chunk = PP_FRAME_LEARNED_CHUNKS;
+	EXPECT_EQ(0u, pp_frame_encoded_size(&f));
 }
 
 TEST_F(FrameCorruption, InlineFlagOnTypeWithoutPayload)

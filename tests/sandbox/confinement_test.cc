@@ -1,10 +1,16 @@
 // Confinement, checked from inside real workers: capabilities, no new
-// privileges, seccomp mode, closed fds, and denied syscalls reported as
-// SANDBOX_VIOLATION naming the syscall, under both seccomp actions.
+// privileges, seccomp mode, securebits, closed fds, and denied syscalls
+// (or denied argument forms) reported as SANDBOX_VIOLATION naming the
+// syscall, under both seccomp actions.
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <linux/netlink.h>
+#include <linux/securebits.h>
+#include <pthread.h>
+#include <sys/prctl.h>
 #include <sys/ptrace.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -336,6 +342,204 @@ TEST(Confinement, ForkIsDeniedByDefault)
 	EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, r.status) << r.detail;
 	EXPECT_NE(nullptr, strstr(r.detail, "clone")) << r.detail;
 	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, noop_task).status);
+	pool_destroy(p);
+}
+
+}  // namespace
+
+namespace {
+
+// ---- argument conditions ----------------------------------------------
+
+int prctl_get_task(void *, size_t, void **, size_t *, void *)
+{
+	return prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0) == 1 ? 0 : 1;
+}
+
+int prctl_set_task(void *, size_t, void **, size_t *, void *)
+{
+	return prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0 ? errno : 0;
+}
+
+int tgkill_self_task(void *, size_t, void **, size_t *, void *)
+{
+	return syscall(SYS_tgkill, getpid(), gettid(), 0) < 0 ? errno : 0;
+}
+
+// Signal 0 to the host: only whether it may, nothing is sent.
+int tgkill_parent_task(void *, size_t, void **, size_t *, void *)
+{
+	return syscall(SYS_tgkill, getppid(), getppid(), 0) < 0 ? errno : 0;
+}
+
+int netlink_task(void *, size_t, void **, size_t *, void *)
+{
+	int fd = socket(AF_NETLINK, SOCK_RAW, NETLINK_ROUTE);
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 ? errno : 0;
+}
+
+int unix_socket_task(void *, size_t, void **, size_t *, void *)
+{
+	int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+	if (fd >= 0)
+		close(fd);
+	return fd < 0 ? errno : 0;
+}
+
+void *thread_body(void *arg)
+{
+	*static_cast<int *>(arg) = 42;
+	return nullptr;
+}
+
+int thread_task(void *, size_t, void **, size_t *, void *)
+{
+	pthread_t t;
+	int v = 0, err = pthread_create(&t, nullptr, thread_body, &v);
+	if (err)
+		return err;
+	pthread_join(t, nullptr);
+	return v == 42 ? 0 : 1;
+}
+
+void expect_violation(process_pool_t *p, task_func_t f, const char *name)
+{
+	task_result_t r = run(p, f);
+	EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, r.status) << name;
+	EXPECT_NE(nullptr, strstr(r.detail, name)) << r.detail;
+}
+
+// prctl is in the default profile for reading the worker's own state;
+// changing it is a violation naming prctl, under both actions.
+TEST(ArgumentConditions, PrctlOnlyReads)
+{
+	for (int errno_mode = 0; errno_mode <= 1; errno_mode++) {
+		process_pool_t *p = start(errno_mode, nullptr);
+		ASSERT_NE(nullptr, p);
+		EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, prctl_get_task).status);
+		expect_violation(p, prctl_set_task, "prctl");
+		EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, prctl_get_task).status);
+		pool_destroy(p);
+	}
+}
+
+// The filter is compiled before any worker exists; each worker adds a
+// filter of its own for its pid: signals to itself only.
+TEST(ArgumentConditions, TgkillOnlyToItself)
+{
+	for (int errno_mode = 0; errno_mode <= 1; errno_mode++) {
+		process_pool_t *p = start(errno_mode, nullptr);
+		ASSERT_NE(nullptr, p);
+		EXPECT_EQ(TASK_STATUS_COMPLETED,
+			  run(p, tgkill_self_task).status);
+		expect_violation(p, tgkill_parent_task, "tgkill");
+		EXPECT_EQ(TASK_STATUS_COMPLETED,
+			  run(p, tgkill_self_task).status);
+		pool_destroy(p);
+	}
+}
+
+// @network grants socket for local and IP families; naming socket on its
+// own grants it whole.
+TEST(ArgumentConditions, NetworkGroupLimitsSocketFamilies)
+{
+	process_pool_t *p = start(0, "@network");
+	ASSERT_NE(nullptr, p);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, socket_task).status);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, unix_socket_task).status);
+	expect_violation(p, netlink_task, "socket");
+	pool_destroy(p);
+	p = start(0, "socket");
+	ASSERT_NE(nullptr, p);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, netlink_task).status);
+	pool_destroy(p);
+}
+
+// @thread: clone for threads of the worker, never a new process.
+TEST(ArgumentConditions, ThreadGroupAllowsThreadsNotProcesses)
+{
+#if defined(__SANITIZE_THREAD__)
+	GTEST_SKIP() << "ThreadSanitizer refuses new threads in a forked "
+			"worker of a threaded host (die_after_fork)";
+#endif
+	process_pool_t *p = start(0, "@thread");
+	ASSERT_NE(nullptr, p);
+	task_result_t r = run(p, thread_task);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	expect_violation(p, fork_task, "clone");
+	pool_destroy(p);
+	// Without the group a thread is a violation too.
+	p = start(0, nullptr);
+	ASSERT_NE(nullptr, p);
+	EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, run(p, thread_task).status);
+	pool_destroy(p);
+}
+
+// ---- securebits --------------------------------------------------------
+
+int securebits_task(void *, size_t, void **out, size_t *out_n, void *)
+{
+	int bits = prctl(PR_GET_SECUREBITS, 0, 0, 0, 0);
+	if (bits < 0)
+		return errno;
+	int *v = static_cast<int *>(malloc(sizeof(int)));
+	*v = bits;
+	*out = v;
+	*out_n = sizeof(*v);
+	return 0;
+}
+
+TEST(Confinement, SecurebitsSetAndLockedWhenRoot)
+{
+	if (geteuid() != 0)
+		GTEST_SKIP() << "securebits need CAP_SETPCAP: not root";
+	process_pool_t *p = start(0, nullptr);
+	ASSERT_NE(nullptr, p);
+	task_result_t r = run(p, securebits_task);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	ASSERT_EQ(sizeof(int), r.output_size);
+	int bits = *static_cast<int *>(r.output_data);
+	const int want = SECBIT_NOROOT | SECBIT_NOROOT_LOCKED |
+			 SECBIT_NO_SETUID_FIXUP |
+			 SECBIT_NO_SETUID_FIXUP_LOCKED |
+			 SECBIT_KEEP_CAPS_LOCKED |
+			 SECBIT_NO_CAP_AMBIENT_RAISE |
+			 SECBIT_NO_CAP_AMBIENT_RAISE_LOCKED;
+	EXPECT_EQ(want, bits & want) << std::hex << bits;
+	EXPECT_EQ(0, bits & SECBIT_KEEP_CAPS) << std::hex << bits;
+	pool_result_free(&r);
+	pool_destroy(p);
+}
+
+// With a uid switch too: the bits are set before it, and the worker
+// still ends up with no capabilities as the other uid.
+TEST(Confinement, SecurebitsWithUidSwitch)
+{
+	if (geteuid() != 0 || !uid_mapped(65534))
+		GTEST_SKIP() << "needs root and uid 65534 mapped";
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.worker_uid = 65534;
+	c.worker_gid = 65534;
+	c.seccomp_allow = "@file-read";
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	task_result_t r = run(p, securebits_task);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	EXPECT_NE(0, *static_cast<int *>(r.output_data) &
+			 SECBIT_NO_SETUID_FIXUP_LOCKED);
+	pool_result_free(&r);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, ids_task).status);
+	r = run(p, status_task);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	std::string s = static_cast<char *>(r.output_data);
+	EXPECT_NE(std::string::npos, s.find("CapEff:\t0000000000000000")) << s;
+	EXPECT_NE(std::string::npos, s.find("CapPrm:\t0000000000000000")) << s;
+	pool_result_free(&r);
 	pool_destroy(p);
 }
 
