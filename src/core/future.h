@@ -32,6 +32,7 @@ struct pp_worker;
 struct task_future {
 	/* Set at submit, read-only afterwards. */
 	task_func_t func;
+	uint64_t func_ref; /* func as SUBMIT frames carry it (pp_func_ref) */
 	void *user_data;
 	unsigned char *input; /* input_inline, a malloc'd copy, or the caller's
 			       * own buffer (input_borrowed) */
