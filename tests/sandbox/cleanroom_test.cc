@@ -7,9 +7,11 @@
 #include <setjmp.h>
 #include <signal.h>
 #include <link.h>
+#include <sched.h>
 #include <sys/mman.h>
 #include <sys/personality.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -321,6 +323,65 @@ TEST(Cleanroom, WorkerIsConfinedAsAForkedOne)
 	EXPECT_NE(std::string::npos, s.find("NoNewPrivs:\t1")) << s;
 	EXPECT_NE(std::string::npos, s.find("Seccomp:\t2")) << s;
 	pool_result_free(&r);
+	pool_destroy(p);
+}
+
+int socket_task(void *, size_t, void **, size_t *, void *)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	return fd < 0 ? errno : 0;
+}
+
+// 0 when opening more fds stops at the configured limit.
+int nofile_task(void *, size_t, void **, size_t *, void *)
+{
+	int n = 0;
+	while (n < 8 && dup(0) >= 0)
+		n++;
+	return n < 8 && errno == EMFILE ? 0 : 1;
+}
+
+// The number of CPUs this worker may run on.
+int cpus_task(void *, size_t, void **, size_t *, void *)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof(set), &set))
+		return -1;
+	return CPU_COUNT(&set);
+}
+
+// The setup a clean-room worker reads from the parent is the one a forked
+// worker gets: the seccomp filter and its report, the rlimits, placement.
+TEST(Cleanroom, SetupMatchesAForkedWorker)
+{
+	for (int errno_mode : {0, 1}) {
+		pool_config_t c;
+		memset(&c, 0, sizeof(c));
+		c.worker_count = 1;
+		c.spawn_mode = POOL_SPAWN_CLEANROOM;
+		c.seccomp_errno = errno_mode;
+		process_pool_t *p = pool_create(&c);
+		ASSERT_NE(nullptr, p);
+		ASSERT_EQ(0, pool_start(p));
+		task_result_t r = run(p, socket_task);
+		EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, r.status) << r.detail;
+		EXPECT_NE(nullptr, strstr(r.detail, "socket")) << r.detail;
+		EXPECT_EQ(TASK_STATUS_FAILED, run(p, fail_task).status);
+		pool_destroy(p);
+	}
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 2;
+	c.spawn_mode = POOL_SPAWN_CLEANROOM;
+	c.rlimit_nofile = 8;
+	c.enable_worker_affinity = 1;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, nofile_task).status);
+	task_result_t r = run(p, cpus_task);
+	EXPECT_EQ(TASK_STATUS_FAILED, r.status);
+	EXPECT_EQ(1, r.return_code) << "pinned to one CPU";
 	pool_destroy(p);
 }
 
