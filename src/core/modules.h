@@ -20,6 +20,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* A reference: the module's index above this bit, the offset below. */
 #define PP_FUNC_REF_INDEX_SHIFT 48
 #define PP_FUNC_REF_OFFSET_MASK ((UINT64_C(1) << PP_FUNC_REF_INDEX_SHIFT) - 1)
@@ -59,5 +63,9 @@ int pp_modules_ref(const struct pp_module_table *t, uintptr_t addr,
  * outside its executable segments.
  */
 uintptr_t pp_modules_resolve(const struct pp_module_table *t, uint64_t ref);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif /* PP_CORE_MODULES_H */
