@@ -23,6 +23,7 @@
 #include <string>
 
 #include "process_pool.h"
+#include "tests/core/tasks.h"
 
 namespace {
 
@@ -481,6 +482,24 @@ TEST(Cleanroom, EveryOutcomeThroughEverySubmitPath)
 	pool_stats_t s;
 	ASSERT_EQ(0, pool_get_stats(p, &s));
 	EXPECT_GE(s.worker_restarts, 3u);
+	pool_destroy(p);
+}
+
+// A task function in a shared library the program loads at startup (the
+// engine tests' task library; a shared object of its own in Bazel's
+// default test linking) resolves in a clean-room worker too.
+TEST(Cleanroom, FunctionInAStartupLibraryRuns)
+{
+	process_pool_t *p = start(POOL_SPAWN_CLEANROOM);
+	ASSERT_NE(nullptr, p);
+	int64_t x = 12345;
+	task_result_t r = run(p, pp_test::square_task, &x, sizeof(x));
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	ASSERT_EQ(sizeof(int64_t), r.output_size);
+	int64_t y;
+	memcpy(&y, r.output_data, sizeof(y));
+	EXPECT_EQ(x * x, y);
+	pool_result_free(&r);
 	pool_destroy(p);
 }
 
