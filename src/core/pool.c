@@ -400,7 +400,6 @@ static struct task_future *make_task(struct process_pool *pool,
 		*err = POOL_ENOMEM;
 		return NULL;
 	}
-	t->func = d->task_func;
 	t->func_ref = ref;
 	t->user_data = d->user_data;
 	t->priority = d->priority;
