@@ -74,6 +74,10 @@ struct pb_results {
 	 * (sandbox_off, no cgroups), in the same run. */
 	double scale_up_4_unconfined_ms;
 	struct bu_pct sync_unconfined; /* sync no-op round trip, us */
+	/* Spawn modes: create + start of a 4-worker pool until 4 tasks of
+	 * 20 ms ran on 4 distinct workers, less the 20 ms. */
+	double spawn_4_fork_ms;
+	double spawn_4_cleanroom_ms;
 	struct peer_result pipe, zmq, python, futex, spin;
 	bool failed[PB_NSECTIONS];
 };

@@ -27,6 +27,8 @@
 #define ARENA_GRANULE 4096
 
 /* A pool and the worker pids its results have named. */
+#define SPAWN_NAP_MS 20
+
 struct pool_run {
 	process_pool_t *pool;
 	pid_t pids[MAX_PIDS];
@@ -576,6 +578,51 @@ static int sync_unconfined(const struct pb_opts *o, struct pb_results *res)
 	return err;
 }
 
+static int nap_task(void *in, size_t in_size, void **out, size_t *out_size,
+		    void *user_data)
+{
+	struct timespec nap = {0, SPAWN_NAP_MS * 1000000};
+
+	(void)in, (void)in_size, (void)out, (void)out_size, (void)user_data;
+	nanosleep(&nap, NULL);
+	return 0;
+}
+
+/*
+ * What a spawn mode costs: a 4-worker pool from pool_create until 4 tasks
+ * of SPAWN_NAP_MS ran, one on each worker (max_in_flight 1), less the
+ * nap. No shared memory, so clean-room workers can run it too.
+ */
+static int spawn_4(int mode, double *ms)
+{
+	pool_config_t cfg = {.worker_count = 4,
+			     .max_in_flight = 1,
+			     .spawn_mode = mode};
+	struct pool_run pr = {.npids = 0};
+	int64_t t0 = bu_now_ns(), t1;
+	task_future_t *f[4];
+	int i, err;
+
+	pr.pool = start_pool(&cfg);
+	if (!pr.pool)
+		return -ESRCH;
+	for (i = 0; i < 4; i++)
+		f[i] = pool_submit_async(pr.pool, nap_task, NULL, 0, NULL,
+					 TASK_PRIORITY_NORMAL, 0);
+	err = wait_all(&pr, f, 4, "spawn");
+	t1 = bu_now_ns();
+	pool_destroy(pr.pool);
+	if (!err && pr.npids != 4) {
+		fprintf(stderr,
+			"pool_bench: spawn: 4 tasks ran on %d workers\n",
+			pr.npids);
+		err = -EPROTO;
+	}
+	if (!err)
+		*ms = (double)(t1 - t0) / 1e6 - SPAWN_NAP_MS;
+	return err;
+}
+
 /*
  * Dynamic scaling from 1 worker to 5: five tasks that can only finish
  * together, one in flight per worker, so the pool must add 4 workers.
@@ -620,6 +667,10 @@ int pb_engine_scale(const struct pb_opts *o, struct pb_results *res)
 		err = dynamic_start(b, res);
 	if (!err)
 		err = sync_unconfined(o, res);
+	if (!err)
+		err = spawn_4(POOL_SPAWN_FORK, &res->spawn_4_fork_ms);
+	if (!err)
+		err = spawn_4(POOL_SPAWN_CLEANROOM, &res->spawn_4_cleanroom_ms);
 	bu_shared_unmap(b, sizeof(*b));
 	return err;
 }

@@ -38,6 +38,7 @@ void pb_results_init(struct pb_results *res)
 	res->dyn_scale_up_4_ms = NAN;
 	res->scale_up_4_unconfined_ms = NAN;
 	res->sync_unconfined.p50 = res->sync_unconfined.p99 = NAN;
+	res->spawn_4_fork_ms = res->spawn_4_cleanroom_ms = NAN;
 	res->stop_4_ms = NAN;
 	peer_result_init(&res->pipe);
 	peer_result_init(&res->zmq);
@@ -216,6 +217,10 @@ static void print_resources(const struct pb_results *res)
 	       bu_fmt(b, sizeof(b), "%.1f", res->pool.sync.p50),
 	       bu_fmt(c, sizeof(c), "%.1f", res->sync_unconfined.p99),
 	       bu_fmt(d, sizeof(d), "%.1f", res->pool.sync.p99));
+	printf("spawn modes:  4 workers up and running a task: fork %s ms, "
+	       "clean-room (exec) %s ms\n",
+	       bu_fmt(e, sizeof(e), "%.2f", res->spawn_4_fork_ms),
+	       bu_fmt(g, sizeof(g), "%.2f", res->spawn_4_cleanroom_ms));
 }
 
 void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
@@ -301,6 +306,12 @@ static void json_resources(struct bu_json *j, const struct pb_results *res)
 		    res->scale_up_4_unconfined_ms);
 	bu_json_num(j, "sync_unconfined_p50_us", res->sync_unconfined.p50);
 	bu_json_num(j, "sync_unconfined_p99_us", res->sync_unconfined.p99);
+	bu_json_num(j, "spawn_4_fork_ms", res->spawn_4_fork_ms);
+	bu_json_num(j, "spawn_4_cleanroom_ms", res->spawn_4_cleanroom_ms);
+	bu_json_str(j, "spawn_4_method",
+		    "pool_create+pool_start of 4 workers (max_in_flight 1) "
+		    "until 4 tasks of 20 ms ran on 4 distinct workers, less "
+		    "the 20 ms");
 }
 
 /* Which figures a peer has: the rest do not apply to it. */

@@ -59,10 +59,13 @@ typedef struct task_future task_future_t;
  * in shared memory; input is NULL when input_size is 0). To hand back
  * output, point *output at memory from malloc() (the worker frees it after
  * copying) or from pool_output_alloc() (written straight into shared
- * memory, no copy), and set *output_size. user_data is the pointer given at
- * submit time, valid in the worker because fork-mode workers share the
- * parent's address-space layout. Return 0 for success; any other value
- * makes the task TASK_STATUS_FAILED with that return_code.
+ * memory, no copy), and set *output_size. user_data is the value given at
+ * submit time, passed through untouched: a fork-mode worker is a copy of
+ * the parent, so a pointer to memory the parent had at the last spawn is
+ * valid there; a clean-room worker (POOL_SPAWN_CLEANROOM) has none of the
+ * parent's memory, so there user_data is only an opaque integer. Return 0
+ * for success; any other value makes the task TASK_STATUS_FAILED with that
+ * return_code.
  */
 typedef int (*task_func_t)(void *input, size_t input_size, void **output,
 			   size_t *output_size, void *user_data);
@@ -182,7 +185,23 @@ typedef struct pool_config {
 				    * RESOURCE_LIMIT */
 	unsigned pids_max;	   /* processes per worker (pids.max) */
 	unsigned cpu_max_percent;  /* of one CPU per worker (cpu.max) */
+	/*
+	 * How workers start (see README, "Spawn modes").
+	 * POOL_SPAWN_FORK (0): a fork of the pool's process, which shares
+	 * its memory image as of the spawn. POOL_SPAWN_CLEANROOM: a fresh
+	 * exec of the program, entered through this library before main,
+	 * inheriting only its channel: its own ASLR layout, none of the
+	 * parent's heap, globals or locks. Task functions must then live in
+	 * the executable or in a shared library loaded at startup (not
+	 * dlopen'd); any other function is refused at submit with
+	 * POOL_EINVAL (errno EINVAL). The library must be linked into the
+	 * program, not dlopen'd.
+	 */
+	int spawn_mode;
 } pool_config_t;
+
+#define POOL_SPAWN_FORK	     0
+#define POOL_SPAWN_CLEANROOM 1
 
 #define POOL_CGROUP_BEST_EFFORT 0
 #define POOL_CGROUP_REQUIRED	1
@@ -305,7 +324,8 @@ void pool_destroy(process_pool_t *pool);
  * Returns 0 once *result is filled, whatever the task's outcome (see
  * result->status), or a negative code when the task could not be
  * submitted: POOL_EINVAL (NULL pool, func or result, or input NULL with a
- * non-zero size, bad priority), POOL_ESTATE (pool not running), POOL_EAGAIN
+ * non-zero size, bad priority, or, for a clean-room pool, a func outside
+ * the modules loaded at startup), POOL_ESTATE (pool not running), POOL_EAGAIN
  * (queue full), POOL_ENOMEM. Never blocks forever: the task's deadline, if
  * any, bounds it; without one it waits for the task to end. The input is
  * copied before the call returns. Thread-safe.
@@ -333,7 +353,8 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
  * Returns a malloc'd array of count futures (the caller destroys each and
  * then free()s the array); an entry is NULL where that task was refused
  * (full queue), with errno set. Returns NULL with errno EINVAL (bad
- * arguments, count 0), EBADFD or ENOMEM when nothing was queued.
+ * arguments in any task, as for pool_submit_sync, or count 0), EBADFD or
+ * ENOMEM when nothing was queued.
  * Thread-safe.
  */
 task_future_t **pool_submit_batch(process_pool_t *pool,

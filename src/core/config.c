@@ -59,6 +59,9 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "seccomp_profile must be 0 or 1");
 	if (c->seccomp_learn < 0 || c->seccomp_learn > 1)
 		return bad(why, len, "seccomp_learn must be 0 or 1");
+	if (c->spawn_mode != POOL_SPAWN_FORK &&
+	    c->spawn_mode != POOL_SPAWN_CLEANROOM)
+		return bad(why, len, "spawn_mode must be FORK or CLEANROOM");
 	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)
 		return bad(why, len, "pool_name is not NUL-terminated");
 	return 0;

@@ -9,7 +9,7 @@
  * eventfd is made on demand for event loops.
  *
  * Thread-safety: all functions are safe from any thread; the task fields
- * (func, input, priority, ...) are written before the future is published
+ * (func_ref, input, priority, ...) are written before the future is published
  * and read-only after.
  */
 #ifndef PP_CORE_FUTURE_H
@@ -31,7 +31,8 @@ struct pp_worker;
 
 struct task_future {
 	/* Set at submit, read-only afterwards. */
-	task_func_t func;
+	uint64_t func_ref; /* the task function as SUBMIT frames carry it:
+			    * a pointer, or a module reference (pp_func_ref) */
 	void *user_data;
 	unsigned char *input; /* input_inline, a malloc'd copy, or the caller's
 			       * own buffer (input_borrowed) */

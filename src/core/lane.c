@@ -110,7 +110,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 	f.type = PP_FRAME_SUBMIT;
 	f.flags = (uint16_t)(t->priority << PP_FRAME_F_PRIO_SHIFT);
 	f.task_id = pp_wire_id(t->id, 0);
-	f.u.submit.func = (uint64_t)(uintptr_t)t->func;
+	f.u.submit.func = t->func_ref;
 	f.u.submit.user_data = (uint64_t)(uintptr_t)t->user_data;
 	f.payload = t->arena_in;
 	if (pp_channel_send(&w->ch, &f)) {

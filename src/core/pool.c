@@ -44,6 +44,7 @@ static void free_pool(struct process_pool *pool)
 	free(pool->nodes);
 	free(pool->cgroup_parent);
 	pp_seccomp_program_free(&pool->seccomp);
+	pp_cleanroom_release(&pool->cleanroom);
 	pp_deadline_free(&pool->deadlines);
 	pp_mpmc_destroy(pool->incoming);
 	pp_mpmc_destroy(pool->cancels);
@@ -341,6 +342,8 @@ int pool_start(process_pool_t *pool)
 		err = list_cpus(pool);
 	if (!err && open_cgroups(pool))
 		err = -ENOTSUP;
+	if (!err && pool->cfg.spawn_mode == POOL_SPAWN_CLEANROOM)
+		err = pp_cleanroom_prepare(pool);
 	if (!err) {
 		atomic_compare_exchange_strong(&pool->state, &expect,
 					       PP_POOL_RUNNING);
@@ -407,20 +410,24 @@ void pool_destroy(process_pool_t *pool)
 
 /* ---- submission ------------------------------------------------------ */
 
-static int check_task(task_func_t func, const void *input, size_t size,
-		      task_priority_t prio, int timeout_ms)
+/* Checks a task's arguments and sets *ref, its function as workers get
+ * it. */
+static int check_task(const struct process_pool *pool, task_func_t func,
+		      const void *input, size_t size, task_priority_t prio,
+		      int timeout_ms, uint64_t *ref)
 {
 	if (!func || (!input && size) || timeout_ms < 0)
 		return POOL_EINVAL;
 	if ((int)prio < TASK_PRIORITY_LOW || (int)prio > TASK_PRIORITY_CRITICAL)
 		return POOL_EINVAL;
-	return 0;
+	return pp_func_ref(pool, func, ref);
 }
 
 /* A new future for d; id 0 takes the next one from the pool. */
 static struct task_future *make_task(struct process_pool *pool,
-				     const task_desc_t *d, int64_t now,
-				     int borrow, uint64_t id, int *err)
+				     const task_desc_t *d, uint64_t ref,
+				     int64_t now, int borrow, uint64_t id,
+				     int *err)
 {
 	struct task_future *t = pp_future_new();
 	int timeout = d->timeout_ms ? d->timeout_ms : pool->cfg.task_timeout;
@@ -429,7 +436,7 @@ static struct task_future *make_task(struct process_pool *pool,
 		*err = POOL_ENOMEM;
 		return NULL;
 	}
-	t->func = d->task_func;
+	t->func_ref = ref;
 	t->user_data = d->user_data;
 	t->priority = d->priority;
 	t->input_size = d->input_size;
@@ -498,12 +505,13 @@ static struct task_future *submit_one(struct process_pool *pool,
 				      int borrow, int *err)
 {
 	struct task_future *t;
+	uint64_t ref;
 
-	*err = check_task(d->task_func, d->input_data, d->input_size,
-			  d->priority, d->timeout_ms);
+	*err = check_task(pool, d->task_func, d->input_data, d->input_size,
+			  d->priority, d->timeout_ms, &ref);
 	if (*err)
 		return NULL;
-	t = make_task(pool, d, now, borrow, 0, err);
+	t = make_task(pool, d, ref, now, borrow, 0, err);
 	if (!t)
 		return NULL;
 	*err = enqueue_task(pool, t);
@@ -582,12 +590,14 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 			 user_data, priority, timeout_ms};
 	struct task_future *t;
 	struct pp_worker *w;
+	uint64_t ref;
 	int err;
 
 	if (!pool || !result)
 		return POOL_EINVAL;
 	memset(result, 0, sizeof(*result));
-	err = check_task(func, input, input_size, priority, timeout_ms);
+	err = check_task(pool, func, input, input_size, priority, timeout_ms,
+			 &ref);
 	if (err)
 		return err;
 	err = enter(pool);
@@ -601,7 +611,7 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 			return err;
 		pp_supervisor_wake(pool);
 	} else {
-		t = make_task(pool, &d, pp_now_ns(), 1, 0, &err);
+		t = make_task(pool, &d, ref, pp_now_ns(), 1, 0, &err);
 		if (!t) {
 			atomic_store(&w->lane, PP_LANE_FREE);
 			leave(pool);
@@ -655,8 +665,13 @@ static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 
 	*last = room < count ? POOL_EAGAIN : 0;
 	for (i = 0; i < room; i++) {
-		struct task_future *t =
-		    make_task(pool, &tasks[i], now, 0, id + i, &err);
+		struct task_future *t = NULL;
+		uint64_t ref;
+
+		err = pp_func_ref(pool, tasks[i].task_func, &ref);
+		if (!err)
+			t = make_task(pool, &tasks[i], ref, now, 0, id + i,
+				      &err);
 
 		out[i] = t;
 		if (!t) {
@@ -695,6 +710,7 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 {
 	task_future_t **out;
 	size_t i, queued;
+	uint64_t ref;
 	int err, last = 0;
 
 	if (!pool || !tasks || count == 0) {
@@ -702,9 +718,9 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 		return NULL;
 	}
 	for (i = 0; i < count; i++)
-		if (check_task(tasks[i].task_func, tasks[i].input_data,
+		if (check_task(pool, tasks[i].task_func, tasks[i].input_data,
 			       tasks[i].input_size, tasks[i].priority,
-			       tasks[i].timeout_ms)) {
+			       tasks[i].timeout_ms, &ref)) {
 			errno = EINVAL;
 			return NULL;
 		}

@@ -308,6 +308,8 @@ void pp_resolve_result(struct process_pool *pool, struct task_future *t,
 	if (copy_err) {
 		status = TASK_STATUS_REJECTED;
 		detail = "out of memory copying the output";
+	} else if (status == TASK_STATUS_REJECTED && rc == PP_REJECT_NO_FUNC) {
+		detail = "task function not found in the worker's modules";
 	} else if (status == TASK_STATUS_REJECTED) {
 		detail = "output larger than max_output_size or the arena";
 	} else if (status == TASK_STATUS_SANDBOX_VIOLATION) {
@@ -798,7 +800,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	/* The worker orders by the aged priority, as the parent does. */
 	f->flags = (uint16_t)(prio << PP_FRAME_F_PRIO_SHIFT);
 	f->task_id = pp_wire_id(t->id, t->slot);
-	f->u.submit.func = (uint64_t)(uintptr_t)t->func;
+	f->u.submit.func = t->func_ref;
 	f->u.submit.user_data = (uint64_t)(uintptr_t)t->user_data;
 	f->payload = t->arena_in;
 	return 0;

@@ -3,8 +3,10 @@
  *
  * Fork mode: glibc fork() from the supervisor thread, whose atfork
  * handlers keep malloc usable in the child; the child then runs only the
- * worker loop. The death signal is tied to the supervisor thread, so
- * workers die with the pool even if the host is killed.
+ * worker loop. Clean-room mode forks the same way, then the child only
+ * moves its channel's fds and execs the program (cleanroom.c). The death
+ * signal is tied to the supervisor thread, so workers die with the pool
+ * even if the host is killed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -136,6 +138,8 @@ static int place_in_leaf(struct pp_worker *w, pid_t pid, int sync[2])
 
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 {
+	int cleanroom = pool->cfg.spawn_mode == POOL_SPAWN_CLEANROOM;
+	struct pp_cleanroom_exec ex;
 	pid_t parent = getpid(), pid;
 	int sync[2], err;
 
@@ -155,6 +159,8 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 		pp_channel_close(&w->ch);
 		return err;
 	}
+	if (cleanroom)
+		pp_cleanroom_exec_prepare(w, &ex); /* nothing to build later */
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
@@ -167,6 +173,9 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 		if (getppid() != parent)
 			_exit(1);
 		wait_placed(sync);
+		if (cleanroom)
+			pp_cleanroom_exec(&pool->cleanroom, w->ch.fd,
+					  w->ch.parent_eventfd, &ex);
 		pp_worker_main(pool, w);
 	}
 	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);

@@ -1,6 +1,8 @@
 /*
  * The worker process: takes SUBMIT frames from its channel, runs the task
- * functions, and answers with RESULT frames. Runs in a forked child; it
+ * functions, and answers with RESULT frames. Runs in a forked child
+ * (pp_worker_main) or in a fresh exec of the program (clean-room, see
+ * cleanroom.h); both set up through pp_worker_enter and run one loop. It
  * never returns and never touches the host's other state.
  *
  * Frames are drained into a small local queue before each task starts, so
@@ -62,6 +64,7 @@ struct worker_state {
 	int shutdown;
 	int64_t now; /* coarse clock, read once per loop turn: it only
 		      * ages tasks, on the scale of seconds */
+	const struct pp_module_table *modules; /* clean-room; NULL: fork */
 };
 
 /* The learning listener, when the pool learns (seccomp_learn.h). */
@@ -358,16 +361,32 @@ static void send_learned(struct worker_state *ws, uint64_t wire)
 	}
 }
 
+/* The task function a SUBMIT names: the pointer itself in a forked
+ * worker, (module, offset) resolved here in a clean-room one. */
+static task_func_t task_function(const struct worker_state *ws, uint64_t ref)
+{
+	if (!ws->modules)
+		return (task_func_t)(uintptr_t)ref;
+	return (task_func_t)pp_modules_resolve(ws->modules, ref);
+}
+
 static void run_one(struct worker_state *ws, struct local_task *t)
 {
 	const struct pp_frame *f = &t->f;
-	task_func_t func = (task_func_t)(uintptr_t)f->u.submit.func;
+	task_func_t func = task_function(ws, f->u.submit.func);
 	void *input = (void *)pp_channel_peer_payload(&ws->ch, &f->payload);
 	struct pp_payload_ref ref;
 	void *out = NULL;
 	size_t out_size = 0;
 	int rc, status;
 
+	if (!func) {
+		memset(&ref, 0, sizeof(ref));
+		pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);
+		send_result(ws, f->task_id, TASK_STATUS_REJECTED,
+			    PP_REJECT_NO_FUNC, ref);
+		return;
+	}
 	current_worker = ws;
 	current_output = NULL;
 	rc = func(f->payload.length ? input : NULL, (size_t)f->payload.length,
@@ -509,25 +528,25 @@ static void on_sigsys(int sig, siginfo_t *si, void *ucontext)
 	_exit(PP_EXIT_SANDBOX);
 }
 
-static void confine(struct process_pool *pool, struct worker_state *ws)
+static void confine(const struct pp_worker_setup *s, struct worker_state *ws)
 {
 	enum pp_confine_step step;
 	struct pp_confine c;
 
-	if (pool->cfg.sandbox_off)
+	if (s->sandbox_off)
 		return;
 	memset(&c, 0, sizeof(c));
 	sigsys_channel = &ws->ch;
-	sigsys_errno = pool->cfg.seccomp_errno;
-	c.rlimit_as = pool->cfg.rlimit_as;
-	c.rlimit_nofile = pool->cfg.rlimit_nofile;
-	c.rlimit_cpu_s = pool->cfg.rlimit_cpu_s;
-	c.rlimit_nproc = pool->cfg.rlimit_nproc;
-	c.uid = pool->cfg.worker_uid;
-	c.gid = pool->cfg.worker_gid;
-	c.seccomp = &pool->seccomp;
+	sigsys_errno = s->seccomp_errno;
+	c.rlimit_as = s->rlimit_as;
+	c.rlimit_nofile = s->rlimit_nofile;
+	c.rlimit_cpu_s = s->rlimit_cpu_s;
+	c.rlimit_nproc = s->rlimit_nproc;
+	c.uid = s->uid;
+	c.gid = s->gid;
+	c.seccomp = &s->seccomp;
 	c.on_sigsys = on_sigsys;
-	if (pool->seccomp.learn) {
+	if (s->seccomp.learn) {
 		learner.fail_exit = PP_EXIT_CONFINE + PP_CONFINE_LEARN;
 		c.learner = &learner;
 		learning = 1;
@@ -537,37 +556,69 @@ static void confine(struct process_pool *pool, struct worker_state *ws)
 		_exit(PP_EXIT_CONFINE + (int)step); /* the parent names it */
 }
 
-void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
+/* CPU and NUMA placement: the CPU and node the setup names, if any. */
+static void place(const struct pp_worker_setup *s)
+{
+	cpu_set_t set;
+
+	if (s->cpu < 0)
+		return;
+	CPU_ZERO(&set);
+	CPU_SET(s->cpu, &set);
+	sched_setaffinity(0, sizeof(set), &set);
+	if (s->node >= 0)
+		numa_set_preferred(s->node);
+}
+
+void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
 {
 	static struct worker_state ws;
 	sigset_t all;
-	int memfd, efd;
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_UNBLOCK, &all, NULL);
+	memset(&ws, 0, sizeof(ws));
+	ws.max_output = s->max_output;
+	ws.modules = s->modules;
+	if (pp_channel_open_worker(&ws.ch, memfd, efd))
+		_exit(7);
+	close_other_fds(memfd, efd);
+	place(s);
+	confine(s, &ws);
+	worker_loop(&ws);
+	_exit(0);
+}
+
+void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
+{
+	struct pp_worker_setup s;
+	int memfd, efd;
+
 	memfd = dup(self->ch.fd);
 	efd = dup(self->ch.parent_eventfd);
 	if (memfd < 3 || efd < 3)
 		_exit(6);
-	memset(&ws, 0, sizeof(ws));
-	ws.max_output = pool->cfg.max_output_size;
-	if (pp_channel_open_worker(&ws.ch, memfd, efd))
-		_exit(7);
-	drop_parent_mappings(pool);
-	close_other_fds(memfd, efd);
+	memset(&s, 0, sizeof(s));
+	s.index = self->index;
+	s.max_output = pool->cfg.max_output_size;
+	s.sandbox_off = pool->cfg.sandbox_off;
+	s.seccomp_errno = pool->cfg.seccomp_errno;
+	s.rlimit_as = pool->cfg.rlimit_as;
+	s.rlimit_nofile = pool->cfg.rlimit_nofile;
+	s.rlimit_cpu_s = pool->cfg.rlimit_cpu_s;
+	s.rlimit_nproc = pool->cfg.rlimit_nproc;
+	s.uid = pool->cfg.worker_uid;
+	s.gid = pool->cfg.worker_gid;
+	s.seccomp = pool->seccomp;
+	s.cpu = s.node = -1;
 	if (pool->n_cpus) {
 		/* Round robin over the CPUs the pool may use; memory from
 		 * that CPU's node where the host is NUMA. */
 		int k = self->index % pool->n_cpus;
-		cpu_set_t set;
 
-		CPU_ZERO(&set);
-		CPU_SET(pool->cpus[k], &set);
-		sched_setaffinity(0, sizeof(set), &set);
-		if (pool->nodes[k] >= 0)
-			numa_set_preferred(pool->nodes[k]);
+		s.cpu = pool->cpus[k];
+		s.node = pool->nodes[k];
 	}
-	confine(pool, &ws);
-	worker_loop(&ws);
-	_exit(0);
+	drop_parent_mappings(pool);
+	pp_worker_enter(&s, memfd, efd);
 }

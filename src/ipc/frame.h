@@ -90,7 +90,10 @@ struct pp_frame {
 	uint64_t task_id;
 	union {
 		struct {
-			uint64_t func;	    /* function reference */
+			uint64_t func;	    /* function reference, opaque
+					     * here: a pointer, or a module
+					     * index and offset for a
+					     * clean-room worker */
 			uint64_t user_data; /* opaque to the worker runtime */
 		} submit;
 		struct {

@@ -1,0 +1,381 @@
+/* Clean-room workers: a fresh exec of the program per worker; see
+ * cleanroom.h. */
+#include "src/core/cleanroom.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "src/core/pool_internal.h"
+#include "src/ipc/cursor.h"
+
+#define SETUP_MAGIC   0x53575050u /* "PPWS" */
+#define SETUP_VERSION 1u
+#define BPF_INSN_SIZE 8u /* struct sock_filter */
+
+extern char **environ;
+
+/*
+ * The worker setup, as the parent writes it (little-endian, see cursor.h):
+ *   u32 magic, u32 version
+ *   u64 max_output
+ *   u32 sandbox_off, u32 seccomp_errno
+ *   u64 rlimit_as, rlimit_nofile, rlimit_cpu_s, rlimit_nproc
+ *   u32 uid, u32 gid
+ *   u32 n_cpus, then n_cpus x (u32 cpu, u32 node + 1; 0: none)
+ *   u32 n_insns, then n_insns x 8 bytes of BPF
+ *   u32 learn, u32 pid_bound, u32 pid_bound_nr[2] (seccomp_policy.h)
+ *   u32 n_modules, then n_modules x (u64 name hash, u64 code span)
+ * The worker picks CPU index % n_cpus, as a forked worker does.
+ */
+static size_t setup_size(const struct process_pool *pool,
+			 const struct pp_module_table *mods)
+{
+	return 8 + 8 + 8 + 32 + 8 + 4 + (size_t)pool->n_cpus * 8 + 4 +
+	       pool->seccomp.count * BPF_INSN_SIZE + 16 + 4 +
+	       (size_t)mods->count * 16;
+}
+
+static void write_setup(const struct process_pool *pool,
+			const struct pp_module_table *mods, struct pp_writer *w)
+{
+	uint32_t i;
+
+	pp_writer_u32(w, SETUP_MAGIC);
+	pp_writer_u32(w, SETUP_VERSION);
+	pp_writer_u64(w, pool->cfg.max_output_size);
+	pp_writer_u32(w, (uint32_t)pool->cfg.sandbox_off);
+	pp_writer_u32(w, (uint32_t)pool->cfg.seccomp_errno);
+	pp_writer_u64(w, pool->cfg.rlimit_as);
+	pp_writer_u64(w, pool->cfg.rlimit_nofile);
+	pp_writer_u64(w, pool->cfg.rlimit_cpu_s);
+	pp_writer_u64(w, pool->cfg.rlimit_nproc);
+	pp_writer_u32(w, pool->cfg.worker_uid);
+	pp_writer_u32(w, pool->cfg.worker_gid);
+	pp_writer_u32(w, (uint32_t)pool->n_cpus);
+	for (i = 0; i < (uint32_t)pool->n_cpus; i++) {
+		pp_writer_u32(w, (uint32_t)pool->cpus[i]);
+		pp_writer_u32(w, (uint32_t)(pool->nodes[i] + 1));
+	}
+	pp_writer_u32(w, (uint32_t)pool->seccomp.count);
+	pp_writer_bytes(w, pool->seccomp.insns,
+			pool->seccomp.count * BPF_INSN_SIZE);
+	pp_writer_u32(w, (uint32_t)pool->seccomp.learn);
+	pp_writer_u32(w, pool->seccomp.pid_bound);
+	pp_writer_u32(w, (uint32_t)pool->seccomp.pid_bound_nr[0]);
+	pp_writer_u32(w, (uint32_t)pool->seccomp.pid_bound_nr[1]);
+	pp_writer_u32(w, mods->count);
+	for (i = 0; i < mods->count; i++) {
+		pp_writer_u64(w, mods->mods[i].name_hash);
+		pp_writer_u64(w, mods->mods[i].hi - mods->mods[i].lo);
+	}
+}
+
+static int write_all(int fd, const uint8_t *p, size_t n)
+{
+	while (n) {
+		ssize_t k = write(fd, p, n);
+
+		if (k < 0 && errno == EINTR)
+			continue;
+		if (k <= 0)
+			return k < 0 ? -errno : -EIO;
+		p += k;
+		n -= (size_t)k;
+	}
+	return 0;
+}
+
+/* A sealed memfd holding the setup: no worker can change it for the next. */
+static int make_setup_fd(const struct process_pool *pool,
+			 const struct pp_module_table *mods)
+{
+	size_t size = setup_size(pool, mods);
+	struct pp_writer w;
+	uint8_t *buf = malloc(size);
+	int fd, err;
+
+	if (!buf)
+		return -ENOMEM;
+	pp_writer_init(&w, buf, size);
+	write_setup(pool, mods, &w);
+	fd = memfd_create("processpool-setup", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (fd < 0 || w.failed) {
+		err = fd < 0 ? -errno : -EINVAL;
+		goto out_free;
+	}
+	err = write_all(fd, buf, w.pos);
+	if (!err &&
+	    fcntl(fd, F_ADD_SEALS,
+		  F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL))
+		err = -errno;
+	if (err)
+		close(fd);
+out_free:
+	free(buf);
+	return err ? err : fd;
+}
+
+int pp_cleanroom_prepare(struct process_pool *pool)
+{
+	const struct pp_module_table *mods = pp_modules_startup();
+	struct pp_cleanroom *cr = &pool->cleanroom;
+	int exe, setup;
+
+	if (cr->ready)
+		return 0;
+	if (!mods)
+		return -ENOMEM;
+	exe = open("/proc/self/exe", O_PATH | O_CLOEXEC);
+	if (exe < 0)
+		return -errno;
+	setup = make_setup_fd(pool, mods);
+	if (setup < 0) {
+		close(exe);
+		return setup;
+	}
+	cr->exe_fd = exe;
+	cr->setup_fd = setup;
+	cr->ready = 1;
+	return 0;
+}
+
+void pp_cleanroom_release(struct pp_cleanroom *cr)
+{
+	if (!cr->ready)
+		return;
+	close(cr->exe_fd);
+	close(cr->setup_fd);
+	cr->ready = 0;
+}
+
+/* The loader's and sanitizers' variables at startup: a fresh exec needs
+ * them to load the same modules (and to run under the same sanitizer). */
+static const char *const inherit_names[] = {
+    "LD_LIBRARY_PATH=", "LD_PRELOAD=",	 "ASAN_OPTIONS=", "UBSAN_OPTIONS=",
+    "LSAN_OPTIONS=",	"TSAN_OPTIONS=", "MSAN_OPTIONS=",
+};
+static char *inherited[PP_CLEANROOM_ENV_MAX];
+static int n_inherited;
+
+static void capture_environment(void)
+{
+	size_t i, k;
+
+	for (i = 0; environ && environ[i]; i++)
+		for (k = 0; k < sizeof(inherit_names) / sizeof(*inherit_names);
+		     k++) {
+			const char *name = inherit_names[k];
+
+			if (strncmp(environ[i], name, strlen(name)) ||
+			    n_inherited == PP_CLEANROOM_ENV_MAX)
+				continue;
+			inherited[n_inherited] = strdup(environ[i]);
+			if (inherited[n_inherited])
+				n_inherited++;
+		}
+}
+
+void pp_cleanroom_exec_prepare(const struct pp_worker *w,
+			       struct pp_cleanroom_exec *ex)
+{
+	int i;
+
+	snprintf(ex->worker_var, sizeof(ex->worker_var), "%s=%d,%d,%d,%d",
+		 PP_CLEANROOM_ENV, PP_CLEANROOM_FD_MEM, PP_CLEANROOM_FD_EVENT,
+		 PP_CLEANROOM_FD_SETUP, w->index);
+	ex->argv[0] = (char *)"processpool-worker";
+	ex->argv[1] = NULL;
+	ex->envp[0] = ex->worker_var;
+	for (i = 0; i < n_inherited; i++)
+		ex->envp[i + 1] = inherited[i];
+	ex->envp[n_inherited + 1] = NULL;
+}
+
+static __attribute__((noreturn)) void die_early(const char *msg, size_t len)
+{
+	ssize_t ignored = write(2, msg, len);
+
+	(void)ignored;
+	_exit(PP_EXIT_CLEANROOM);
+}
+
+/* Async-signal-safe only: the parent has other threads. */
+void pp_cleanroom_exec(const struct pp_cleanroom *cr, int memfd, int efd,
+		       struct pp_cleanroom_exec *ex)
+{
+	static const char failed[] = "processpool: clean-room exec failed\n";
+	sigset_t none;
+	int m, e, s, x;
+
+	/* Above the fixed numbers first, so no dup2 overwrites a source. */
+	m = fcntl(memfd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
+	e = fcntl(efd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
+	s = fcntl(cr->setup_fd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
+	x = fcntl(cr->exe_fd, F_DUPFD_CLOEXEC, PP_CLEANROOM_FD_EXE + 1);
+	if (m < 0 || e < 0 || s < 0 || x < 0)
+		die_early(failed, sizeof(failed) - 1);
+	/* dup2 leaves the new fds without O_CLOEXEC: they survive exec. */
+	if (dup2(m, PP_CLEANROOM_FD_MEM) < 0 ||
+	    dup2(e, PP_CLEANROOM_FD_EVENT) < 0 ||
+	    dup2(s, PP_CLEANROOM_FD_SETUP) < 0 ||
+	    dup3(x, PP_CLEANROOM_FD_EXE, O_CLOEXEC) < 0)
+		die_early(failed, sizeof(failed) - 1);
+	syscall(SYS_close_range, (unsigned)PP_CLEANROOM_FD_EXE + 1, ~0u, 0u);
+	sigemptyset(&none);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+	syscall(SYS_execveat, PP_CLEANROOM_FD_EXE, "", ex->argv, ex->envp,
+		AT_EMPTY_PATH);
+	die_early(failed, sizeof(failed) - 1);
+}
+
+int pp_func_ref(const struct process_pool *pool, task_func_t func,
+		uint64_t *ref)
+{
+	if (pool->cfg.spawn_mode != POOL_SPAWN_CLEANROOM) {
+		*ref = (uint64_t)(uintptr_t)func;
+		return 0;
+	}
+	if (pp_modules_ref(pp_modules_startup(), (uintptr_t)func, ref))
+		return POOL_EINVAL;
+	return 0;
+}
+
+/* ---- worker side ----------------------------------------------------- */
+
+/*
+ * The worker's module table: its own startup modules, with every index
+ * whose name or code size differs from the parent's made unusable.
+ */
+static int match_modules(struct pp_cursor *c, struct pp_module_table *out)
+{
+	const struct pp_module_table *own = pp_modules_startup();
+	uint32_t n = pp_cursor_u32(c), i;
+
+	if (!own || c->failed || n > PP_MODULES_MAX)
+		return -EINVAL;
+	out->count = n < own->count ? n : own->count;
+	out->mods = calloc(out->count ? out->count : 1, sizeof(*out->mods));
+	if (!out->mods)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		uint64_t hash = pp_cursor_u64(c), span = pp_cursor_u64(c);
+		const struct pp_module *m;
+
+		if (i >= out->count)
+			continue;
+		m = &own->mods[i];
+		out->mods[i] = *m;
+		if (m->name_hash != hash || m->hi - m->lo != span)
+			out->mods[i].name_hash = 0;
+	}
+	return c->failed ? -EINVAL : 0;
+}
+
+static int parse_setup(struct pp_cursor *c, int index,
+		       struct pp_worker_setup *s, struct pp_module_table *mods)
+{
+	uint32_t n, i, count;
+	const uint8_t *insns;
+
+	if (pp_cursor_u32(c) != SETUP_MAGIC ||
+	    pp_cursor_u32(c) != SETUP_VERSION)
+		return -EINVAL;
+	s->index = index;
+	s->max_output = (size_t)pp_cursor_u64(c);
+	s->sandbox_off = (int)pp_cursor_u32(c);
+	s->seccomp_errno = (int)pp_cursor_u32(c);
+	s->rlimit_as = (unsigned long)pp_cursor_u64(c);
+	s->rlimit_nofile = (unsigned long)pp_cursor_u64(c);
+	s->rlimit_cpu_s = (unsigned long)pp_cursor_u64(c);
+	s->rlimit_nproc = (unsigned long)pp_cursor_u64(c);
+	s->uid = pp_cursor_u32(c);
+	s->gid = pp_cursor_u32(c);
+	s->cpu = s->node = -1;
+	n = pp_cursor_u32(c);
+	for (i = 0; i < n && !c->failed; i++) {
+		uint32_t cpu = pp_cursor_u32(c), node = pp_cursor_u32(c);
+
+		if (i != (uint32_t)index % n)
+			continue;
+		s->cpu = (int)cpu;
+		s->node = (int)node - 1;
+	}
+	count = pp_cursor_u32(c);
+	insns = pp_cursor_bytes(c, (size_t)count * BPF_INSN_SIZE);
+	s->seccomp.learn = (int)pp_cursor_u32(c);
+	s->seccomp.pid_bound = pp_cursor_u32(c);
+	s->seccomp.pid_bound_nr[0] = (int)pp_cursor_u32(c);
+	s->seccomp.pid_bound_nr[1] = (int)pp_cursor_u32(c);
+	if (c->failed || s->seccomp.pid_bound > 2)
+		return -EINVAL;
+	if (count) {
+		s->seccomp.insns = malloc((size_t)count * BPF_INSN_SIZE);
+		if (!s->seccomp.insns)
+			return -ENOMEM;
+		memcpy(s->seccomp.insns, insns, (size_t)count * BPF_INSN_SIZE);
+		s->seccomp.count = count;
+	}
+	if (match_modules(c, mods))
+		return -EINVAL;
+	s->modules = mods;
+	return 0;
+}
+
+static int read_setup(int fd, int index, struct pp_worker_setup *s,
+		      struct pp_module_table *mods)
+{
+	struct pp_cursor c;
+	struct stat st;
+	void *p;
+	int err;
+
+	if (fstat(fd, &st) || st.st_size <= 0)
+		return -EINVAL;
+	p = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	pp_cursor_init(&c, p, (size_t)st.st_size);
+	err = parse_setup(&c, index, s, mods);
+	munmap(p, (size_t)st.st_size);
+	return err;
+}
+
+/* A clean-room worker: set up from the inherited fds, then the loop. */
+static __attribute__((noreturn)) void become_worker(const char *var)
+{
+	static struct pp_module_table mods;
+	static const char bad[] = "processpool: bad clean-room worker setup\n";
+	struct pp_worker_setup s;
+	int mem, ev, setup, index;
+
+	memset(&s, 0, sizeof(s));
+	if (sscanf(var, "%d,%d,%d,%d", &mem, &ev, &setup, &index) != 4 ||
+	    index < 0)
+		die_early(bad, sizeof(bad) - 1);
+	unsetenv(PP_CLEANROOM_ENV); /* nothing the task starts sees it */
+	if (read_setup(setup, index, &s, &mods))
+		die_early(bad, sizeof(bad) - 1);
+	close(setup);
+	pp_worker_enter(&s, mem, ev);
+}
+
+/* After the module table (priority 101), before any of main's own
+ * constructors. A program started by a pool as a clean-room worker never
+ * returns from here; any other program only records its loader
+ * environment. */
+__attribute__((constructor(102))) static void cleanroom_entry(void)
+{
+	const char *var = getenv(PP_CLEANROOM_ENV);
+
+	if (var)
+		become_worker(var);
+	capture_environment();
+}
