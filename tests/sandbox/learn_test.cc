@@ -64,11 +64,13 @@ bool tsan()
 		ASSERT_NE(nullptr, p);                                         \
 	} while (0)
 
-process_pool_t *make(int learn, const char *allow)
+process_pool_t *make(int learn, const char *allow,
+		     int spawn_mode = POOL_SPAWN_FORK)
 {
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
 	c.worker_count = 1;
+	c.spawn_mode = spawn_mode;
 	c.seccomp_learn = learn;
 	c.seccomp_allow = allow;
 	errno = 0;
@@ -128,6 +130,20 @@ TEST(SeccompLearn, TaskCompletesAndWhatItNeededIsListed)
 	p = make(0, nullptr);
 	ASSERT_NE(nullptr, p);
 	EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, run(p, socket_open_task).status);
+	pool_destroy(p);
+}
+
+// A clean-room worker gets the learning filter from the setup the parent
+// wrote, and learns the same way.
+TEST(SeccompLearn, CleanRoomWorkersLearnToo)
+{
+	SKIP_UNDER_TSAN();
+	process_pool_t *p = make(1, nullptr, POOL_SPAWN_CLEANROOM);
+	SKIP_WITHOUT_LEARNING(p);
+	task_result_t r = run(p, socket_open_task);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	std::string list = learned(p);
+	EXPECT_TRUE(listed(list, "socket")) << list;
 	pool_destroy(p);
 }
 
