@@ -401,6 +401,7 @@ int main(int argc, char **argv)
 		pb_print_settings(&o);
 		fflush(stdout);
 	}
+	res.parent_base_rss_kib = bu_proc_status_kib(0, "VmRSS");
 	run_pool(&o, &res);
 	run_peers(&o, &res);
 	ok = all_ok(&res);
