@@ -70,7 +70,8 @@ void pp_learn_task_done(struct process_pool *pool, struct pp_worker *w,
 	char list[1024];
 	unsigned i;
 
-	if (!memcmp(w->learn_bits, none, sizeof(none)))
+	/* Called for every result: a pool that does not learn stops here. */
+	if (!pool->learn || !memcmp(w->learn_bits, none, sizeof(none)))
 		return;
 	for (i = 0; i < PP_SECCOMP_LEARN_WORDS; i++)
 		atomic_fetch_or(&pool->learned[i], w->learn_bits[i]);
