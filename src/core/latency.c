@@ -38,6 +38,36 @@ void pp_latency_record(struct pp_latency *h, uint64_t us)
 		;
 }
 
+void pp_latency_record_many(struct pp_latency *h, const uint64_t *us,
+			    unsigned n)
+{
+	uint64_t top = 0, max;
+	unsigned i = 0, b, run;
+
+	if (!n)
+		return;
+	while (i < n) {
+		b = bucket_of(us[i]);
+		if (b >= PP_LATENCY_BUCKETS)
+			b = PP_LATENCY_BUCKETS - 1;
+		for (run = 0; i < n; i++, run++) {
+			unsigned bi = bucket_of(us[i]);
+
+			if ((bi >= PP_LATENCY_BUCKETS ? PP_LATENCY_BUCKETS - 1
+						      : bi) != b)
+				break;
+			if (us[i] > top)
+				top = us[i];
+		}
+		atomic_fetch_add_explicit(&h->buckets[b], run,
+					  memory_order_relaxed);
+	}
+	atomic_fetch_add_explicit(&h->count, n, memory_order_relaxed);
+	max = atomic_load_explicit(&h->max, memory_order_relaxed);
+	while (top > max && !atomic_compare_exchange_weak(&h->max, &max, top))
+		;
+}
+
 uint64_t pp_latency_percentile(const struct pp_latency *h, double p)
 {
 	struct pp_latency *m = (struct pp_latency *)h;

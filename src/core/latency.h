@@ -21,6 +21,14 @@ struct pp_latency {
 /* pp_latency_record - count one sample of us microseconds. */
 void pp_latency_record(struct pp_latency *h, uint64_t us);
 
+/*
+ * pp_latency_record_many - count n samples at once: one add per run of
+ * samples that share a bucket (a drain's results mostly do), one for the
+ * count, one check of the maximum.
+ */
+void pp_latency_record_many(struct pp_latency *h, const uint64_t *us,
+			    unsigned n);
+
 /* pp_latency_percentile - the value below which fraction p (0..1) of the
  * samples fall (bucket upper bound), 0 when empty. */
 uint64_t pp_latency_percentile(const struct pp_latency *h, double p);

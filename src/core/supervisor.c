@@ -365,6 +365,7 @@ struct resolved_batch {
 
 static void publish_batch(struct process_pool *pool, struct resolved_batch *b)
 {
+	uint64_t lat[sizeof(b->t) / sizeof(b->t[0])];
 	unsigned i;
 	int s;
 
@@ -381,8 +382,9 @@ static void publish_batch(struct process_pool *pool, struct resolved_batch *b)
 	for (i = 0; i < b->n; i++) {
 		const task_result_t *r = &b->t[i]->result;
 
-		pp_latency_record(&pool->latency, r->queue_us + r->run_us);
+		lat[i] = r->queue_us + r->run_us;
 	}
+	pp_latency_record_many(&pool->latency, lat, b->n);
 	for (i = 0; i < b->n; i++) {
 		struct task_future *t = b->t[i];
 

@@ -98,6 +98,52 @@ TEST_F(PoolTest, SyncResultsAndOutputs)
 	EXPECT_EQ(7, r.return_code);
 }
 
+// The latency and run-time figures follow what the tasks did: a task
+// that sleeps 20 ms cannot finish sooner, so those are lower bounds (no
+// upper bound on time is asserted). Async tasks go through the
+// supervisor's batched resolve, sync ones through the direct lane.
+TEST_F(PoolTest, StatsLatencyAndRunTimeFollowTheTasks)
+{
+	Start(2);
+	for (int i = 0; i < 4; i++)
+		Sync(sleep_task, nullptr, 0, tag(20));
+	task_future_t *f[8];
+	for (auto &fu : f)
+		fu = Async(sleep_task, tag(20));
+	for (auto *fu : f) {
+		task_result_t r;
+		ASSERT_EQ(0, pool_future_wait(fu, &r, -1));
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status);
+		EXPECT_GE(r.run_us, 20000u);
+		pool_future_destroy(fu);
+	}
+	pool_stats_t s = Stats();
+	EXPECT_EQ(12u, s.tasks_completed);
+	EXPECT_GE(s.avg_task_time_ms, 20.0);
+	EXPECT_GE(s.latency_p50_us, 20000u);
+	EXPECT_LE(s.latency_p50_us, s.latency_p99_us);
+	EXPECT_LE(s.latency_p99_us, s.latency_p999_us);
+	EXPECT_LE(s.latency_p999_us, s.latency_max_us);
+	// Many no-op tasks at once: counted, one each, the maximum kept.
+	task_desc_t d[300];
+	for (auto &x : d)
+		x = task_desc_t{noop_task, nullptr, 0, nullptr,
+				TASK_PRIORITY_NORMAL, 0};
+	task_future_t **b = pool_submit_batch(pool_, d, 300);
+	ASSERT_NE(nullptr, b);
+	for (int i = 0; i < 300; i++) {
+		task_result_t r;
+		ASSERT_EQ(0, pool_future_wait(b[i], &r, -1));
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status);
+		pool_future_destroy(b[i]);
+	}
+	free(b);
+	pool_stats_t after = Stats();
+	EXPECT_EQ(312u, after.tasks_completed);
+	EXPECT_GE(after.latency_max_us, 20000u);
+	EXPECT_LE(after.latency_p50_us, after.latency_max_us);
+}
+
 TEST_F(PoolTest, PayloadsBothWaysZeroCopyAndMalloc)
 {
 	Start(1);
