@@ -648,18 +648,60 @@ static size_t reserve_queue(struct process_pool *pool, size_t want)
 	return take;
 }
 
+/* Tasks per chain: the supervisor starts on the first chain while the
+ * caller still makes the next. */
+#define CHAIN_MAX 256
+
+/* Hands the chain out[from..to) (NULL entries skipped, linked through
+ * next) to the supervisor; 0, or POOL_EAGAIN with those futures gone. */
+static int hand_over(struct process_pool *pool, task_future_t **out,
+		     size_t from, size_t to, size_t n)
+{
+	struct task_future *head = NULL, *tail = NULL;
+	size_t i;
+
+	for (i = from; i < to; i++) {
+		if (!out[i])
+			continue;
+		out[i]->next = NULL;
+		if (tail)
+			tail->next = out[i];
+		else
+			head = out[i];
+		tail = out[i];
+	}
+	if (!head)
+		return 0;
+	if (pp_mpmc_push(pool->incoming, head)) {
+		/* Cannot happen: the queue holds queue_size entries and each
+		 * entry carries at least one reserved task. */
+		atomic_fetch_sub(&pool->queued, n);
+		for (i = from; i < to; i++) {
+			if (out[i]) {
+				pp_future_put(out[i]);
+				pp_future_put(out[i]);
+				out[i] = NULL;
+			}
+		}
+		return POOL_EAGAIN;
+	}
+	atomic_fetch_add(&pool->submitted, n);
+	pp_supervisor_wake(pool);
+	return 0;
+}
+
 /*
- * Makes the futures of a batch and hands them over as one chain through
- * the submission queue: one queue operation and one reservation for the
- * whole batch instead of one each. Returns how many were queued; the
- * rest of out[] is NULL, with *last the reason.
+ * Makes the futures of a batch and hands them over in chains of up to
+ * CHAIN_MAX: one queue operation per chain and one reservation for the
+ * whole batch, instead of one of each per task. Returns how many were
+ * queued; the rest of out[] is NULL, with *last the reason.
  */
 static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 			   size_t count, task_future_t **out, int *last)
 {
-	size_t room = reserve_queue(pool, count), made = 0, i;
+	size_t room = reserve_queue(pool, count), queued = 0, made = 0, i,
+	       from = 0;
 	uint64_t id = atomic_fetch_add(&pool->next_id, room) + 1;
-	struct task_future *head = NULL, *tail = NULL;
 	int64_t now = pp_now_ns(); /* one submit time for the whole batch */
 	int err;
 
@@ -672,37 +714,27 @@ static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 		if (!err)
 			t = make_task(pool, &tasks[i], ref, now, 0, id + i,
 				      &err);
-
 		out[i] = t;
 		if (!t) {
+			atomic_fetch_sub(&pool->queued, 1);
 			*last = err;
-			continue;
+		} else {
+			made++;
 		}
-		if (tail)
-			tail->next = t;
-		else
-			head = t;
-		tail = t;
-		made++;
-	}
-	if (made < room)
-		atomic_fetch_sub(&pool->queued, room - made);
-	if (head && pp_mpmc_push(pool->incoming, head)) {
-		/* Cannot happen: the queue holds queue_size entries and each
-		 * entry carries at least one reserved task. */
-		atomic_fetch_sub(&pool->queued, made);
-		for (i = 0; i < room; i++) {
-			if (out[i]) {
-				pp_future_put(out[i]);
-				pp_future_put(out[i]);
-				out[i] = NULL;
+		if (made == CHAIN_MAX || i + 1 == room) {
+			err = hand_over(pool, out, from, i + 1, made);
+			if (err) {
+				/* Give back the room not used, and stop. */
+				atomic_fetch_sub(&pool->queued, room - i - 1);
+				*last = err;
+				break;
 			}
+			queued += made;
+			made = 0;
+			from = i + 1;
 		}
-		*last = POOL_EAGAIN;
-		return 0;
 	}
-	atomic_fetch_add(&pool->submitted, made);
-	return made;
+	return queued;
 }
 
 task_future_t **pool_submit_batch(process_pool_t *pool,
@@ -737,8 +769,6 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 	}
 	queued = submit_chain(pool, tasks, count, out, &last);
 	leave(pool);
-	if (queued)
-		pp_supervisor_wake(pool);
 	if (!queued) {
 		free(out);
 		errno = to_errno(last);

@@ -477,6 +477,11 @@ const void *pp_channel_peer_payload(const struct pp_channel *ch,
 	return ch->peer_part + ref->offset;
 }
 
+_Static_assert(PP_CHANNEL_CONTROL_OFFSET +
+		   PP_CHANNEL_CONTROL_STRIDE * PP_WORD_COUNT <=
+	       PP_CHANNEL_HEADER_SIZE,
+	       "control words fit in the header page");
+
 static _Atomic uint32_t *word_at(const struct pp_channel *ch,
 				 enum pp_channel_word w)
 {
@@ -484,7 +489,8 @@ static _Atomic uint32_t *word_at(const struct pp_channel *ch,
 		return NULL;
 	return (_Atomic uint32_t *)(void *)(ch->base +
 					    PP_CHANNEL_CONTROL_OFFSET +
-					    4 * (unsigned)w);
+					    PP_CHANNEL_CONTROL_STRIDE *
+						(unsigned)w);
 }
 
 void pp_channel_word_store(struct pp_channel *ch, enum pp_channel_word w,

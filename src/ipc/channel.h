@@ -10,7 +10,8 @@
  *           reads it back)
  *   256     wake word the worker sleeps on (parent notifies)
  *   320     wake word the parent sleeps on (worker notifies)
- *   384     control words (u32 each, see enum pp_channel_word)
+ *   384     control words (u32 each, one per 64-byte line, see enum
+ *           pp_channel_word)
  *   4096    submission ring, parent -> worker, 64-byte frame slots
  *   ...     completion ring, worker -> parent
  *   ...     payload arena: the parent's input part, then the worker's
@@ -49,6 +50,9 @@ extern "C" {
 #define PP_CHANNEL_WAKE_WORKER_OFFSET 256u
 #define PP_CHANNEL_WAKE_PARENT_OFFSET 320u
 #define PP_CHANNEL_CONTROL_OFFSET     384u
+/* A line per control word: the worker's per-task RUNNING store and the
+ * parent's per-drain RESULTS_ACKED store do not bounce one line. */
+#define PP_CHANNEL_CONTROL_STRIDE 64u
 #define PP_CHANNEL_MAX_ARENA	      ((size_t)1 << 34)
 
 /*
