@@ -6,7 +6,11 @@
  * belongs to the process, not to a pool: it is filled only while some pool
  * exists, emptied when the last one is destroyed, and trimmed when the
  * pools have been idle a while. It is a stack (last freed, first reused),
- * so a reused future is usually still in the CPU's cache.
+ * so a reused future is usually still in the CPU's cache, with a small
+ * per-thread magazine in front so that most gets and puts take no lock.
+ * A thread's magazine (at most 64 futures) goes back when the thread
+ * exits; the last pool's release empties the stack and its own thread's
+ * magazine.
  *
  * Built with AddressSanitizer the cache is off, so that a use after
  * pool_future_destroy is still caught.
