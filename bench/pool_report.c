@@ -353,7 +353,7 @@ static void json_peer(struct bu_json *j, const char *key,
 static void json_peers(struct bu_json *j, const struct pb_results *res)
 {
 	bu_json_obj_begin(j, "peers");
-	json_peer(j, "pipe", &res->pipe, HAS_BATCHED | HAS_SYNC);
+	json_peer(j, "pipe", &res->pipe, HAS_BATCHED | HAS_UNBATCHED | HAS_SYNC);
 	json_peer(j, "zmq", &res->zmq, HAS_BATCHED | HAS_SYNC);
 	json_peer(j, "python", &res->python,
 		  HAS_BATCHED | HAS_UNBATCHED | HAS_SYNC);

@@ -1,10 +1,16 @@
 /*
  * The plain fork+pipe pool: N forked workers, each with a request pipe
- * and a reply pipe carrying 8-byte task ids. A worker reads whatever ids
- * are queued (up to a page), runs the no-op task for each, and answers
- * them all with one write. The throughput run keeps up to WINDOW ids in
- * flight per worker and writes them CHUNK at a time; the sync run sends
- * one id and waits for it, round-robin over the workers.
+ * and a reply pipe carrying 8-byte task ids. Two ways of running it:
+ * - batched: a worker reads whatever ids are queued (up to a page), runs
+ *   the no-op task for each, and answers them all with one write; the
+ *   parent keeps up to WINDOW ids in flight per worker and writes them
+ *   CHUNK at a time. This measures the pipes more than any task API.
+ * - per task (the "unbatched" figure): one write per task each way, as
+ *   a plain pool with one request record per task does; the worker reads
+ *   one record, runs it, writes its reply. Still pipelined: up to WINDOW
+ *   ids in flight per worker.
+ * The sync run sends one id and waits for it, round-robin over the
+ * workers.
  *
  * Writes stay under PIPE_BUF, so each is atomic, and the windows keep both
  * pipes below their capacity, so neither side ever blocks on a write.
@@ -31,6 +37,7 @@
 
 struct pipe_pool {
 	int n;
+	int per_task; /* one record per write, both ways */
 	pid_t pids[MAX_WORKERS];
 	int req[MAX_WORKERS]; /* write ends */
 	int rep[MAX_WORKERS]; /* read ends */
@@ -54,6 +61,7 @@ static int (*volatile task_fn)(uint64_t id) = noop_task;
 struct worker_fds {
 	int req; /* read end */
 	int rep; /* write end */
+	int per_task;
 };
 
 static int write_all(int fd, const void *buf, size_t len)
@@ -97,7 +105,9 @@ static int worker_main(void *arg)
 
 	close_others(fds->req, fds->rep);
 	for (;;) {
-		n = read(fds->req, in.buf + in.have, PAGE_RECS * REC);
+		/* Per task: one record per read (a reply per task). */
+		n = read(fds->req, in.buf + in.have,
+			 fds->per_task ? REC - in.have : PAGE_RECS * REC);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0)
@@ -115,11 +125,12 @@ static int worker_main(void *arg)
 	}
 }
 
-static void pool_init(struct pipe_pool *p, int n)
+static void pool_init(struct pipe_pool *p, int n, int per_task)
 {
 	int k;
 
 	p->n = n;
+	p->per_task = per_task;
 	for (k = 0; k < MAX_WORKERS; k++) {
 		p->pids[k] = 0;
 		p->req[k] = p->rep[k] = -1;
@@ -147,6 +158,7 @@ static int start_worker(struct pipe_pool *p, int k)
 	}
 	fds.req = req[0];
 	fds.rep = rep[1];
+	fds.per_task = p->per_task;
 	p->pids[k] = bu_fork(worker_main, &fds);
 	close(req[0]);
 	close(rep[1]);
@@ -191,11 +203,11 @@ static int pool_stop(struct pipe_pool *p)
 	return err;
 }
 
-static int pool_start(struct pipe_pool *p, int n)
+static int pool_start(struct pipe_pool *p, int n, int per_task)
 {
 	int k, err = 0;
 
-	pool_init(p, n);
+	pool_init(p, n, per_task);
 	for (k = 0; k < n && !err; k++)
 		err = start_worker(p, k);
 	if (err) {
@@ -225,16 +237,18 @@ struct stream {
 	struct rx_buf rx[MAX_WORKERS];
 };
 
-/* Top up worker k's window with consecutive ids, CHUNK per write. */
+/* Top up worker k's window with consecutive ids, CHUNK per write (one
+ * per write in the per-task pool). */
 static int feed(struct pipe_pool *p, struct stream *s, int k)
 {
+	unsigned chunk = p->per_task ? 1 : CHUNK;
 	uint64_t ids[CHUNK];
 	unsigned i, n;
 	int err;
 
-	while (s->sent < s->total && s->out[k] + CHUNK <= WINDOW) {
-		n = s->total - s->sent < CHUNK ? (unsigned)(s->total - s->sent)
-					       : CHUNK;
+	while (s->sent < s->total && s->out[k] + chunk <= WINDOW) {
+		n = s->total - s->sent < chunk ? (unsigned)(s->total - s->sent)
+					       : chunk;
 		for (i = 0; i < n; i++) {
 			ids[i] = s->sent + i;
 			s->sum_sent += ids[i];
@@ -359,6 +373,24 @@ static int sync_once(void *arg, uint64_t i)
 	return err;
 }
 
+/* The per-task pool's stream, into r->unbatched_tps. */
+static int run_per_task(const struct peer_opts *o, struct peer_result *r)
+{
+	struct pipe_pool p;
+	double csw, cpu;
+	int err, stop_err;
+
+	err = pool_start(&p, o->workers, 1);
+	if (err)
+		return err;
+	err = peer_time_stream(o, stream_fn, &p, p.pids, &p.n,
+			       &r->unbatched_tps, &csw, &cpu);
+	if (err)
+		peer_reap_all(p.pids, p.n);
+	stop_err = pool_stop(&p);
+	return err ? err : stop_err;
+}
+
 int peer_pipe_run(const struct peer_opts *o, struct peer_result *r)
 {
 	struct pipe_pool p;
@@ -369,7 +401,7 @@ int peer_pipe_run(const struct peer_opts *o, struct peer_result *r)
 		peer_fail(r, "workers must be 1..%d", MAX_WORKERS);
 		return -EINVAL;
 	}
-	err = pool_start(&p, o->workers);
+	err = pool_start(&p, o->workers, 0);
 	if (err) {
 		peer_fail(r, "starting workers: %s", strerror(-err));
 		return err;
@@ -383,13 +415,16 @@ int peer_pipe_run(const struct peer_opts *o, struct peer_result *r)
 	stop_err = pool_stop(&p);
 	if (!err)
 		err = stop_err;
+	if (!err)
+		err = run_per_task(o, r);
 	if (err) {
 		peer_fail(r, "pipe pool: %s", strerror(-err));
 		return err;
 	}
 	r->ran = true;
 	snprintf(r->note, sizeof(r->note),
-		 "%d workers; %u ids per write, %u in flight per worker", p.n,
-		 CHUNK, WINDOW);
+		 "%d workers; batched: %u ids per write, unbatched: one per "
+		 "write each way; %u in flight per worker",
+		 p.n, CHUNK, WINDOW);
 	return 0;
 }
