@@ -249,19 +249,50 @@ int pp_cgroup_leaf_kill(const char *leaf)
 	return write_file(leaf, "cgroup.kill", "1");
 }
 
-/* The value of key in a flat-keyed file such as memory.events. */
-static unsigned long long event(const char *leaf, const char *file,
-				const char *key)
+/* The value of key in the text of a flat-keyed file ("key value\n"...). */
+static unsigned long long key_value(const char *buf, const char *key)
 {
-	char buf[1024], *p;
 	size_t klen = strlen(key);
+	const char *p;
 
-	if (read_file(leaf, file, buf, sizeof(buf)))
-		return 0;
 	for (p = buf; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
 		if (!strncmp(p, key, klen) && p[klen] == ' ')
 			return strtoull(p + klen + 1, NULL, 10);
 	return 0;
+}
+
+/* The value of key in a flat-keyed file such as memory.events. */
+static unsigned long long event(const char *leaf, const char *file,
+				const char *key)
+{
+	char buf[1024];
+
+	if (read_file(leaf, file, buf, sizeof(buf)))
+		return 0;
+	return key_value(buf, key);
+}
+
+int pp_cgroup_leaf_open_file(const char *leaf, const char *file)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", leaf, file) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+unsigned long long pp_cgroup_events_value(int fd, const char *key)
+{
+	char buf[1024];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return key_value(buf, key);
 }
 
 unsigned pp_cgroup_leaf_limit_hit(const char *leaf)

@@ -86,6 +86,20 @@ int pp_cgroup_leaf_kill(const char *leaf);
  */
 unsigned pp_cgroup_leaf_limit_hit(const char *leaf);
 
+/*
+ * pp_cgroup_leaf_open_file - an fd (O_RDONLY | O_CLOEXEC) on the leaf's
+ * file, such as "pids.events", to read it again cheaply with
+ * pp_cgroup_events_value. Returns the fd or -errno; the caller closes it.
+ */
+int pp_cgroup_leaf_open_file(const char *leaf, const char *file);
+
+/*
+ * pp_cgroup_events_value - the value of key in a flat-keyed file
+ * ("max 3\n" in pids.events), read from its start through fd; 0 when the
+ * key is absent or the read fails.
+ */
+unsigned long long pp_cgroup_events_value(int fd, const char *key);
+
 /* pp_cgroup_leaf_remove - rmdir the leaf once its processes are gone. */
 int pp_cgroup_leaf_remove(const char *leaf);
 

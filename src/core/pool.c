@@ -33,8 +33,10 @@ static void free_pool(struct process_pool *pool)
 	int i;
 
 	if (pool->workers) {
-		for (i = 0; i < pool->cfg.max_workers; i++)
+		for (i = 0; i < pool->cfg.max_workers; i++) {
+			pp_worker_close_events(&pool->workers[i]);
 			free(pool->workers[i].slots);
+		}
 		free(pool->workers);
 	}
 	free(pool->batches);
@@ -74,6 +76,14 @@ static int alloc_parts(struct process_pool *pool)
 	pool->cancels = pp_mpmc_create(pow2_at_least(2 * in_flight + 1024));
 	pool->workers =
 	    calloc((size_t)pool->cfg.max_workers, sizeof(*pool->workers));
+	/* At once: free_pool closes what these say is open. */
+	for (i = 0; pool->workers && i < pool->cfg.max_workers; i++) {
+		pool->workers[i].index = i;
+		pool->workers[i].pidfd = -1;
+		pool->workers[i].pids_events_fd = -1;
+		pool->workers[i].ch.fd = -1;
+		pool->workers[i].ch.parent_eventfd = -1;
+	}
 	pool->batches =
 	    calloc((size_t)pool->cfg.max_workers, sizeof(*pool->batches));
 	pool->armed = calloc((size_t)pool->cfg.max_workers, 1);
@@ -82,12 +92,6 @@ static int alloc_parts(struct process_pool *pool)
 	    pp_deadline_init(&pool->deadlines,
 			     pool->cfg.queue_size + in_flight))
 		return -ENOMEM;
-	for (i = 0; i < pool->cfg.max_workers; i++) {
-		pool->workers[i].index = i;
-		pool->workers[i].pidfd = -1;
-		pool->workers[i].ch.fd = -1;
-		pool->workers[i].ch.parent_eventfd = -1;
-	}
 	return 0;
 }
 

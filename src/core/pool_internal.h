@@ -95,6 +95,9 @@ struct pp_worker {
 	 * frames), by whoever holds the worker's channel. */
 	uint64_t learn_bits[PP_SECCOMP_LEARN_WORDS];
 	char cg_leaf[PATH_MAX]; /* its cgroup leaf, "" when none */
+	int pids_events_fd;	/* the leaf's pids.events while pids.max is
+				 * in force, else -1 */
+	uint64_t pids_refused;	/* its "max" count already reported */
 	/* What pool_get_workers reads from other threads. */
 	_Atomic int info_pid; /* 0 while the slot is empty */
 	_Atomic int info_busy;
@@ -183,6 +186,15 @@ void pp_supervisor_wake(struct process_pool *pool);
 
 /* supervisor.c, shared with the direct lane */
 int pp_status_from_worker_ok(int status);
+/*
+ * pp_resolve_if_pids_refused - when w's pids.max refused a fork or a
+ * thread during the task of result f (COMPLETED or FAILED), resolve t
+ * RESOURCE_LIMIT (out is freed), mark w to be replaced, and return 1;
+ * else 0 and nothing changes.
+ */
+int pp_resolve_if_pids_refused(struct process_pool *pool, struct pp_worker *w,
+			       struct task_future *t, const struct pp_frame *f,
+			       void *out, int64_t now);
 /* pp_resolve_result - resolve t from a checked RESULT frame f whose output
  * was copied to out (copy_err: pp_copy_output's -ENOMEM, or 0), as of now
  * (CLOCK_MONOTONIC ns). */
@@ -231,6 +243,16 @@ void pp_worker_kill(struct pp_worker *w);
 /* pp_worker_unslot - take t off w: free its input in the arena and its
  * slot. By whoever owns the worker now (supervisor or lane client). */
 void pp_worker_unslot(struct pp_worker *w, struct task_future *t);
+
+/*
+ * pp_worker_pids_refused - whether the leaf's pids.max refused a fork or
+ * a thread since the last call (one pread of pids.events; always 0 when
+ * no pids limit is in force). By whoever owns the worker now.
+ */
+int pp_worker_pids_refused(struct pp_worker *w);
+
+/* pp_worker_close_events - close the pids.events fd, if open. */
+void pp_worker_close_events(struct pp_worker *w);
 
 /* pp_worker_signal - send sig through the pidfd; changes no state. */
 void pp_worker_signal(struct pp_worker *w, int sig);

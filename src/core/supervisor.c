@@ -321,6 +321,26 @@ void pp_resolve_result(struct process_pool *pool, struct task_future *t,
 		      out ? (size_t)f->payload.length : 0, 0, detail, now);
 }
 
+int pp_resolve_if_pids_refused(struct process_pool *pool, struct pp_worker *w,
+			       struct task_future *t, const struct pp_frame *f,
+			       void *out, int64_t now)
+{
+	int status = f->u.result.status;
+
+	if (status != TASK_STATUS_COMPLETED && status != TASK_STATUS_FAILED)
+		return 0;
+	if (!pp_worker_pids_refused(w))
+		return 0;
+	free(out);
+	pp_resolve_at(pool, t, TASK_STATUS_RESOURCE_LIMIT,
+		      f->u.result.return_code, NULL, 0, 0,
+		      "pids.max refused a fork or a thread", now);
+	/* What it started may still run in the leaf: replace the worker
+	 * once it is idle, and the leaf goes with it. */
+	w->recycle_after = w->tasks_done ? w->tasks_done : 1;
+	return 1;
+}
+
 int pp_status_from_worker_ok(int status)
 {
 	return status == TASK_STATUS_COMPLETED ||
@@ -469,6 +489,10 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		return;
 	}
 	pp_learn_task_done(pool, w, t->id);
+	if (!err && pp_resolve_if_pids_refused(pool, w, t, f, out, now)) {
+		finish(pool, t);
+		return;
+	}
 	if (!err && (status == TASK_STATUS_COMPLETED ||
 		     status == TASK_STATUS_FAILED)) {
 		resolve_batched(pool, batch, t, f, out, now);
@@ -618,6 +642,11 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		snprintf(how, sizeof(how), "worker %d exited with code %d",
 			 (int)w->pid, code);
 	hit = w->cg_leaf[0] ? pp_cgroup_leaf_limit_hit(w->cg_leaf) : 0;
+	/* A refusal already reported with its task's result is not news. */
+	if ((hit & PP_CG_PIDS) && w->pids_events_fd >= 0 &&
+	    !pp_worker_pids_refused(w))
+		hit &= ~PP_CG_PIDS;
+	pp_worker_close_events(w);
 	if (hit) {
 		w->kill_reason = TASK_STATUS_RESOURCE_LIMIT;
 		snprintf(how, sizeof(how),

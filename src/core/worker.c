@@ -120,6 +120,42 @@ static void wait_placed(int sync[2])
 	close(sync[0]);
 }
 
+/* With pids.max in force, the leaf's pids.events stays open: after each
+ * task one pread tells whether a fork or a thread was refused. */
+static void open_events(struct process_pool *pool, struct pp_worker *w)
+{
+	int fd;
+
+	w->pids_events_fd = -1;
+	w->pids_refused = 0;
+	if (!w->cg_leaf[0] || !pool->cfg.pids_max ||
+	    !(pool->cg.available & PP_CG_PIDS))
+		return;
+	fd = pp_cgroup_leaf_open_file(w->cg_leaf, "pids.events");
+	if (fd >= 0)
+		w->pids_events_fd = fd;
+}
+
+int pp_worker_pids_refused(struct pp_worker *w)
+{
+	unsigned long long n;
+
+	if (w->pids_events_fd < 0)
+		return 0;
+	n = pp_cgroup_events_value(w->pids_events_fd, "max");
+	if (n <= w->pids_refused)
+		return 0;
+	w->pids_refused = n;
+	return 1;
+}
+
+void pp_worker_close_events(struct pp_worker *w)
+{
+	if (w->pids_events_fd >= 0)
+		close(w->pids_events_fd);
+	w->pids_events_fd = -1;
+}
+
 static int place_in_leaf(struct pp_worker *w, pid_t pid, int sync[2])
 {
 	char go = 1;
@@ -195,6 +231,7 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	}
 	w->pid = pid;
 	w->state = PP_WORKER_LIVE;
+	open_events(pool, w);
 	atomic_store(&w->info_pid, (int)pid);
 	atomic_store(&w->info_done, 0);
 	atomic_store(&w->info_busy, 0);

@@ -1,10 +1,14 @@
 // cgroup v2 per worker: each worker in its own leaf under the pool's
 // group, leaves removed with their workers, the limits reported as they
-// really are, a memory hog ending RESOURCE_LIMIT where the memory
-// controller exists, and required mode failing loudly where it does not.
-// Tests that need a facility this host lacks skip, naming it.
+// really are, a memory hog and a fork bomb ending RESOURCE_LIMIT and a
+// CPU hog throttled where those controllers exist, and required mode
+// failing loudly where they do not. Tests that need a facility this host
+// lacks skip, naming it.
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -87,6 +91,35 @@ int hog_task(void *, size_t, void **, size_t *, void *)
 	return 0;
 }
 
+// Forks until pids.max refuses; the children sleep a little and exit.
+int fork_bomb_task(void *, size_t, void **, size_t *, void *)
+{
+	int refused = 0;
+	for (int i = 0; i < 64 && !refused; i++) {
+		pid_t pid = fork();
+		if (pid == 0) {
+			usleep(200 * 1000);
+			_exit(0);
+		}
+		if (pid < 0)
+			refused = errno == EAGAIN;
+	}
+	return refused ? 0 : 1;  // 1: never refused
+}
+
+// Spins for 300 ms of wall time, then returns its cgroup like
+// cgroup_task.
+int cpu_hog_task(void *in, size_t n, void **out, size_t *out_n, void *ud)
+{
+	struct timespec t0, t;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	while ((t.tv_sec - t0.tv_sec) * 1000000000LL + t.tv_nsec - t0.tv_nsec <
+	       300000000LL);
+	return cgroup_task(in, n, out, out_n, ud);
+}
+
 process_pool_t *start(pool_config_t *c)
 {
 	c->worker_count = 1;
@@ -149,6 +182,97 @@ TEST(Cgroup, MemoryHogEndsResourceLimit)
 	ASSERT_EQ(0, pool_submit_sync(p, hog_task, nullptr, 0, nullptr,
 				      TASK_PRIORITY_NORMAL, 30000, &r));
 	EXPECT_EQ(TASK_STATUS_RESOURCE_LIMIT, r.status) << r.detail;
+	pool_destroy(p);
+}
+
+// The pool reads pids.events through an fd it keeps open; the parser is
+// checked here on a file of the same format, on any host.
+TEST(Cgroup, EventsValueReadsTheKeyFromTheStart)
+{
+	char path[] = "/tmp/pp-events-XXXXXX";
+	int fd = mkstemp(path);
+	ASSERT_GE(fd, 0);
+	unlink(path);
+	const char text[] = "low 0\nhigh 12\nmax 3\n";
+	ASSERT_EQ((ssize_t)sizeof(text) - 1, write(fd, text, sizeof(text) - 1));
+	EXPECT_EQ(3u, pp_cgroup_events_value(fd, "max"));
+	EXPECT_EQ(12u, pp_cgroup_events_value(fd, "high"));
+	EXPECT_EQ(0u, pp_cgroup_events_value(fd, "ma"));  // a prefix only
+	EXPECT_EQ(0u, pp_cgroup_events_value(fd, "oom_kill"));
+	close(fd);
+	EXPECT_EQ(0u, pp_cgroup_events_value(fd, "max"));  // a closed fd
+	EXPECT_LT(pp_cgroup_leaf_open_file("/nonexistent-leaf", "pids.events"),
+		  0);
+}
+
+// Without seccomp (which refuses fork by default, long before pids.max),
+// a task that forks until the kernel says no ends RESOURCE_LIMIT, and the
+// pool carries on.
+TEST(Cgroup, ForkBombEndsResourceLimit)
+{
+	if (!can_create_groups())
+		GTEST_SKIP() << "cannot create cgroup v2 groups here";
+	if (!controller_offered("pids"))
+		GTEST_SKIP() << "the cgroup v2 pids controller is not "
+				"available here (hybrid v1/v2 host?)";
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.pids_max = 16;
+	c.sandbox_off = 1;
+	c.cgroup_mode = POOL_CGROUP_REQUIRED;
+	process_pool_t *p = start(&c);
+	if (!p)
+		GTEST_SKIP() << "the pids controller cannot be enabled for "
+				"this process's group (not delegated)";
+	pool_stats_t s;
+	ASSERT_EQ(0, pool_get_stats(p, &s));
+	EXPECT_NE(0u, s.limits_in_force & POOL_LIMIT_PIDS);
+	task_result_t r;
+	ASSERT_EQ(0, pool_submit_sync(p, fork_bomb_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 30000, &r));
+	EXPECT_EQ(TASK_STATUS_RESOURCE_LIMIT, r.status) << r.detail;
+	EXPECT_NE(nullptr, strstr(r.detail, "pids.max")) << r.detail;
+	ASSERT_EQ(0, pool_submit_sync(p, cgroup_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 30000, &r));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	pool_result_free(&r);
+	pool_destroy(p);
+}
+
+// cpu.max at 20% of a CPU: a task that spins for 300 ms is throttled,
+// which the worker's leaf counts in cpu.stat.
+TEST(Cgroup, CpuHogIsThrottledByCpuMax)
+{
+	if (!can_create_groups())
+		GTEST_SKIP() << "cannot create cgroup v2 groups here";
+	if (!controller_offered("cpu"))
+		GTEST_SKIP() << "the cgroup v2 cpu controller is not "
+				"available here (hybrid v1/v2 host?)";
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.cpu_max_percent = 20;
+	c.cgroup_mode = POOL_CGROUP_REQUIRED;
+	process_pool_t *p = start(&c);
+	if (!p)
+		GTEST_SKIP() << "the cpu controller cannot be enabled for "
+				"this process's group (not delegated)";
+	task_result_t r;
+	ASSERT_EQ(0, pool_submit_sync(p, cpu_hog_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 30000, &r));
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	std::string group = static_cast<char *>(r.output_data);
+	pool_result_free(&r);
+	group.erase(group.find_last_not_of("\n") + 1);
+	std::string stat = g_mount + group + "/cpu.stat";
+	FILE *f = fopen(stat.c_str(), "r");
+	ASSERT_NE(nullptr, f) << stat;
+	char line[256];
+	unsigned long long throttled = 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "nr_throttled %llu", &throttled) == 1)
+			break;
+	fclose(f);
+	EXPECT_GT(throttled, 0u) << stat;
 	pool_destroy(p);
 }
 
