@@ -652,6 +652,53 @@ static int dynamic_start(struct barrier *b, struct pb_results *res)
 	return err;
 }
 
+/* The median of three values. */
+static double median3(const double v[3])
+{
+	double a = v[0], b = v[1], c = v[2];
+
+	if ((a <= b && b <= c) || (c <= b && b <= a))
+		return b;
+	if ((b <= a && a <= c) || (c <= a && a <= b))
+		return a;
+	return c;
+}
+
+/*
+ * Start-up figures are the median of START_RUNS, interleaved: moving a
+ * process into a cgroup takes the kernel anywhere from 0.1 to 20 ms (it
+ * waits for an RCU grace period), so one run says little.
+ */
+#define START_RUNS 3
+
+static int start_figures(struct barrier *b, struct pb_results *res)
+{
+	double conf[START_RUNS], unconf[START_RUNS], fork[START_RUNS],
+	    clean[START_RUNS], stop[START_RUNS];
+	int i, err = 0;
+
+	for (i = 0; i < START_RUNS && !err; i++) {
+		err = cold_start(b, res, 0);
+		conf[i] = res->scale_up_4_ms;
+		stop[i] = res->stop_4_ms;
+		if (!err)
+			err = cold_start(b, res, 1);
+		unconf[i] = res->scale_up_4_unconfined_ms;
+		if (!err)
+			err = spawn_4(POOL_SPAWN_FORK, &fork[i]);
+		if (!err)
+			err = spawn_4(POOL_SPAWN_CLEANROOM, &clean[i]);
+	}
+	if (err)
+		return err;
+	res->scale_up_4_ms = median3(conf);
+	res->stop_4_ms = median3(stop);
+	res->scale_up_4_unconfined_ms = median3(unconf);
+	res->spawn_4_fork_ms = median3(fork);
+	res->spawn_4_cleanroom_ms = median3(clean);
+	return 0;
+}
+
 int pb_engine_scale(const struct pb_opts *o, struct pb_results *res)
 {
 	struct barrier *b = bu_shared_map(sizeof(*b));
@@ -660,17 +707,11 @@ int pb_engine_scale(const struct pb_opts *o, struct pb_results *res)
 	if (!b)
 		return -ENOMEM;
 	pb_watchdog_arm("scale", 120);
-	err = cold_start(b, res, 0);
-	if (!err)
-		err = cold_start(b, res, 1);
+	err = start_figures(b, res);
 	if (!err)
 		err = dynamic_start(b, res);
 	if (!err)
 		err = sync_unconfined(o, res);
-	if (!err)
-		err = spawn_4(POOL_SPAWN_FORK, &res->spawn_4_fork_ms);
-	if (!err)
-		err = spawn_4(POOL_SPAWN_CLEANROOM, &res->spawn_4_cleanroom_ms);
 	bu_shared_unmap(b, sizeof(*b));
 	return err;
 }

@@ -244,6 +244,18 @@ int pp_cgroup_leaf_attach(const char *leaf, int pid)
 	return write_file(leaf, "cgroup.procs", v);
 }
 
+int pp_cgroup_leaf_open_procs(const char *leaf)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", leaf) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, O_WRONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int pp_cgroup_leaf_kill(const char *leaf)
 {
 	return write_file(leaf, "cgroup.kill", "1");

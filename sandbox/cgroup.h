@@ -77,6 +77,13 @@ int pp_cgroup_leaf_create(const struct pp_cgroup_pool *cg, const char *name,
 /* pp_cgroup_leaf_attach - move pid into the leaf. 0 or -errno. */
 int pp_cgroup_leaf_attach(const char *leaf, int pid);
 
+/*
+ * pp_cgroup_leaf_open_procs - an fd (O_WRONLY | O_CLOEXEC) on the leaf's
+ * cgroup.procs: a child writes "0" to it to move itself in. Returns the
+ * fd or -errno; the caller closes it.
+ */
+int pp_cgroup_leaf_open_procs(const char *leaf);
+
 /* pp_cgroup_leaf_kill - SIGKILL everything in the leaf. 0 or -errno. */
 int pp_cgroup_leaf_kill(const char *leaf);
 

@@ -670,6 +670,12 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		snprintf(how, sizeof(how),
 			 "worker %d killed by SIGSYS: seccomp denied a syscall",
 			 (int)w->pid);
+	} else if (code == PP_EXIT_CGROUP && !sig) {
+		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "spawn_failed",
+		       "worker=%d pid=%d reason=cgroup_attach leaf=%s",
+		       w->index, (int)w->pid, w->cg_leaf);
+		snprintf(how, sizeof(how),
+			 "worker could not move into its cgroup leaf");
 	} else if (code > PP_EXIT_CONFINE &&
 		   code <= PP_EXIT_CONFINE + PP_CONFINE_LEARN) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "confine_failed",

@@ -66,17 +66,21 @@ static uint64_t jitter(void)
 }
 
 /*
- * With cgroups, each worker gets a leaf, and a pipe holds the child until
- * the parent has moved it there: it never runs a task outside its limits.
+ * With cgroups, each worker gets a leaf, and the child moves itself there
+ * (writing "0" to the leaf's cgroup.procs, through an fd the parent
+ * opened) before it does anything else: it never runs a task outside its
+ * limits. The kernel makes each move wait for an RCU grace period (up to
+ * ~20 ms on an idle machine); made by the children, the moves of several
+ * new workers overlap, and the supervisor goes on meanwhile.
  */
 static int make_leaf(struct process_pool *pool, struct pp_worker *w,
-		     int sync[2])
+		     int *procs_fd)
 {
 	char name[64];
 	int err;
 
 	w->cg_leaf[0] = '\0';
-	sync[0] = sync[1] = -1;
+	*procs_fd = -1;
 	if (!pool->cg.open)
 		return 0;
 	snprintf(name, sizeof(name), "w%d-%llu", w->index,
@@ -87,37 +91,33 @@ static int make_leaf(struct process_pool *pool, struct pp_worker *w,
 		w->cg_leaf[0] = '\0';
 		return err;
 	}
-	if (pipe2(sync, O_CLOEXEC)) {
-		err = -errno;
+	err = pp_cgroup_leaf_open_procs(w->cg_leaf);
+	if (err < 0) {
 		pp_cgroup_leaf_remove(w->cg_leaf);
 		w->cg_leaf[0] = '\0';
 		return err;
 	}
+	*procs_fd = err;
 	return 0;
 }
 
-static void undo_leaf(struct pp_worker *w, int sync[2])
+static void undo_leaf(struct pp_worker *w, int procs_fd)
 {
-	if (sync[0] >= 0)
-		close(sync[0]);
-	if (sync[1] >= 0)
-		close(sync[1]);
+	if (procs_fd >= 0)
+		close(procs_fd);
 	if (w->cg_leaf[0])
 		pp_cgroup_leaf_remove(w->cg_leaf);
 	w->cg_leaf[0] = '\0';
 }
 
-/* Child: wait until the parent has placed us (EOF means it gave up). */
-static void wait_placed(int sync[2])
+/* Child: join the leaf, or stop before anything runs. */
+static void join_leaf(int procs_fd)
 {
-	char go;
-
-	if (sync[0] < 0)
+	if (procs_fd < 0)
 		return;
-	close(sync[1]);
-	if (read(sync[0], &go, 1) != 1)
-		_exit(1);
-	close(sync[0]);
+	if (write(procs_fd, "0", 1) != 1)
+		_exit(PP_EXIT_CGROUP);
+	close(procs_fd);
 }
 
 /* With pids.max in force, the leaf's pids.events stays open: after each
@@ -156,28 +156,12 @@ void pp_worker_close_events(struct pp_worker *w)
 	w->pids_events_fd = -1;
 }
 
-static int place_in_leaf(struct pp_worker *w, pid_t pid, int sync[2])
-{
-	char go = 1;
-	int err;
-
-	if (sync[0] < 0)
-		return 0;
-	err = pp_cgroup_leaf_attach(w->cg_leaf, (int)pid);
-	if (!err && write(sync[1], &go, 1) != 1)
-		err = -EIO;
-	close(sync[0]);
-	close(sync[1]);
-	sync[0] = sync[1] = -1;
-	return err;
-}
-
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 {
 	int cleanroom = pool->cfg.spawn_mode == POOL_SPAWN_CLEANROOM;
 	struct pp_cleanroom_exec ex;
 	pid_t parent = getpid(), pid;
-	int sync[2], err;
+	int procs_fd, err;
 
 	if (!w->slots) {
 		w->slots =
@@ -190,7 +174,7 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	err = make_channel(pool, w);
 	if (err)
 		return err;
-	err = make_leaf(pool, w, sync);
+	err = make_leaf(pool, w, &procs_fd);
 	if (err) {
 		pp_channel_close(&w->ch);
 		return err;
@@ -200,7 +184,7 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
-		undo_leaf(w, sync);
+		undo_leaf(w, procs_fd);
 		pp_channel_close(&w->ch);
 		return err;
 	}
@@ -208,25 +192,23 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 		prctl(PR_SET_PDEATHSIG, SIGKILL);
 		if (getppid() != parent)
 			_exit(1);
-		wait_placed(sync);
+		join_leaf(procs_fd);
 		if (cleanroom)
 			pp_cleanroom_exec(&pool->cleanroom, w->ch.fd,
 					  w->ch.parent_eventfd, &ex);
 		pp_worker_main(pool, w);
 	}
+	if (procs_fd >= 0)
+		close(procs_fd);
 	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
-	if (w->pidfd < 0 || place_in_leaf(w, pid, sync)) {
-		err = w->pidfd < 0 ? -errno : -EIO;
+	if (w->pidfd < 0) {
+		err = -errno;
 		kill(pid, SIGKILL);
-		if (w->pidfd >= 0)
-			close(w->pidfd);
-		w->pidfd = -1;
 		waitpid(pid, NULL, 0); /* our own child, by pid */
-		undo_leaf(w, sync);
+		undo_leaf(w, -1);
 		pp_channel_close(&w->ch);
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "spawn_failed",
-		       "reason=%s errno=%d",
-		       err == -EIO ? "cgroup_attach" : "pidfd_open", -err);
+		       "reason=pidfd_open errno=%d", -err);
 		return err;
 	}
 	w->pid = pid;
