@@ -198,6 +198,11 @@ typedef struct pool_config {
 	 * program, not dlopen'd.
 	 */
 	int spawn_mode;
+	/* The workers' share of CPU time against their siblings under
+	 * contention (cgroup v2 cpu.weight, 1..10000; the kernel's default
+	 * is 100); 0: leave it. Needs the cpu controller, as
+	 * cpu_max_percent does. */
+	unsigned cpu_weight;
 } pool_config_t;
 
 #define POOL_SPAWN_FORK	     0

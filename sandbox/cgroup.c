@@ -215,6 +215,10 @@ static int apply_limits(const struct pp_cgroup_pool *cg, const char *leaf,
 			 lim->cpu_max_percent * 1000);
 		err = write_file(leaf, "cpu.max", v);
 	}
+	if (!err && (cg->available & PP_CG_CPU) && lim->cpu_weight) {
+		snprintf(v, sizeof(v), "%u", lim->cpu_weight);
+		err = write_file(leaf, "cpu.weight", v);
+	}
 	return err;
 }
 

@@ -36,6 +36,7 @@ struct pp_cgroup_limits {
 	uint64_t memory_max;	  /* bytes, 0: none */
 	uint64_t pids_max;	  /* 0: none */
 	unsigned cpu_max_percent; /* of one CPU, 0: none */
+	unsigned cpu_weight;	  /* cpu.weight 1..10000, 0: unchanged */
 };
 
 struct pp_cgroup_pool {

@@ -55,6 +55,9 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "cgroup_mode out of range");
 	if (c->cpu_max_percent > 100 * 4096)
 		return bad(why, len, "cpu_max_percent too large");
+	if (c->cpu_weight > 10000)
+		return bad(why, len, "cpu_weight must be 0 (unchanged) or "
+				     "1..10000");
 	if (c->seccomp_profile < 0 || c->seccomp_profile > 1)
 		return bad(why, len, "seccomp_profile must be 0 or 1");
 	if (c->seccomp_learn < 0 || c->seccomp_learn > 1)

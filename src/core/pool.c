@@ -284,7 +284,7 @@ static unsigned wanted_limits(const pool_config_t *c)
 {
 	return (c->memory_max ? PP_CG_MEMORY : 0) |
 	       (c->pids_max ? PP_CG_PIDS : 0) |
-	       (c->cpu_max_percent ? PP_CG_CPU : 0);
+	       (c->cpu_max_percent || c->cpu_weight ? PP_CG_CPU : 0);
 }
 
 /*
@@ -315,6 +315,7 @@ static int open_cgroups(struct process_pool *pool)
 	pool->cg_limits.memory_max = pool->cfg.memory_max;
 	pool->cg_limits.pids_max = pool->cfg.pids_max;
 	pool->cg_limits.cpu_max_percent = pool->cfg.cpu_max_percent;
+	pool->cg_limits.cpu_weight = pool->cfg.cpu_weight;
 	missing = want & ~pool->cg.available;
 	if (missing) {
 		pp_log(required ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN,

@@ -70,6 +70,18 @@ TEST(PoolApi, AbsurdConfigsAreRefused)
 	memset(&c, 0, sizeof(c));
 	c.max_in_flight = 100000;
 	EXPECT_EQ(nullptr, pool_create(&c));
+	memset(&c, 0, sizeof(c));
+	c.cpu_weight = 10001;
+	EXPECT_EQ(nullptr, pool_create(&c));
+	memset(&c, 0, sizeof(c));
+	c.cpu_max_percent = 100 * 4096 + 1;
+	EXPECT_EQ(nullptr, pool_create(&c));
+	memset(&c, 0, sizeof(c));
+	c.spawn_mode = 7;
+	EXPECT_EQ(nullptr, pool_create(&c));
+	memset(&c, 0, sizeof(c));
+	c.seccomp_learn = 2;
+	EXPECT_EQ(nullptr, pool_create(&c));
 }
 
 TEST(PoolApi, ZeroConfigStartsWithDefaults)

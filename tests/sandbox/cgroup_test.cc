@@ -240,7 +240,8 @@ TEST(Cgroup, ForkBombEndsResourceLimit)
 }
 
 // cpu.max at 20% of a CPU: a task that spins for 300 ms is throttled,
-// which the worker's leaf counts in cpu.stat.
+// which the worker's leaf counts in cpu.stat; cpu_weight is its
+// cpu.weight.
 TEST(Cgroup, CpuHogIsThrottledByCpuMax)
 {
 	if (!can_create_groups())
@@ -251,6 +252,7 @@ TEST(Cgroup, CpuHogIsThrottledByCpuMax)
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
 	c.cpu_max_percent = 20;
+	c.cpu_weight = 50;
 	c.cgroup_mode = POOL_CGROUP_REQUIRED;
 	process_pool_t *p = start(&c);
 	if (!p)
@@ -273,6 +275,13 @@ TEST(Cgroup, CpuHogIsThrottledByCpuMax)
 			break;
 	fclose(f);
 	EXPECT_GT(throttled, 0u) << stat;
+	std::string weight_path = g_mount + group + "/cpu.weight";
+	f = fopen(weight_path.c_str(), "r");
+	ASSERT_NE(nullptr, f) << weight_path;
+	unsigned weight = 0;
+	EXPECT_EQ(1, fscanf(f, "%u", &weight));
+	fclose(f);
+	EXPECT_EQ(50u, weight);  // cpu_weight reached the leaf
 	pool_destroy(p);
 }
 
