@@ -63,6 +63,7 @@ struct pb_results {
 	double unbatched_cpu_us;
 	struct pb_payload payload[PB_NPAYLOADS];
 	long parent_base_rss_kib; /* before the first pool was made */
+	long parent_started_rss_kib; /* that pool started, no task yet */
 	long parent_rss_kib;
 	long worker_rss_kib;	   /* the largest worker */
 	double idle_cpu_percent;   /* parent + workers, of one CPU */

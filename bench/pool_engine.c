@@ -349,6 +349,8 @@ int pb_engine_noop(const struct pb_opts *o, struct pb_results *res)
 	pr.pool = start_pool(&cfg);
 	if (!pr.pool)
 		return -ESRCH;
+	/* The pool itself, running, before any task: its own overhead. */
+	res->parent_started_rss_kib = bu_proc_status_kib(0, "VmRSS");
 	/* Warm-up, which also names the workers. */
 	err = run_batched(&pr, warm, warm);
 	if (!err)

@@ -31,6 +31,7 @@ void pb_results_init(struct pb_results *res)
 		res->payload[i].lat = (struct bu_pct){NAN, NAN, NAN, NAN};
 	}
 	res->parent_base_rss_kib = -1;
+	res->parent_started_rss_kib = -1;
 	res->parent_rss_kib = -1;
 	res->worker_rss_kib = -1;
 	res->idle_cpu_percent = NAN;
@@ -191,17 +192,17 @@ static double kib_or_nan(long kib)
 
 static void print_resources(const struct pb_results *res)
 {
-	char a[24], b[24], c[24], d[24], e[24], f[24], g[24], h[24], k[24];
+	char b[24], c[24], d[24], e[24], f[24], g[24], h[24], k[24], m[24];
+	double base = kib_or_nan(res->parent_base_rss_kib);
 
-	printf("\nparent RSS:   %s KiB  (VmRSS, after the no-op runs; %s KiB "
-	       "before the first\n              pool: %s KiB for the pool and "
-	       "the benchmark's own buffers)\n",
-	       bu_fmt(a, sizeof(a), "%.0f", kib_or_nan(res->parent_rss_kib)),
-	       bu_fmt(h, sizeof(h), "%.0f",
-		      kib_or_nan(res->parent_base_rss_kib)),
+	printf("\nparent RSS:   %s KiB before the first pool; +%s KiB once it "
+	       "ran (no task yet);\n              +%s KiB after the no-op runs "
+	       "(their futures and buffers included)\n",
+	       bu_fmt(h, sizeof(h), "%.0f", base),
+	       bu_fmt(m, sizeof(m), "%.0f",
+		      kib_or_nan(res->parent_started_rss_kib) - base),
 	       bu_fmt(k, sizeof(k), "%.0f",
-		      kib_or_nan(res->parent_rss_kib) -
-			  kib_or_nan(res->parent_base_rss_kib)));
+		      kib_or_nan(res->parent_rss_kib) - base));
 	printf("worker RSS:   %s KiB  (VmRSS, largest worker)\n",
 	       bu_fmt(b, sizeof(b), "%.0f", kib_or_nan(res->worker_rss_kib)));
 	printf("idle CPU:     %s %% of one CPU, %s wakeups/s "
@@ -305,6 +306,8 @@ static void json_resources(struct bu_json *j, const struct pb_results *res)
 	bu_json_num(j, "parent_rss_kib", kib_or_nan(res->parent_rss_kib));
 	bu_json_num(j, "parent_base_rss_kib",
 		    kib_or_nan(res->parent_base_rss_kib));
+	bu_json_num(j, "parent_started_rss_kib",
+		    kib_or_nan(res->parent_started_rss_kib));
 	bu_json_num(j, "worker_rss_kib", kib_or_nan(res->worker_rss_kib));
 	bu_json_num(j, "scale_up_4_ms", res->scale_up_4_ms);
 	bu_json_str(j, "scale_up_4_method",
