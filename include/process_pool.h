@@ -409,9 +409,11 @@ void pool_result_free(task_result_t *result);
 
 /*
  * pool_output_alloc - for task code in a worker: size bytes of shared
- * memory to return as *output without a copy. Returns NULL when the
- * worker's arena is full (then return malloc'd memory instead) or when
- * called outside a task. Do not free it.
+ * memory to return as *output without a copy in the worker (the parent
+ * copies the output out of the shared arena into the result, which the
+ * worker can then no longer change). Returns NULL when the worker's
+ * arena is full (then return malloc'd memory instead) or when called
+ * outside a task. Do not free it.
  */
 void *pool_output_alloc(size_t size);
 
