@@ -203,6 +203,14 @@ typedef struct pool_config {
 	 * is 100); 0: leave it. Needs the cpu controller, as
 	 * cpu_max_percent does. */
 	unsigned cpu_weight;
+	/* Capabilities the workers keep, comma-separated, with or without
+	 * "cap_": "net_bind_service,sys_nice". Kept in the effective,
+	 * permitted and (when the pool may change it) bounding sets, across
+	 * the uid switch; every other capability goes, and the inheritable
+	 * and ambient sets stay empty. The pool's process must hold each in
+	 * its permitted set, else pool_create fails (EINVAL) naming it.
+	 * NULL: keep none (the default). Read by pool_create only. */
+	const char *keep_caps;
 } pool_config_t;
 
 #define POOL_SPAWN_FORK	     0

@@ -2,6 +2,10 @@
 #include "sandbox/confine.h"
 
 #include <cap-ng.h>
+#include <linux/capability.h>
+#include <stdio.h>
+#include <strings.h>
+#include <sys/syscall.h>
 #include <errno.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -64,14 +68,25 @@ static int rearm_death_signal(pid_t parent)
 	return getppid() == parent ? 0 : -1;
 }
 
+/* Adds the kept capabilities to libcap-ng's pending sets in which. */
+static void add_kept(uint64_t keep, capng_type_t which)
+{
+	int cap;
+
+	for (cap = 0; cap < 64; cap++)
+		if (keep & ((uint64_t)1 << cap))
+			capng_update(CAPNG_ADD, which, (unsigned)cap);
+}
+
 /*
  * The bounding set first, while CAP_SETPCAP is still in effect (root):
  * elsewhere it cannot change and is left as the kernel has it.
  */
-static void drop_bounding(void)
+static void drop_bounding(uint64_t keep)
 {
 	capng_get_caps_process();
 	capng_clear(CAPNG_SELECT_BOUNDS);
+	add_kept(keep, CAPNG_BOUNDING_SET);
 	(void)capng_apply(CAPNG_SELECT_BOUNDS);
 }
 
@@ -88,10 +103,12 @@ static int lock_securebits(void)
 	return prctl(PR_SET_SECUREBITS, PP_CONFINE_SECUREBITS_SET, 0, 0, 0);
 }
 
-/* Then every other set: effective, permitted, inheritable, ambient. */
-static int drop_caps(void)
+/* Then every other set: effective, permitted, inheritable, ambient; the
+ * kept ones stay effective and permitted. */
+static int drop_caps(uint64_t keep)
 {
 	capng_clear(CAPNG_SELECT_ALL);
+	add_kept(keep, CAPNG_EFFECTIVE | CAPNG_PERMITTED);
 	if (capng_apply(CAPNG_SELECT_CAPS))
 		return -1;
 	capng_clear(CAPNG_SELECT_AMBIENT);
@@ -122,12 +139,12 @@ enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 
 	if (set_limits(c))
 		return PP_CONFINE_RLIMIT;
-	drop_bounding();
+	drop_bounding(c ? c->keep_caps : 0);
 	if (lock_securebits())
 		return PP_CONFINE_SECUREBITS;
 	if (c && switch_identity(c))
 		return PP_CONFINE_IDENTITY;
-	if (drop_caps())
+	if (drop_caps(c ? c->keep_caps : 0))
 		return PP_CONFINE_CAPS;
 	if (rearm_death_signal(parent))
 		return PP_CONFINE_DEATH_SIGNAL;
@@ -150,6 +167,57 @@ enum pp_confine_step pp_confine_self(const struct pp_confine *c)
 		return PP_CONFINE_SECCOMP;
 	}
 	return PP_CONFINE_OK;
+}
+
+int pp_caps_parse(const char *list, uint64_t *mask, char *bad,
+		  size_t bad_len)
+{
+	const char *p = list;
+
+	*mask = 0;
+	while (p && *p) {
+		size_t n = strcspn(p, ",");
+		char name[64];
+		int cap;
+
+		if (n >= sizeof(name)) {
+			snprintf(bad, bad_len, "%.*s", (int)n, p);
+			return -EINVAL;
+		}
+		memcpy(name, p, n);
+		name[n] = '\0';
+		cap = capng_name_to_capability(
+		    strncasecmp(name, "cap_", 4) ? name : name + 4);
+		if (n && (cap < 0 || cap > 63)) {
+			snprintf(bad, bad_len, "%s", name);
+			return -EINVAL;
+		}
+		if (n)
+			*mask |= (uint64_t)1 << cap;
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+uint64_t pp_caps_permitted(void)
+{
+	struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+	struct __user_cap_data_struct data[2];
+
+	memset(data, 0, sizeof(data));
+	if (syscall(SYS_capget, &hdr, data))
+		return 0;
+	return (uint64_t)data[0].permitted |
+	       (uint64_t)data[1].permitted << 32;
+}
+
+const char *pp_caps_name(int cap)
+{
+	const char *name = capng_capability_to_name((unsigned)cap);
+
+	return name ? name : "unknown";
 }
 
 const char *pp_confine_step_str(int step)

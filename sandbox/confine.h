@@ -16,6 +16,8 @@
 
 #include <linux/securebits.h>
 #include <signal.h>
+#include <stddef.h>
+#include <stdint.h>
 
 #include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
@@ -58,6 +60,9 @@ struct pp_confine {
 	/* non-zero: switch to this uid/gid (needs root), before the
 	 * capabilities go; supplementary groups are dropped */
 	unsigned uid, gid;
+	/* capabilities to keep (bit n: capability n) in the effective,
+	 * permitted and bounding sets; 0: none */
+	uint64_t keep_caps;
 	/* seccomp program, or NULL for none (an unconfined pool) */
 	const struct pp_seccomp_program *seccomp;
 	/* handler for SIGSYS (SECCOMP_RET_TRAP), installed with SA_SIGINFO */
@@ -78,6 +83,23 @@ struct pp_confine {
  * gain no capability to guard anyway).
  */
 enum pp_confine_step pp_confine_self(const struct pp_confine *c);
+
+/*
+ * pp_caps_parse - the mask of a comma-separated list of capability names
+ * ("net_bind_service", "cap_sys_nice"). Returns 0, or -EINVAL with the
+ * first unknown name copied into bad. list may be NULL (empty mask).
+ */
+int pp_caps_parse(const char *list, uint64_t *mask, char *bad,
+		  size_t bad_len);
+
+/*
+ * pp_caps_permitted - the calling thread's permitted capabilities as a
+ * mask (capget; no library state, safe in a threaded process), or 0.
+ */
+uint64_t pp_caps_permitted(void);
+
+/* pp_caps_name - the capability's name ("net_bind_service"). */
+const char *pp_caps_name(int cap);
 
 /* pp_confine_step_str - the step's name ("capabilities"). */
 const char *pp_confine_step_str(int step);

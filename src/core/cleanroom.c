@@ -28,7 +28,7 @@ extern char **environ;
  *   u64 max_output
  *   u32 sandbox_off, u32 seccomp_errno
  *   u64 rlimit_as, rlimit_nofile, rlimit_cpu_s, rlimit_nproc
- *   u32 uid, u32 gid
+ *   u32 uid, u32 gid, u64 keep_caps
  *   u32 n_cpus, then n_cpus x (u32 cpu, u32 node + 1; 0: none)
  *   u32 n_insns, then n_insns x 8 bytes of BPF
  *   u32 learn, u32 pid_bound, u32 pid_bound_nr[2] (seccomp_policy.h)
@@ -38,7 +38,7 @@ extern char **environ;
 static size_t setup_size(const struct process_pool *pool,
 			 const struct pp_module_table *mods)
 {
-	return 8 + 8 + 8 + 32 + 8 + 4 + (size_t)pool->n_cpus * 8 + 4 +
+	return 8 + 8 + 8 + 32 + 8 + 8 + 4 + (size_t)pool->n_cpus * 8 + 4 +
 	       pool->seccomp.count * BPF_INSN_SIZE + 16 + 4 +
 	       (size_t)mods->count * 16;
 }
@@ -59,6 +59,7 @@ static void write_setup(const struct process_pool *pool,
 	pp_writer_u64(w, pool->cfg.rlimit_nproc);
 	pp_writer_u32(w, pool->cfg.worker_uid);
 	pp_writer_u32(w, pool->cfg.worker_gid);
+	pp_writer_u64(w, pool->keep_caps);
 	pp_writer_u32(w, (uint32_t)pool->n_cpus);
 	for (i = 0; i < (uint32_t)pool->n_cpus; i++) {
 		pp_writer_u32(w, (uint32_t)pool->cpus[i]);
@@ -298,6 +299,7 @@ static int parse_setup(struct pp_cursor *c, int index,
 	s->rlimit_nproc = (unsigned long)pp_cursor_u64(c);
 	s->uid = pp_cursor_u32(c);
 	s->gid = pp_cursor_u32(c);
+	s->keep_caps = pp_cursor_u64(c);
 	s->cpu = s->node = -1;
 	n = pp_cursor_u32(c);
 	for (i = 0; i < n && !c->failed; i++) {

@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "src/core/clock.h"
+#include "sandbox/confine.h"
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
@@ -103,6 +104,34 @@ static int want_learning(const pool_config_t *c)
 	return c->seccomp_learn || (v && !strcmp(v, "1"));
 }
 
+/*
+ * The keep-list of capabilities, parsed once; each must be one this
+ * process holds, or no worker could keep it.
+ */
+static int parse_keep_caps(struct process_pool *pool, const char *list,
+			   char *why, size_t len)
+{
+	uint64_t missing;
+	char bad[64];
+	int cap;
+
+	pool->cfg.keep_caps = NULL; /* not kept: read here only */
+	if (pp_caps_parse(list, &pool->keep_caps, bad, sizeof(bad))) {
+		snprintf(why, len, "keep_caps: unknown capability '%s'", bad);
+		return POOL_EINVAL;
+	}
+	missing = pool->keep_caps & ~pp_caps_permitted();
+	for (cap = 0; cap < 64; cap++)
+		if (missing & ((uint64_t)1 << cap)) {
+			snprintf(why, len,
+				 "keep_caps: this process does not hold "
+				 "cap_%s",
+				 pp_caps_name(cap));
+			return POOL_EINVAL;
+		}
+	return 0;
+}
+
 /* Compiles the workers' seccomp filter once, in the parent. */
 static int build_seccomp(struct process_pool *pool, char *why, size_t len)
 {
@@ -182,7 +211,10 @@ process_pool_t *pool_create(const pool_config_t *config)
 	}
 	if (pool->cfg.log_level != LOG_LEVEL_DEFAULT)
 		pool_set_log_level(pool->cfg.log_level);
-	err = build_seccomp(pool, why, sizeof(why));
+	err = parse_keep_caps(pool, config ? config->keep_caps : NULL, why,
+			      sizeof(why));
+	if (!err)
+		err = build_seccomp(pool, why, sizeof(why));
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "config_invalid",
 		       "reason=\"%s\"", why);

@@ -122,6 +122,7 @@ struct process_pool {
 	struct pp_cgroup_limits cg_limits;
 	struct pp_seccomp_program seccomp; /* compiled once; empty if off */
 	int cache_held; /* counted among the future cache's holders */
+	uint64_t keep_caps; /* cfg.keep_caps parsed (bit n: capability n) */
 	int learn;	/* seccomp learning mode */
 	_Atomic uint64_t learned[PP_SECCOMP_LEARN_WORDS]; /* all tasks' */
 	struct pp_cleanroom cleanroom;	   /* POOL_SPAWN_CLEANROOM only */
@@ -269,6 +270,7 @@ struct pp_worker_setup {
 	int seccomp_errno;
 	unsigned long rlimit_as, rlimit_nofile, rlimit_cpu_s, rlimit_nproc;
 	unsigned uid, gid;
+	uint64_t keep_caps; /* capabilities kept (bit n: capability n) */
 	int cpu;			   /* pin to this CPU; -1: no pinning */
 	int node;			   /* prefer its memory; -1: none */
 	struct pp_seccomp_program seccomp; /* compiled in the parent */

@@ -544,6 +544,7 @@ static void confine(const struct pp_worker_setup *s, struct worker_state *ws)
 	c.rlimit_nproc = s->rlimit_nproc;
 	c.uid = s->uid;
 	c.gid = s->gid;
+	c.keep_caps = s->keep_caps;
 	c.seccomp = &s->seccomp;
 	c.on_sigsys = on_sigsys;
 	if (s->seccomp.learn) {
@@ -609,6 +610,7 @@ void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
 	s.rlimit_nproc = pool->cfg.rlimit_nproc;
 	s.uid = pool->cfg.worker_uid;
 	s.gid = pool->cfg.worker_gid;
+	s.keep_caps = pool->keep_caps;
 	s.seccomp = pool->seccomp;
 	s.cpu = s.node = -1;
 	if (pool->n_cpus) {
