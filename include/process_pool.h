@@ -195,7 +195,8 @@ typedef struct pool_config {
 	 * the executable or in a shared library loaded at startup (not
 	 * dlopen'd); any other function is refused at submit with
 	 * POOL_EINVAL (errno EINVAL). The library must be linked into the
-	 * program, not dlopen'd.
+	 * program or preloaded (LD_PRELOAD), not dlopen'd: pool_create
+	 * refuses clean-room mode (EINVAL) in a host that dlopen'd it.
 	 */
 	int spawn_mode;
 	/* The workers' share of CPU time against their siblings under

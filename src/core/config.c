@@ -65,6 +65,13 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 	if (c->spawn_mode != POOL_SPAWN_FORK &&
 	    c->spawn_mode != POOL_SPAWN_CLEANROOM)
 		return bad(why, len, "spawn_mode must be FORK or CLEANROOM");
+	/* A dlopen'd library: the exec'd worker would run main instead. */
+	if (c->spawn_mode == POOL_SPAWN_CLEANROOM &&
+	    !pp_modules_self_at_startup())
+		return bad(why, len,
+			   "spawn_mode CLEANROOM needs the library loaded at "
+			   "program start (linked in or LD_PRELOAD), not "
+			   "dlopen'd");
 	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)
 		return bad(why, len, "pool_name is not NUL-terminated");
 	return 0;

@@ -80,13 +80,183 @@ int pp_modules_snapshot(struct pp_module_table *t)
 	return w.err;
 }
 
+/* An address in this library's code, to find the module that holds it. */
+__attribute__((noinline)) static void take_self_census_marker(void)
+{
+	__asm__ __volatile__("");
+}
+
 static struct pp_module_table startup;
 static int startup_ok;
+static int self_at_startup;
+
+/*
+ * Whether this library is one a fresh exec of the program loads by
+ * itself: part of the executable (a static link), named in the
+ * executable's DT_NEEDED closure, or preloaded (LD_PRELOAD). A library
+ * that was dlopen'd is none of these, and a clean-room worker would then
+ * run the program's own main instead of entering the worker.
+ */
+struct loaded {
+	const char *name;    /* the loader's name (a path; "" for the exe) */
+	const char *soname;  /* DT_SONAME, or NULL */
+	const ElfW(Dyn) *dyn;
+	uintptr_t bias;
+	int own;    /* holds this library's code */
+	int reached; /* in the closure */
+};
+
+#define LOADED_MAX 512
+
+struct census {
+	struct loaded m[LOADED_MAX];
+	int n;
+	uintptr_t self;
+};
+
+/* A d_ptr of the dynamic section: relocated in place by glibc on most
+ * architectures, an offset from the load address elsewhere. */
+static const char *dyn_ptr(const struct loaded *l, ElfW(Addr) p)
+{
+	return (const char *)(p < l->bias ? p + l->bias : p);
+}
+
+static const char *dyn_strtab(const struct loaded *l)
+{
+	const ElfW(Dyn) *d;
+
+	for (d = l->dyn; d && d->d_tag != DT_NULL; d++)
+		if (d->d_tag == DT_STRTAB)
+			return dyn_ptr(l, d->d_un.d_ptr);
+	return NULL;
+}
+
+static int note_loaded(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct census *c = arg;
+	struct loaded *l;
+	const ElfW(Dyn) *d;
+	const char *str;
+	int i;
+
+	(void)size;
+	if (c->n == LOADED_MAX)
+		return 1;
+	l = &c->m[c->n++];
+	memset(l, 0, sizeof(*l));
+	l->name = info->dlpi_name ? info->dlpi_name : "";
+	l->bias = (uintptr_t)info->dlpi_addr;
+	for (i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t start = l->bias + (uintptr_t)ph->p_vaddr;
+
+		if (ph->p_type == PT_DYNAMIC)
+			l->dyn = (const ElfW(Dyn) *)start;
+		if (ph->p_type == PT_LOAD && c->self >= start &&
+		    c->self < start + ph->p_memsz)
+			l->own = 1;
+	}
+	str = dyn_strtab(l);
+	for (d = l->dyn; str && d && d->d_tag != DT_NULL; d++)
+		if (d->d_tag == DT_SONAME)
+			l->soname = str + d->d_un.d_val;
+	return 0;
+}
+
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* Whether needed (a DT_NEEDED or LD_PRELOAD entry) names module l. */
+static int names(const struct loaded *l, const char *needed)
+{
+	if (l->soname && !strcmp(l->soname, needed))
+		return 1;
+	if (!strcmp(l->name, needed))
+		return 1;
+	return !strchr(needed, '/') && !strcmp(base_name(l->name), needed);
+}
+
+static void reach(struct census *c, const char *needed)
+{
+	int i;
+
+	for (i = 0; i < c->n; i++)
+		if (names(&c->m[i], needed))
+			c->m[i].reached = 1;
+}
+
+/* LD_PRELOAD lists names separated by spaces or colons. */
+static void reach_preloaded(struct census *c)
+{
+	const char *v = getenv("LD_PRELOAD");
+	char name[4096];
+
+	while (v && *v) {
+		size_t n = strcspn(v, " :");
+
+		if (n && n < sizeof(name)) {
+			memcpy(name, v, n);
+			name[n] = '\0';
+			reach(c, name);
+		}
+		v += n;
+		v += strspn(v, " :");
+	}
+}
+
+static int loaded_at_startup(void)
+{
+	static struct census c;
+	int i, grew, k;
+
+	c.n = 0;
+	c.self = (uintptr_t)&take_self_census_marker;
+	dl_iterate_phdr(note_loaded, &c);
+	if (c.n == 0)
+		return 0;
+	c.m[0].reached = 1; /* the executable */
+	reach_preloaded(&c);
+	do {
+		grew = 0;
+		for (i = 0; i < c.n; i++) {
+			const struct loaded *l = &c.m[i];
+			const char *str = dyn_strtab(l);
+			const ElfW(Dyn) *d;
+
+			if (!l->reached || !str)
+				continue;
+			for (d = l->dyn; d->d_tag != DT_NULL; d++) {
+				if (d->d_tag != DT_NEEDED)
+					continue;
+				for (k = 0; k < c.n; k++)
+					if (!c.m[k].reached &&
+					    names(&c.m[k], str + d->d_un.d_val)) {
+						c.m[k].reached = 1;
+						grew = 1;
+					}
+			}
+		}
+	} while (grew);
+	for (i = 0; i < c.n; i++)
+		if (c.m[i].own)
+			return c.m[i].reached;
+	return 0;
+}
 
 /* Before main, and before the clean-room entry (priority 102) looks. */
 __attribute__((constructor(101))) static void take_startup_table(void)
 {
 	startup_ok = pp_modules_snapshot(&startup) == 0;
+	self_at_startup = loaded_at_startup();
+}
+
+int pp_modules_self_at_startup(void)
+{
+	return self_at_startup;
 }
 
 const struct pp_module_table *pp_modules_startup(void)

@@ -45,6 +45,14 @@ struct pp_module_table {
  * Returns 0 or -ENOMEM. */
 int pp_modules_snapshot(struct pp_module_table *t);
 
+/*
+ * pp_modules_self_at_startup - 1 when a fresh exec of the program loads
+ * this library by itself (linked in statically, in the executable's
+ * DT_NEEDED closure, or in LD_PRELOAD), 0 when it was dlopen'd: then a
+ * clean-room worker could not enter through it.
+ */
+int pp_modules_self_at_startup(void);
+
 /* pp_modules_startup - the table the constructor took, or NULL when it
  * could not (out of memory). */
 const struct pp_module_table *pp_modules_startup(void);
