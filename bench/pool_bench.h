@@ -66,6 +66,8 @@ struct pb_results {
 	long parent_started_rss_kib; /* that pool started, no task yet */
 	long parent_rss_kib;
 	long worker_rss_kib;	   /* the largest worker */
+	long worker_rss_each_kib[8]; /* each worker's, the first 8 */
+	int n_worker_rss;
 	double idle_cpu_percent;   /* parent + workers, of one CPU */
 	double idle_wakeups_per_s; /* their context switches while idle */
 	double scale_up_4_ms;	   /* create + start of a 4-worker pool until

@@ -270,10 +270,13 @@ static void read_rss(const struct pool_run *pr, struct pb_results *res)
 
 	res->parent_rss_kib = bu_proc_status_kib(0, "VmRSS");
 	res->worker_rss_kib = -1;
+	res->n_worker_rss = 0;
 	for (i = 0; i < pr->npids; i++) {
 		kib = bu_proc_status_kib(pr->pids[i], "VmRSS");
 		if (kib > res->worker_rss_kib)
 			res->worker_rss_kib = kib;
+		if (res->n_worker_rss < 8)
+			res->worker_rss_each_kib[res->n_worker_rss++] = kib;
 	}
 }
 

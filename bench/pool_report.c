@@ -193,6 +193,7 @@ static double kib_or_nan(long kib)
 static void print_resources(const struct pb_results *res)
 {
 	char b[24], c[24], d[24], e[24], f[24], g[24], h[24], k[24], m[24];
+	int i;
 	double base = kib_or_nan(res->parent_base_rss_kib);
 
 	printf("\nparent RSS:   %s KiB before the first pool; +%s KiB once it "
@@ -203,8 +204,11 @@ static void print_resources(const struct pb_results *res)
 		      kib_or_nan(res->parent_started_rss_kib) - base),
 	       bu_fmt(k, sizeof(k), "%.0f",
 		      kib_or_nan(res->parent_rss_kib) - base));
-	printf("worker RSS:   %s KiB  (VmRSS, largest worker)\n",
+	printf("worker RSS:   %s KiB  (VmRSS, largest worker; each:",
 	       bu_fmt(b, sizeof(b), "%.0f", kib_or_nan(res->worker_rss_kib)));
+	for (i = 0; i < res->n_worker_rss; i++)
+		printf(" %ld", res->worker_rss_each_kib[i]);
+	printf(")\n");
 	printf("idle CPU:     %s %% of one CPU, %s wakeups/s "
 	       "(parent + workers)\n",
 	       bu_fmt(c, sizeof(c), "%.3f", res->idle_cpu_percent),
@@ -301,6 +305,8 @@ static void json_payload(struct bu_json *j, const struct pb_results *res)
 
 static void json_resources(struct bu_json *j, const struct pb_results *res)
 {
+	int i;
+
 	bu_json_num(j, "idle_cpu_percent", res->idle_cpu_percent);
 	bu_json_num(j, "idle_wakeups_per_s", res->idle_wakeups_per_s);
 	bu_json_num(j, "parent_rss_kib", kib_or_nan(res->parent_rss_kib));
@@ -309,6 +315,14 @@ static void json_resources(struct bu_json *j, const struct pb_results *res)
 	bu_json_num(j, "parent_started_rss_kib",
 		    kib_or_nan(res->parent_started_rss_kib));
 	bu_json_num(j, "worker_rss_kib", kib_or_nan(res->worker_rss_kib));
+	bu_json_obj_begin(j, "worker_rss_kib_each");
+	for (i = 0; i < res->n_worker_rss; i++) {
+		char key[16];
+
+		snprintf(key, sizeof(key), "w%d", i);
+		bu_json_num(j, key, kib_or_nan(res->worker_rss_each_kib[i]));
+	}
+	bu_json_obj_end(j);
 	bu_json_num(j, "scale_up_4_ms", res->scale_up_4_ms);
 	bu_json_str(j, "scale_up_4_method",
 		    "cold: pool_create+pool_start of 4 workers until 4 "
