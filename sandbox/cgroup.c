@@ -248,16 +248,22 @@ int pp_cgroup_leaf_attach(const char *leaf, int pid)
 	return write_file(leaf, "cgroup.procs", v);
 }
 
-int pp_cgroup_leaf_open_procs(const char *leaf)
+/* An fd on one of the leaf's files, or -errno. */
+static int open_in_leaf(const char *leaf, const char *file, int flags)
 {
 	char path[PATH_MAX];
 	int fd;
 
-	if ((size_t)snprintf(path, sizeof(path), "%s/cgroup.procs", leaf) >=
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", leaf, file) >=
 	    sizeof(path))
 		return -ENAMETOOLONG;
-	fd = open(path, O_WRONLY | O_CLOEXEC);
+	fd = open(path, flags | O_CLOEXEC);
 	return fd < 0 ? -errno : fd;
+}
+
+int pp_cgroup_leaf_open_procs(const char *leaf)
+{
+	return open_in_leaf(leaf, "cgroup.procs", O_WRONLY);
 }
 
 int pp_cgroup_leaf_kill(const char *leaf)
@@ -290,14 +296,7 @@ static unsigned long long event(const char *leaf, const char *file,
 
 int pp_cgroup_leaf_open_file(const char *leaf, const char *file)
 {
-	char path[PATH_MAX];
-	int fd;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", leaf, file) >=
-	    sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
+	return open_in_leaf(leaf, file, O_RDONLY);
 }
 
 unsigned long long pp_cgroup_events_value(int fd, const char *key)

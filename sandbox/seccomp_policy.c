@@ -453,21 +453,24 @@ int pp_seccomp_compile(const struct pp_seccomp_policy *p,
 	return 0;
 }
 
+/* Whether the running kernel's release is at least major.minor. */
+static int kernel_at_least(int major, int minor)
+{
+	struct utsname u;
+	int ma = 0, mi = 0;
+
+	if (uname(&u) || sscanf(u.release, "%d.%d", &ma, &mi) != 2)
+		return 0;
+	return ma > major || (ma == major && mi >= minor);
+}
+
 int pp_seccomp_learn_available(void)
 {
 	unsigned action = SECCOMP_RET_USER_NOTIF;
-	struct utsname u;
-	int major = 0, minor = 0;
 
 	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action))
 		return -ENOSYS;
-	/* SECCOMP_USER_NOTIF_FLAG_CONTINUE came in Linux 5.5; no call
-	 * tells whether it is there short of using it. */
-	if (uname(&u) || sscanf(u.release, "%d.%d", &major, &minor) != 2)
-		return -ENOSYS;
-	if (major < 5 || (major == 5 && minor < 5))
-		return -ENOSYS;
-	return 0;
+	return kernel_at_least(5, 5) ? 0 : -EOPNOTSUPP;
 }
 
 void pp_seccomp_program_free(struct pp_seccomp_program *prog)

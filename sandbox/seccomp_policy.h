@@ -101,9 +101,11 @@ void pp_seccomp_program_free(struct pp_seccomp_program *prog);
 int pp_seccomp_load(const struct pp_seccomp_program *prog);
 
 /*
- * pp_seccomp_learn_available - 0 when the kernel has what learning needs
- * (SECCOMP_RET_USER_NOTIF, Linux 5.0, and its CONTINUE flag, Linux 5.5),
- * else -ENOSYS. Thread-safe.
+ * pp_seccomp_learn_available - 0 when the kernel has what learning needs;
+ * -ENOSYS when it lacks SECCOMP_RET_USER_NOTIF (Linux 5.0), asked of the
+ * kernel itself; -EOPNOTSUPP when it is older than 5.5, which brought the
+ * CONTINUE flag (no call reports that flag short of using it: a kernel
+ * that backported it is refused too, which fails closed). Thread-safe.
  */
 int pp_seccomp_learn_available(void);
 

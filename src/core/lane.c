@@ -162,9 +162,7 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		atomic_store_explicit(&w->info_done, w->tasks_done,
 				      memory_order_relaxed);
 		pp_learn_task_done(pool, w, t->id);
-		if (err || !pp_resolve_if_pids_refused(pool, w, t, &f, out,
-						       pp_now_ns()))
-			pp_resolve_result(pool, t, &f, out, err, pp_now_ns());
+		pp_resolve_result(pool, w, t, &f, out, err, pp_now_ns());
 		return 1;
 	}
 	return err == -EAGAIN ? 0 : -1;

@@ -27,41 +27,39 @@ static uint64_t bucket_top(unsigned b)
 
 void pp_latency_record(struct pp_latency *h, uint64_t us)
 {
-	uint64_t max = atomic_load_explicit(&h->max, memory_order_relaxed);
+	pp_latency_record_many(h, &us, 1);
+}
+
+/* The bucket of us, the last one for anything beyond the range. */
+static unsigned clamped_bucket(uint64_t us)
+{
 	unsigned b = bucket_of(us);
 
-	if (b >= PP_LATENCY_BUCKETS)
-		b = PP_LATENCY_BUCKETS - 1;
-	atomic_fetch_add_explicit(&h->buckets[b], 1, memory_order_relaxed);
-	atomic_fetch_add_explicit(&h->count, 1, memory_order_relaxed);
-	while (us > max && !atomic_compare_exchange_weak(&h->max, &max, us))
-		;
+	return b < PP_LATENCY_BUCKETS ? b : PP_LATENCY_BUCKETS - 1;
 }
 
 void pp_latency_record_many(struct pp_latency *h, const uint64_t *us,
 			    unsigned n)
 {
 	uint64_t top = 0, max;
-	unsigned i = 0, b, run;
+	unsigned i, b, run = 0, run_b = 0;
 
+	for (i = 0; i < n; i++) {
+		b = clamped_bucket(us[i]);
+		if (run && b != run_b) {
+			atomic_fetch_add_explicit(&h->buckets[run_b], run,
+						  memory_order_relaxed);
+			run = 0;
+		}
+		run_b = b;
+		run++;
+		if (us[i] > top)
+			top = us[i];
+	}
 	if (!n)
 		return;
-	while (i < n) {
-		b = bucket_of(us[i]);
-		if (b >= PP_LATENCY_BUCKETS)
-			b = PP_LATENCY_BUCKETS - 1;
-		for (run = 0; i < n; i++, run++) {
-			unsigned bi = bucket_of(us[i]);
-
-			if ((bi >= PP_LATENCY_BUCKETS ? PP_LATENCY_BUCKETS - 1
-						      : bi) != b)
-				break;
-			if (us[i] > top)
-				top = us[i];
-		}
-		atomic_fetch_add_explicit(&h->buckets[b], run,
-					  memory_order_relaxed);
-	}
+	atomic_fetch_add_explicit(&h->buckets[run_b], run,
+				  memory_order_relaxed);
 	atomic_fetch_add_explicit(&h->count, n, memory_order_relaxed);
 	max = atomic_load_explicit(&h->max, memory_order_relaxed);
 	while (top > max && !atomic_compare_exchange_weak(&h->max, &max, top))

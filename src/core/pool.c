@@ -143,10 +143,14 @@ static int build_seccomp(struct process_pool *pool, char *why, size_t len)
 		return 0;
 	pool->learn = want_learning(&pool->cfg);
 	pool->cfg.seccomp_learn = pool->learn;
-	if (pool->learn && pp_seccomp_learn_available()) {
-		snprintf(why, len,
-			 "seccomp learning needs SECCOMP_RET_USER_NOTIF with "
-			 "its CONTINUE flag (Linux 5.5)");
+	err = pool->learn ? pp_seccomp_learn_available() : 0;
+	if (err) {
+		snprintf(why, len, "seccomp learning needs %s",
+			 err == -ENOSYS
+			     ? "SECCOMP_RET_USER_NOTIF (Linux 5.0), which this "
+			       "kernel lacks"
+			     : "the CONTINUE flag of SECCOMP_RET_USER_NOTIF "
+			       "(Linux 5.5); this kernel is older");
 		return POOL_ENOSYS;
 	}
 	if (pool->seccomp_allow_src) {
@@ -730,11 +734,13 @@ static int hand_over(struct process_pool *pool, task_future_t **out,
 /*
  * Makes the futures of a batch and hands them over in chains of up to
  * CHAIN_MAX: one queue operation per chain and one reservation for the
- * whole batch, instead of one of each per task. Returns how many were
+ * whole batch, instead of one of each per task. refs[i] is task i's
+ * function as workers get it (checked already). Returns how many were
  * queued; the rest of out[] is NULL, with *last the reason.
  */
 static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
-			   size_t count, task_future_t **out, int *last)
+			   const uint64_t *refs, size_t count,
+			   task_future_t **out, int *last)
 {
 	size_t room = reserve_queue(pool, count), queued = 0, made = 0, i,
 	       from = 0;
@@ -744,13 +750,9 @@ static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 
 	*last = room < count ? POOL_EAGAIN : 0;
 	for (i = 0; i < room; i++) {
-		struct task_future *t = NULL;
-		uint64_t ref;
+		struct task_future *t =
+		    make_task(pool, &tasks[i], refs[i], now, 0, id + i, &err);
 
-		err = pp_func_ref(pool, tasks[i].task_func, &ref);
-		if (!err)
-			t = make_task(pool, &tasks[i], ref, now, 0, id + i,
-				      &err);
 		out[i] = t;
 		if (!t) {
 			atomic_fetch_sub(&pool->queued, 1);
@@ -778,33 +780,39 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 				  const task_desc_t *tasks, size_t count)
 {
 	task_future_t **out;
+	uint64_t *refs;
 	size_t i, queued;
-	uint64_t ref;
 	int err, last = 0;
 
-	if (!pool || !tasks || count == 0) {
+	if (!pool || !tasks || count == 0 ||
+	    count > SIZE_MAX / (sizeof(*out) + sizeof(*refs))) {
 		errno = EINVAL;
 		return NULL;
 	}
-	for (i = 0; i < count; i++)
-		if (check_task(pool, tasks[i].task_func, tasks[i].input_data,
-			       tasks[i].input_size, tasks[i].priority,
-			       tasks[i].timeout_ms, &ref)) {
-			errno = EINVAL;
-			return NULL;
-		}
-	out = calloc(count, sizeof(*out));
+	/* The caller's array, with the functions' wire references kept
+	 * behind it while the batch is submitted: each is worked out once,
+	 * when the batch is checked. free() of the array releases both. */
+	out = calloc(count, sizeof(*out) + sizeof(*refs));
 	if (!out) {
 		errno = ENOMEM;
 		return NULL;
 	}
+	refs = (uint64_t *)(void *)(out + count);
+	for (i = 0; i < count; i++)
+		if (check_task(pool, tasks[i].task_func, tasks[i].input_data,
+			       tasks[i].input_size, tasks[i].priority,
+			       tasks[i].timeout_ms, &refs[i])) {
+			free(out);
+			errno = EINVAL;
+			return NULL;
+		}
 	err = enter(pool);
 	if (err) {
 		free(out);
 		errno = to_errno(err);
 		return NULL;
 	}
-	queued = submit_chain(pool, tasks, count, out, &last);
+	queued = submit_chain(pool, tasks, refs, count, out, &last);
 	leave(pool);
 	if (!queued) {
 		free(out);

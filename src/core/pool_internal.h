@@ -135,7 +135,7 @@ struct process_pool {
 	_Atomic int submitters;	  /* submit calls past the state check */
 	_Atomic uint64_t next_id;
 	int wake_fd; /* eventfd: submissions, cancels, stop */
-	_Atomic int supervisor_sleeping;
+	_Atomic uint32_t supervisor_sleeping; /* 1 while it may sleep */
 
 	/* Supervisor. */
 	pthread_t thread;
@@ -188,21 +188,13 @@ void pp_supervisor_wake(struct process_pool *pool);
 
 /* supervisor.c, shared with the direct lane */
 int pp_status_from_worker_ok(int status);
-/*
- * pp_resolve_if_pids_refused - when w's pids.max refused a fork or a
- * thread during the task of result f (COMPLETED or FAILED), resolve t
- * RESOURCE_LIMIT (out is freed), mark w to be replaced, and return 1;
- * else 0 and nothing changes.
- */
-int pp_resolve_if_pids_refused(struct process_pool *pool, struct pp_worker *w,
-			       struct task_future *t, const struct pp_frame *f,
-			       void *out, int64_t now);
-/* pp_resolve_result - resolve t from a checked RESULT frame f whose output
- * was copied to out (copy_err: pp_copy_output's -ENOMEM, or 0), as of now
- * (CLOCK_MONOTONIC ns). */
-void pp_resolve_result(struct process_pool *pool, struct task_future *t,
-		       const struct pp_frame *f, void *out, int copy_err,
-		       int64_t now);
+/* pp_resolve_result - resolve t from a checked RESULT frame f of worker w
+ * whose output was copied to out (copy_err: pp_copy_output's -ENOMEM, or
+ * 0), as of now (CLOCK_MONOTONIC ns); a pids.max refusal during the task
+ * makes it RESOURCE_LIMIT and marks w to be replaced. */
+void pp_resolve_result(struct process_pool *pool, struct pp_worker *w,
+		       struct task_future *t, const struct pp_frame *f,
+		       void *out, int copy_err, int64_t now);
 int pp_copy_output(struct process_pool *pool, struct pp_worker *w,
 		   const struct pp_frame *f, void **out);
 int pp_resolve(struct process_pool *pool, struct task_future *t,

@@ -176,6 +176,20 @@ static void count_outcome(struct process_pool *pool, struct task_future *t)
 	}
 }
 
+/* One line per task that did not complete; the engine's reference keeps
+ * t, and its result is read-only once published. */
+static void log_end(struct process_pool *pool, const struct task_future *t)
+{
+	const task_result_t *r = &t->result;
+
+	if (r->status != TASK_STATUS_COMPLETED)
+		pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "task_end",
+		       "task=%llu status=%s rc=%d signal=%d detail=\"%s\"",
+		       (unsigned long long)t->id,
+		       pool_task_status_str(r->status), r->return_code,
+		       r->term_signal, r->detail);
+}
+
 int pp_resolve(struct process_pool *pool, struct task_future *t,
 	       task_status_t status, int rc, void *out, size_t out_size,
 	       int sig, const char *detail)
@@ -196,11 +210,7 @@ int pp_resolve_at(struct process_pool *pool, struct task_future *t,
 	/* Counted before any waiter can see it, so stats are never behind. */
 	count_outcome(pool, t);
 	pp_future_publish(t);
-	if (status != TASK_STATUS_COMPLETED)
-		pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "task_end",
-		       "task=%llu status=%s rc=%d signal=%d detail=\"%s\"",
-		       (unsigned long long)t->id, pool_task_status_str(status),
-		       rc, sig, detail ? detail : "");
+	log_end(pool, t);
 	return 1;
 }
 
@@ -297,48 +307,68 @@ const char *pp_violation_detail(int nr, char *buf, size_t len)
 	return buf;
 }
 
-void pp_resolve_result(struct process_pool *pool, struct task_future *t,
-		       const struct pp_frame *f, void *out, int copy_err,
-		       int64_t now)
+/*
+ * The outcome a checked RESULT frame f gives its task: the status, and a
+ * detail (into why, or a constant) for the ones that need one. A plain
+ * COMPLETED or FAILED turns RESOURCE_LIMIT when w's pids.max refused a
+ * fork or a thread meanwhile. A refusal is read (and so not blamed on the
+ * next task) after any task that ran, and w is then marked to be
+ * replaced once idle: its leaf, with whatever the task started, goes
+ * with it.
+ */
+static task_status_t result_outcome(struct pp_worker *w,
+				    const struct pp_frame *f, int copy_err,
+				    const char **detail, char *why,
+				    size_t len)
 {
 	int status = f->u.result.status, rc = f->u.result.return_code;
-	const char *detail = NULL;
-	char why[96];
+	int refused = status != PP_WORKER_DEFERRED && pp_worker_pids_refused(w);
 
+	*detail = NULL;
+	if (refused)
+		w->recycle_after = w->tasks_done ? w->tasks_done : 1;
 	if (copy_err) {
 		status = TASK_STATUS_REJECTED;
-		detail = "out of memory copying the output";
+		*detail = "out of memory copying the output";
 	} else if (status == TASK_STATUS_REJECTED && rc == PP_REJECT_NO_FUNC) {
-		detail = "task function not found in the worker's modules";
+		*detail = "task function not found in the worker's modules";
 	} else if (status == TASK_STATUS_REJECTED) {
-		detail = "output larger than max_output_size or the arena";
+		*detail = "output larger than max_output_size or the arena";
 	} else if (status == TASK_STATUS_SANDBOX_VIOLATION) {
-		detail = pp_violation_detail(rc, why, sizeof(why));
+		*detail = pp_violation_detail(rc, why, len);
 	} else if (status == PP_WORKER_DEFERRED) {
 		status = TASK_STATUS_CANCELLED; /* handed back after a cancel */
+	} else if (refused) {
+		status = TASK_STATUS_RESOURCE_LIMIT;
+		*detail = "pids.max refused a fork or a thread";
 	}
-	pp_resolve_at(pool, t, (task_status_t)status, rc, out,
+	return (task_status_t)status;
+}
+
+/* Resolves t with an outcome; the output goes with the plain ones only. */
+static void resolve_outcome(struct process_pool *pool, struct task_future *t,
+			    const struct pp_frame *f, task_status_t status,
+			    const char *detail, void *out, int64_t now)
+{
+	if (out && status != TASK_STATUS_COMPLETED &&
+	    status != TASK_STATUS_FAILED) {
+		free(out);
+		out = NULL;
+	}
+	pp_resolve_at(pool, t, status, f->u.result.return_code, out,
 		      out ? (size_t)f->payload.length : 0, 0, detail, now);
 }
 
-int pp_resolve_if_pids_refused(struct process_pool *pool, struct pp_worker *w,
-			       struct task_future *t, const struct pp_frame *f,
-			       void *out, int64_t now)
+void pp_resolve_result(struct process_pool *pool, struct pp_worker *w,
+		       struct task_future *t, const struct pp_frame *f,
+		       void *out, int copy_err, int64_t now)
 {
-	int status = f->u.result.status;
+	const char *detail;
+	char why[96];
+	task_status_t status =
+	    result_outcome(w, f, copy_err, &detail, why, sizeof(why));
 
-	if (status != TASK_STATUS_COMPLETED && status != TASK_STATUS_FAILED)
-		return 0;
-	if (!pp_worker_pids_refused(w))
-		return 0;
-	free(out);
-	pp_resolve_at(pool, t, TASK_STATUS_RESOURCE_LIMIT,
-		      f->u.result.return_code, NULL, 0, 0,
-		      "pids.max refused a fork or a thread", now);
-	/* What it started may still run in the leaf: replace the worker
-	 * once it is idle, and the leaf goes with it. */
-	w->recycle_after = w->tasks_done ? w->tasks_done : 1;
-	return 1;
+	resolve_outcome(pool, t, f, status, detail, out, now);
 }
 
 int pp_status_from_worker_ok(int status)
@@ -409,12 +439,7 @@ static void publish_batch(struct process_pool *pool, struct resolved_batch *b)
 		struct task_future *t = b->t[i];
 
 		pp_future_publish(t);
-		if (t->result.status != TASK_STATUS_COMPLETED)
-			pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "task_end",
-			       "task=%llu status=%s rc=%d signal=0 detail=\"\"",
-			       (unsigned long long)t->id,
-			       pool_task_status_str(t->result.status),
-			       t->result.return_code);
+		log_end(pool, t);
 		finish(pool, t);
 	}
 	b->n = 0;
@@ -451,7 +476,10 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	uint64_t wire = f->task_id;
 	unsigned slot = (unsigned)(wire & 0xffff);
 	int status = f->u.result.status;
+	task_status_t outcome;
 	struct task_future *t;
+	const char *detail;
+	char why[96];
 	void *out;
 	int err;
 
@@ -489,16 +517,13 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		return;
 	}
 	pp_learn_task_done(pool, w, t->id);
-	if (!err && pp_resolve_if_pids_refused(pool, w, t, f, out, now)) {
-		finish(pool, t);
-		return;
-	}
-	if (!err && (status == TASK_STATUS_COMPLETED ||
-		     status == TASK_STATUS_FAILED)) {
+	outcome = result_outcome(w, f, err, &detail, why, sizeof(why));
+	if (!detail && (outcome == TASK_STATUS_COMPLETED ||
+			outcome == TASK_STATUS_FAILED)) {
 		resolve_batched(pool, batch, t, f, out, now);
 		return;
 	}
-	pp_resolve_result(pool, t, f, out, err, now);
+	resolve_outcome(pool, t, f, outcome, detail, out, now);
 	finish(pool, t);
 }
 
@@ -1293,7 +1318,7 @@ void pp_supervisor_wake(struct process_pool *pool)
 
 	/* The push is visible before the flag is read (the supervisor
 	 * does the mirror image). */
-	if (pp_load_after_publish_int(&pool->supervisor_sleeping) &&
+	if (pp_load_after_publish_u32(&pool->supervisor_sleeping) &&
 	    write(pool->wake_fd, &one, sizeof(one)) < 0)
 		errno = 0;
 }

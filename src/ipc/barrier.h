@@ -35,15 +35,4 @@ static inline uint32_t pp_load_after_publish_u32(_Atomic uint32_t *word)
 #endif
 }
 
-/* pp_load_after_publish_int - the same for an int flag. */
-static inline int pp_load_after_publish_int(_Atomic int *word)
-{
-#ifdef PP_BARRIER_RMW
-	return atomic_fetch_add_explicit(word, 0, memory_order_seq_cst);
-#else
-	atomic_thread_fence(memory_order_seq_cst);
-	return atomic_load_explicit(word, memory_order_relaxed);
-#endif
-}
-
 #endif /* PP_IPC_BARRIER_H */

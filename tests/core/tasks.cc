@@ -1,11 +1,14 @@
 #include "tests/core/tasks.h"
 
 #include <dirent.h>
+#include <fcntl.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -13,6 +16,46 @@
 #include "src/ipc/channel.h"
 
 namespace pp_test {
+
+int status_task(void *, size_t, void **out, size_t *out_n, void *)
+{
+	char line[256], all[1024] = "";
+	FILE *f = fopen("/proc/self/status", "r");
+
+	if (!f)
+		return errno;
+	while (fgets(line, sizeof(line), f))
+		if (!strncmp(line, "CapEff", 6) || !strncmp(line, "CapPrm", 6) ||
+		    !strncmp(line, "CapBnd", 6) || !strncmp(line, "CapAmb", 6) ||
+		    !strncmp(line, "NoNewPrivs", 10) ||
+		    !strncmp(line, "Seccomp:", 8))
+			strncat(all, line, sizeof(all) - strlen(all) - 1);
+	fclose(f);
+	*out = strdup(all);
+	*out_n = strlen(all) + 1;
+	return 0;
+}
+
+int socket_task(void *, size_t, void **, size_t *, void *)
+{
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	return fd < 0 ? errno : 0;
+}
+
+int fd_open_task(void *, size_t, void **, size_t *, void *ud)
+{
+	int fd = (int)(intptr_t)ud;
+	return fcntl(fd, F_GETFD) < 0 && errno == EBADF ? 0 : 1;
+}
+
+int nofile_task(void *, size_t, void **, size_t *, void *)
+{
+	int n = 0;
+	// dup is in the default profile; the limit stops it.
+	while (n < 8 && dup(0) >= 0)
+		n++;
+	return n < 8 && errno == EMFILE ? 0 : 1;
+}
 
 Board *board()
 {

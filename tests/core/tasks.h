@@ -50,6 +50,17 @@ int huge_output_task(void *, size_t, void **, size_t *, void *);
 // Scribbles over its own channel: jumps the completion ring's index.
 int scribble_task(void *, size_t, void **, size_t *, void *);
 
+// Confinement probes, run inside a worker:
+// the CapEff, CapPrm, CapBnd, CapAmb, NoNewPrivs and Seccomp lines of
+// /proc/self/status, as a malloc'd string;
+int status_task(void *, size_t, void **out, size_t *out_n, void *);
+// socket(AF_INET): 0, or the errno it failed with;
+int socket_task(void *, size_t, void **, size_t *, void *);
+// 0 when fd (int)user_data is not open in the worker;
+int fd_open_task(void *, size_t, void **, size_t *, void *ud);
+// 0 when RLIMIT_NOFILE stops dup() within 8 more fds.
+int nofile_task(void *, size_t, void **, size_t *, void *);
+
 // The pids of this process's children (read from every thread's
 // /proc/self/task/TID/children).
 std::vector<pid_t> children();

@@ -132,6 +132,30 @@ process_pool_t *start(pool_config_t *c)
 	return p;
 }
 
+// A pool with the limits in c (cgroup_mode REQUIRED) when controller can
+// back them here; else NULL, with *why naming what is missing.
+process_pool_t *start_limited(pool_config_t *c, const char *controller,
+			      std::string *why)
+{
+	if (!can_create_groups()) {
+		*why = "cannot create cgroup v2 groups here";
+		return nullptr;
+	}
+	if (!controller_offered(controller)) {
+		*why = std::string("the cgroup v2 ") + controller +
+		       " controller is not available here (hybrid v1/v2 "
+		       "host?)";
+		return nullptr;
+	}
+	c->cgroup_mode = POOL_CGROUP_REQUIRED;
+	process_pool_t *p = start(c);
+	if (!p)
+		*why = std::string("the ") + controller +
+		       " controller cannot be enabled for this process's "
+		       "group (not delegated)";
+	return p;
+}
+
 TEST(Cgroup, EachWorkerRunsInItsOwnLeafAndLeavesAreRemoved)
 {
 	if (!can_create_groups())
@@ -165,19 +189,13 @@ TEST(Cgroup, EachWorkerRunsInItsOwnLeafAndLeavesAreRemoved)
 
 TEST(Cgroup, MemoryHogEndsResourceLimit)
 {
-	if (!can_create_groups())
-		GTEST_SKIP() << "cannot create cgroup v2 groups here";
-	if (!controller_offered("memory"))
-		GTEST_SKIP() << "the cgroup v2 memory controller is not "
-				"available here (hybrid v1/v2 host?)";
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
 	c.memory_max = 64u << 20;
-	c.cgroup_mode = POOL_CGROUP_REQUIRED;
-	process_pool_t *p = start(&c);
+	std::string why;
+	process_pool_t *p = start_limited(&c, "memory", &why);
 	if (!p)
-		GTEST_SKIP() << "the memory controller cannot be enabled for "
-				"this process's group (not delegated)";
+		GTEST_SKIP() << why;
 	task_result_t r;
 	ASSERT_EQ(0, pool_submit_sync(p, hog_task, nullptr, 0, nullptr,
 				      TASK_PRIORITY_NORMAL, 30000, &r));
@@ -210,20 +228,14 @@ TEST(Cgroup, EventsValueReadsTheKeyFromTheStart)
 // pool carries on.
 TEST(Cgroup, ForkBombEndsResourceLimit)
 {
-	if (!can_create_groups())
-		GTEST_SKIP() << "cannot create cgroup v2 groups here";
-	if (!controller_offered("pids"))
-		GTEST_SKIP() << "the cgroup v2 pids controller is not "
-				"available here (hybrid v1/v2 host?)";
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
 	c.pids_max = 16;
 	c.sandbox_off = 1;
-	c.cgroup_mode = POOL_CGROUP_REQUIRED;
-	process_pool_t *p = start(&c);
+	std::string why;
+	process_pool_t *p = start_limited(&c, "pids", &why);
 	if (!p)
-		GTEST_SKIP() << "the pids controller cannot be enabled for "
-				"this process's group (not delegated)";
+		GTEST_SKIP() << why;
 	pool_stats_t s;
 	ASSERT_EQ(0, pool_get_stats(p, &s));
 	EXPECT_NE(0u, s.limits_in_force & POOL_LIMIT_PIDS);
@@ -244,20 +256,14 @@ TEST(Cgroup, ForkBombEndsResourceLimit)
 // cpu.weight.
 TEST(Cgroup, CpuHogIsThrottledByCpuMax)
 {
-	if (!can_create_groups())
-		GTEST_SKIP() << "cannot create cgroup v2 groups here";
-	if (!controller_offered("cpu"))
-		GTEST_SKIP() << "the cgroup v2 cpu controller is not "
-				"available here (hybrid v1/v2 host?)";
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
 	c.cpu_max_percent = 20;
 	c.cpu_weight = 50;
-	c.cgroup_mode = POOL_CGROUP_REQUIRED;
-	process_pool_t *p = start(&c);
+	std::string why;
+	process_pool_t *p = start_limited(&c, "cpu", &why);
 	if (!p)
-		GTEST_SKIP() << "the cpu controller cannot be enabled for "
-				"this process's group (not delegated)";
+		GTEST_SKIP() << why;
 	task_result_t r;
 	ASSERT_EQ(0, pool_submit_sync(p, cpu_hog_task, nullptr, 0, nullptr,
 				      TASK_PRIORITY_NORMAL, 30000, &r));

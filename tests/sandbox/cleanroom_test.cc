@@ -25,6 +25,11 @@
 #include "process_pool.h"
 #include "tests/core/tasks.h"
 
+using pp_test::fd_open_task;
+using pp_test::nofile_task;
+using pp_test::socket_task;
+using pp_test::status_task;
+
 namespace {
 
 constexpr size_t kPage = 4096;
@@ -117,24 +122,6 @@ int where_task(void *, size_t, void **out, size_t *out_n, void *)
 	return 0;
 }
 
-int status_task(void *, size_t, void **out, size_t *out_n, void *)
-{
-	char line[256], all[1024] = "";
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return errno;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "CapEff", 6) ||
-		    !strncmp(line, "NoNewPrivs", 10) ||
-		    !strncmp(line, "Seccomp:", 8))
-			strncat(all, line, sizeof(all) - strlen(all) - 1);
-	fclose(f);
-	*out = strdup(all);
-	*out_n = strlen(all) + 1;
-	return 0;
-}
-
 // The open fds above stdio, as a bitmask of fds 3..63 (fcntl F_GETFD is
 // allowed; listing /proc/self/fd is not).
 int fds_task(void *, size_t, void **out, size_t *out_n, void *)
@@ -148,12 +135,6 @@ int fds_task(void *, size_t, void **out, size_t *out_n, void *)
 	*out = mask;
 	*out_n = sizeof(*mask);
 	return 0;
-}
-
-int fd_open_task(void *, size_t, void **, size_t *, void *ud)
-{
-	int fd = (int)(intptr_t)ud;
-	return fcntl(fd, F_GETFD) < 0 && errno == EBADF ? 0 : 1;
 }
 
 int echo_task(void *in, size_t n, void **out, size_t *out_n, void *ud)
@@ -325,21 +306,6 @@ TEST(Cleanroom, WorkerIsConfinedAsAForkedOne)
 	EXPECT_NE(std::string::npos, s.find("Seccomp:\t2")) << s;
 	pool_result_free(&r);
 	pool_destroy(p);
-}
-
-int socket_task(void *, size_t, void **, size_t *, void *)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	return fd < 0 ? errno : 0;
-}
-
-// 0 when opening more fds stops at the configured limit.
-int nofile_task(void *, size_t, void **, size_t *, void *)
-{
-	int n = 0;
-	while (n < 8 && dup(0) >= 0)
-		n++;
-	return n < 8 && errno == EMFILE ? 0 : 1;
 }
 
 // The number of CPUs this worker may run on.

@@ -20,34 +20,15 @@
 #include <string>
 
 #include "process_pool.h"
+#include "tests/core/tasks.h"
+
+using pp_test::fd_open_task;
+using pp_test::nofile_task;
+using pp_test::noop_task;
+using pp_test::socket_task;
+using pp_test::status_task;
 
 namespace {
-
-// Returns the lines of /proc/self/status this test checks, as output.
-int status_task(void *, size_t, void **out, size_t *out_n, void *)
-{
-	char line[256], all[1024] = "";
-	FILE *f = fopen("/proc/self/status", "r");
-
-	if (!f)
-		return errno;
-	while (fgets(line, sizeof(line), f))
-		if (!strncmp(line, "CapEff", 6) || !strncmp(line, "CapPrm", 6) ||
-		    !strncmp(line, "CapBnd", 6) || !strncmp(line, "CapAmb", 6) ||
-		    !strncmp(line, "NoNewPrivs", 10) ||
-		    !strncmp(line, "Seccomp:", 8))
-			strncat(all, line, sizeof(all) - strlen(all) - 1);
-	fclose(f);
-	*out = strdup(all);
-	*out_n = strlen(all) + 1;
-	return 0;
-}
-
-int socket_task(void *, size_t, void **, size_t *, void *)
-{
-	int fd = socket(AF_INET, SOCK_STREAM, 0);
-	return fd < 0 ? errno : 0;
-}
 
 int open_task(void *, size_t, void **, size_t *, void *)
 {
@@ -65,18 +46,6 @@ int exec_task(void *, size_t, void **, size_t *, void *)
 int ptrace_task(void *, size_t, void **, size_t *, void *)
 {
 	return ptrace(PTRACE_TRACEME, 0, nullptr, nullptr) < 0 ? errno : 0;
-}
-
-// Reports whether the fd number in user_data is open in the worker.
-int fd_open_task(void *, size_t, void **, size_t *, void *ud)
-{
-	int fd = (int)(intptr_t)ud;
-	return fcntl(fd, F_GETFD) < 0 && errno == EBADF ? 0 : 1;
-}
-
-int noop_task(void *, size_t, void **, size_t *, void *)
-{
-	return 0;
 }
 
 process_pool_t *start(int errno_mode, const char *allow, int off = 0)
@@ -217,15 +186,6 @@ int burn_task(void *, size_t, void **, size_t *, void *)
 	for (;;)
 		x++;
 	return 0;
-}
-
-int nofile_task(void *, size_t, void **, size_t *, void *)
-{
-	int fds[8], n = 0;
-	// dup is in the default profile; the limit stops it.
-	while (n < 8 && (fds[n] = dup(0)) >= 0)
-		n++;
-	return n < 8 && errno == EMFILE ? 0 : 1;
 }
 
 TEST(Confinement, CpuLimitEndsTaskResourceLimit)

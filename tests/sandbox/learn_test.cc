@@ -15,6 +15,9 @@
 #include <string>
 
 #include "process_pool.h"
+#include "tests/core/tasks.h"
+
+using pp_test::noop_task;
 
 namespace {
 
@@ -29,11 +32,6 @@ int socket_open_task(void *, size_t, void **, size_t *, void *)
 	if (fd >= 0)
 		close(fd);
 	return rc;
-}
-
-int noop_task(void *, size_t, void **, size_t *, void *)
-{
-	return 0;
 }
 
 // Learning starts a thread in a forked worker of a threaded host, which
