@@ -41,7 +41,9 @@ struct task_future {
 	int priority; /* task_priority_t */
 	uint64_t id;
 	int64_t submit_ns;
-	int64_t deadline_ns;	   /* 0: none */
+	int64_t deadline_ns;	   /* 0: none; once the task has ended while
+				    * on a worker, the supervisor's next look
+				    * at whether the worker gave it up */
 	struct process_pool *pool; /* for cancel; valid while the engine
 				    * holds its reference */
 	/* Supervisor-private bookkeeping. */
@@ -53,7 +55,9 @@ struct task_future {
 	int placed_prio;	  /* the aged priority it was placed with */
 	struct pp_payload_ref arena_in; /* input in the worker's arena */
 	int retries;			/* re-runs after a crash */
-	int orphaned; /* requeues after a worker died, unattributed */
+	int suspect;   /* was on a worker that died: runs alone now */
+	int stopping;  /* task_status_t of a stop (timeout, cancel) the
+			* worker has not yet acknowledged, or 0 */
 	int deferrals;
 	int heap_index; /* deadline heap slot, -1 if none */
 	unsigned char input_inline[PP_INLINE_INPUT];

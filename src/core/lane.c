@@ -13,10 +13,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "src/core/clock.h"
+#include "src/core/frame_check.h"
 #include "src/core/pool_internal.h"
 
 /* Claims w if it is lent out and idle. */
@@ -106,6 +108,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 	atomic_store_explicit(&w->info_busy, 1, memory_order_relaxed);
 	t->placed_prio = t->priority;
 	w->by_prio[t->priority]++;
+	pp_frame_note_placed(pool, w, t->priority);
 	memset(&f, 0, sizeof(f));
 	f.type = PP_FRAME_SUBMIT;
 	f.flags = (uint16_t)(t->priority << PP_FRAME_F_PRIO_SHIFT);
@@ -128,35 +131,55 @@ static int worker_gone(const struct pp_worker *w)
 }
 
 /*
- * Takes the frames waiting on the channel. Returns 1 when t's result was
- * handled, 0 when nothing for t yet, -1 when the worker must go back to
- * the supervisor, -2 when the worker deferred the task.
+ * The worker broke the protocol (why): the task ends PROTOCOL_ERROR now,
+ * the worker is killed, and the supervisor fails anything else on it and
+ * replaces it when it comes back, exactly as if it had read the frame.
+ */
+static void refuse(struct process_pool *pool, struct pp_worker *w,
+		   struct task_future *t, const char *why)
+{
+	pp_resolve(pool, t, TASK_STATUS_PROTOCOL_ERROR, 0, NULL, 0, 0, why);
+	w->lane_fault = why;
+	pp_worker_signal(w, SIGKILL);
+}
+
+/*
+ * Takes the frames waiting on the channel, each judged by pp_frame_check
+ * as the supervisor would. Returns 1 when t's result was handled, 0 when
+ * nothing for t yet, -1 when the worker must go back to the supervisor
+ * (it broke the protocol: t has ended), -2 when the worker deferred it.
  */
 static int take_result(struct process_pool *pool, struct pp_worker *w,
 		       struct task_future *t)
 {
+	struct task_future *named;
 	struct pp_frame f;
+	const char *why;
 	void *out;
-	int err, status;
+	int err;
 
 	while ((err = pp_channel_recv(&w->ch, &f)) == 0) {
+		why = pp_frame_check(pool, w, &f, &named);
+		if (why) {
+			refuse(pool, w, t, why);
+			return -1;
+		}
 		if (f.type == PP_FRAME_LEARNED)
 			pp_learn_frame(pool, w, &f);
 		if (f.type != PP_FRAME_RESULT)
 			continue;
-		status = f.u.result.status;
-		if (f.task_id != pp_wire_id(t->id, 0) ||
-		    !pp_status_from_worker_ok(status))
-			return -1; /* the supervisor names the violation */
+		/* t is the only task on a lent worker: named is t. */
 		pp_channel_word_store(&w->ch, PP_WORD_RESULTS_ACKED,
 				      w->ch.rx_seq);
-		if (status == PP_WORKER_DEFERRED) {
+		if (f.u.result.status == PP_WORKER_DEFERRED) {
 			pp_worker_unslot(w, t);
 			return -2;
 		}
 		err = pp_copy_output(pool, w, &f, &out);
-		if (err == -EPROTO)
+		if (err == -EPROTO) {
+			refuse(pool, w, t, "output outside the arena");
 			return -1;
+		}
 		pp_worker_unslot(w, t);
 		w->tasks_done++;
 		atomic_store_explicit(&w->info_done, w->tasks_done,
@@ -165,7 +188,10 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		pp_resolve_result(pool, w, t, &f, out, err, pp_now_ns());
 		return 1;
 	}
-	return err == -EAGAIN ? 0 : -1;
+	if (err == -EAGAIN)
+		return 0;
+	refuse(pool, w, t, pp_channel_violation_str(&w->ch));
+	return -1;
 }
 
 int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,

@@ -99,6 +99,17 @@ struct pp_worker {
 	int pids_events_fd;	/* the leaf's pids.events while pids.max is
 				 * in force, else -1 */
 	uint64_t pids_refused;	/* its "max" count already reported */
+	/* Protocol bookkeeping, by whoever holds the worker (see
+	 * frame_check.c): what an honest worker may still send. */
+	uint32_t waiting_published; /* last PP_WORD_WAITING_PRIO stored */
+	uint32_t defer_credit;	    /* deferrals the parent gave cause for */
+	unsigned learned_frames;    /* LEARNED frames since the last RESULT */
+	unsigned suspects;	    /* tasks on it that came off a dead worker:
+				     * while any, it runs nothing else */
+	const char *lane_fault;	    /* a violation the lane client found;
+				     * the supervisor acts on it on return */
+	const char *wake_fault;	    /* supervisor: a wakeup flood seen while
+				     * a client held the worker */
 	/* What pool_get_workers reads from other threads. */
 	_Atomic int info_pid; /* 0 while the slot is empty */
 	_Atomic int info_busy;

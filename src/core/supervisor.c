@@ -24,6 +24,7 @@
 #include "sandbox/confine.h"
 #include "src/core/clock.h"
 #include "src/core/deadline_heap.h"
+#include "src/core/frame_check.h"
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
@@ -37,8 +38,13 @@
 #define TAG_TIMER	2u
 #define TAG_CHANNEL	3u
 #define TAG_PIDFD	4u
-#define MAX_ORPHANED	3
 #define MAX_DEFERRALS	100000
+/* Frames taken from one worker per drain: a worker that keeps its ring
+ * full waits its turn behind the others. */
+#define DRAIN_BUDGET 256
+/* How long a worker has to give up a task the parent stopped (timed out,
+ * cancelled) while its RUNNING word named another task or none. */
+#define STOP_CHECK_NS (250LL * 1000000)
 #define SPIN_ROUNDS	200
 #define HOUSEKEEPING_NS (100LL * 1000000)
 #define IDLE_TRIM_NS	(1000LL * 1000000)
@@ -225,8 +231,17 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 		       "worker=%d errno=%d", w->index, -err);
 		return err;
 	}
+	/* The worker has its end of the wakeup pipe now; the parent keeps
+	 * only the read end. */
+	pp_channel_worker_started(&w->ch);
+	w->waiting_published = 0;
+	w->defer_credit = 0;
+	w->learned_frames = 0;
+	w->suspects = 0;
+	w->lane_fault = NULL;
+	w->wake_fault = NULL;
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
-	    epoll_add(pool, w->ch.parent_eventfd,
+	    epoll_add(pool, w->ch.wake_rd,
 		      tag(TAG_CHANNEL, (uint32_t)w->index))) {
 		pp_worker_kill(w);
 		return -errno;
@@ -270,10 +285,21 @@ static int running_on(struct pp_worker *w, const struct task_future *t)
 	       pp_running_word(pp_wire_id(t->id, t->slot));
 }
 
+/* Looks again at a stopped task after STOP_CHECK_NS (see check_stop). */
+static void schedule_stop_check(struct process_pool *pool,
+				struct task_future *t, int64_t now)
+{
+	pp_deadline_remove(&pool->deadlines, t);
+	t->deadline_ns = now + STOP_CHECK_NS;
+	pp_deadline_add(&pool->deadlines, t);
+}
+
 /*
  * Stops a task that sits on a worker: a CANCEL frame takes it out if it
  * has not started; if the worker says it is running it, the worker is
  * killed. The frame is sent before the word is read (see worker_main.c).
+ * The word can only hasten the kill: a worker that does not name the
+ * task must still give it up (a CANCELLED result) before the stop check.
  */
 static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 			   int reason)
@@ -293,7 +319,54 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 	}
 	if (running_on(w, t)) {
 		kill_worker(pool, w, reason, "task stopped while running");
+		return;
 	}
+	t->stopping = reason;
+	schedule_stop_check(pool, t, pp_now_ns());
+}
+
+/*
+ * Whether w's RUNNING word names a task on it, other than t, that is still
+ * going: the one excuse for not having given t up yet (a worker runs its
+ * tasks one at a time; t waits behind that one). A task stopped in turn
+ * gets its own check, so the excuse lasts as long as that task's own
+ * deadline at most.
+ */
+static int busy_with_other(struct process_pool *pool, struct pp_worker *w,
+			   const struct task_future *t)
+{
+	uint32_t running = pp_channel_word_load(&w->ch, PP_WORD_RUNNING);
+	int s;
+
+	for (s = 0; running && s < pool->cfg.max_in_flight; s++) {
+		struct task_future *x = w->slots[s];
+
+		if (x && x != t && !pp_future_is_done(x) &&
+		    running == pp_running_word(pp_wire_id(x->id, x->slot)))
+			return 1;
+	}
+	return 0;
+}
+
+/*
+ * A stopped task's worker had STOP_CHECK_NS to give it up. If it is still
+ * there and the worker is not busy with another task that is still going,
+ * the worker is killed: a word the worker writes never keeps a task alive
+ * past its deadline.
+ */
+static void check_stop(struct process_pool *pool, struct task_future *t,
+		       int64_t now)
+{
+	struct pp_worker *w = t->worker;
+
+	if (!w || w->state == PP_WORKER_DYING || w->state == PP_WORKER_EMPTY)
+		return; /* reaped with it, or about to be */
+	if (!usable(w) || busy_with_other(pool, w, t)) {
+		schedule_stop_check(pool, t, now);
+		return;
+	}
+	kill_worker(pool, w, t->stopping,
+		    "worker did not give up a stopped task");
 }
 
 /* ---- completions ------------------------------------------------------ */
@@ -469,30 +542,18 @@ static void resolve_batched(struct process_pool *pool,
 		publish_batch(pool, b);
 }
 
+/* A RESULT frame f for t, accepted by pp_frame_check. */
 static void on_result(struct process_pool *pool, struct pp_worker *w,
-		      const struct pp_frame *f, int64_t now,
-		      struct resolved_batch *batch)
+		      struct task_future *t, const struct pp_frame *f,
+		      int64_t now, struct resolved_batch *batch)
 {
-	uint64_t wire = f->task_id;
-	unsigned slot = (unsigned)(wire & 0xffff);
 	int status = f->u.result.status;
 	task_status_t outcome;
-	struct task_future *t;
 	const char *detail;
 	char why[96];
 	void *out;
 	int err;
 
-	if (slot >= (unsigned)pool->cfg.max_in_flight || !w->slots[slot] ||
-	    w->slots[slot]->id != wire >> 16) {
-		protocol_violation(pool, w, "result for no task in flight");
-		return;
-	}
-	if (!pp_status_from_worker_ok(status)) {
-		protocol_violation(pool, w, "impossible task status");
-		return;
-	}
-	t = w->slots[slot];
 	err = pp_copy_output(pool, w, f, &out);
 	if (err == -EPROTO) {
 		protocol_violation(pool, w, "output outside the arena");
@@ -531,21 +592,29 @@ static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 {
 	struct resolved_batch batch;
 	struct pp_frame f;
-	int err, got = 0;
+	int err = 0, got = 0;
 	int64_t now = 0;
 
 	batch.n = 0;
 	batch.run_ns = batch.runs = 0;
 	memset(batch.count, 0, sizeof(batch.count));
-	while ((err = pp_channel_recv(&w->ch, &f)) == 0) {
+	/* A budget per drain: the loop comes back for the rest after
+	 * the other workers have had their turn. */
+	while (got < DRAIN_BUDGET && (err = pp_channel_recv(&w->ch, &f)) == 0) {
+		struct task_future *t;
+		const char *why;
+
 		/* One clock read a drain: every result here was already
 		 * back when it started, so that is when they finished. */
 		if (!got++)
 			now = pp_now_ns();
-		if (f.type == PP_FRAME_LEARNED)
+		why = pp_frame_check(pool, w, &f, &t);
+		if (why)
+			protocol_violation(pool, w, why);
+		else if (f.type == PP_FRAME_LEARNED)
 			pp_learn_frame(pool, w, &f);
-		if (f.type == PP_FRAME_RESULT)
-			on_result(pool, w, &f, now, &batch);
+		else if (f.type == PP_FRAME_RESULT)
+			on_result(pool, w, t, &f, now, &batch);
 		if (w->state == PP_WORKER_DYING) {
 			publish_batch(pool, &batch);
 			return;
@@ -590,47 +659,46 @@ static int64_t respawn_delay(struct process_pool *pool, int64_t now)
 	return pool->backoff_ns;
 }
 
-/* What became of a task that was on a worker when it died. */
+/*
+ * What became of a task that was on a worker when it died. The parent
+ * cannot know which of a worker's tasks made it die: the worker's own
+ * words (RUNNING, the violation word) are written by the code that may
+ * have taken it over. So every task that was on it pays one re-run from
+ * its own budget, and runs alone on a worker from then on (a suspect):
+ * a death with one task on the worker is that task's for certain. Only
+ * then does the task get the status that names the cause (a sandbox
+ * violation, a resource limit); one that shared its worker ends CRASHED,
+ * with the worker's end in the detail.
+ */
 static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
-			  struct task_future *t, int was_running,
-			  int attributed, int sig, const char *how)
+			  struct task_future *t, unsigned shared,
+			  task_status_t cause, int sig, const char *how)
 {
-	int retry;
+	char detail[sizeof(t->result.detail)];
 
 	pp_worker_unslot(w, t);
 	if (pp_future_is_done(t)) {
 		finish(pool, t);
 		return;
 	}
-	if (was_running) {
-		retry =
-		    t->retries < pool->cfg.max_retries && w->kill_reason == 0;
-		if (!retry) {
-			int k = w->kill_reason;
-
-			pp_resolve(pool, t,
-				   k == TASK_STATUS_PROTOCOL_ERROR ||
-					   k == TASK_STATUS_SANDBOX_VIOLATION ||
-					   k == TASK_STATUS_RESOURCE_LIMIT
-				       ? (task_status_t)k
-				       : TASK_STATUS_CRASHED,
-				   0, NULL, 0, sig, how);
-			finish(pool, t);
-			return;
-		}
+	if (t->retries < pool->cfg.max_retries) {
 		t->retries++;
+		t->suspect = 1;
 		atomic_fetch_add(&pool->retried, 1);
-	} else if (!attributed && ++t->orphaned > MAX_ORPHANED) {
-		/* Only deaths no running task explains count against the
-		 * bystanders: a poison task cannot take them down with it. */
-		pp_resolve(pool, t, TASK_STATUS_CRASHED, 0, NULL, 0, sig,
-			   "its workers kept dying");
-		finish(pool, t);
+		atomic_store(&t->start_ns, 0);
+		atomic_fetch_add(&pool->queued, 1);
+		enqueue(pool, t, 1);
 		return;
 	}
-	atomic_store(&t->start_ns, 0);
-	atomic_fetch_add(&pool->queued, 1);
-	enqueue(pool, t, 1);
+	if (shared > 1) {
+		snprintf(detail, sizeof(detail), "%u tasks on the worker: %s",
+			 shared, how);
+		pp_resolve(pool, t, TASK_STATUS_CRASHED, 0, NULL, 0, sig,
+			   detail);
+	} else {
+		pp_resolve(pool, t, cause, 0, NULL, 0, sig, how);
+	}
+	finish(pool, t);
 }
 
 /* Killed by the CPU hard limit (a task that ignored SIGXCPU): the CPU
@@ -645,10 +713,10 @@ static int cpu_limit_hit(const struct process_pool *pool, const siginfo_t *info)
 
 static void reap(struct process_pool *pool, struct pp_worker *w)
 {
-	uint32_t running = pp_channel_word_load(&w->ch, PP_WORD_RUNNING);
 	uint32_t violation = pp_channel_word_load(&w->ch, PP_WORD_VIOLATION);
-	unsigned hit;
-	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0, attributed = 0;
+	unsigned hit, shared = w->in_flight;
+	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0;
+	task_status_t cause = TASK_STATUS_CRASHED;
 	char how[96];
 	siginfo_t info;
 
@@ -710,18 +778,18 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 			 "worker could not confine itself (%s)",
 			 pp_confine_step_str(code - PP_EXIT_CONFINE));
 	}
-	for (s = 0; s < max; s++)
-		if (w->slots[s] &&
-		    running == pp_running_word(pp_wire_id(w->slots[s]->id, s)))
-			attributed = 1;
+	if (w->kill_reason == TASK_STATUS_RESOURCE_LIMIT ||
+	    w->kill_reason == TASK_STATUS_SANDBOX_VIOLATION)
+		cause = (task_status_t)w->kill_reason;
+	else if (w->kill_reason)
+		snprintf(how, sizeof(how),
+			 "worker %d killed to stop another task (%s)",
+			 (int)w->pid, pool_task_status_str(w->kill_reason));
 	for (s = 0; s < max; s++) {
 		struct task_future *t = w->slots[s];
 
 		if (t)
-			settle_orphan(pool, w, t,
-				      running == pp_running_word(pp_wire_id(
-						     t->id, t->slot)),
-				      attributed, sig, how);
+			settle_orphan(pool, w, t, shared, cause, sig, how);
 	}
 	if (w->state != PP_WORKER_RETIRING || sig || code)
 		pp_log(w->kill_reason ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
@@ -729,7 +797,7 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		       "worker=%d pid=%d signal=%d code=%d", w->index,
 		       (int)w->pid, sig, code);
 	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->pidfd, NULL);
-	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->ch.parent_eventfd, NULL);
+	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->ch.wake_rd, NULL);
 	close(w->pidfd);
 	w->pidfd = -1;
 	if (w->cg_leaf[0]) {
@@ -800,7 +868,7 @@ static struct pp_worker *best_worker(struct process_pool *pool, int prio)
 		struct pp_worker *w = &pool->workers[i];
 
 		if (w->state != PP_WORKER_LIVE || !usable(w) ||
-		    w->in_flight >= cap)
+		    w->in_flight >= cap || w->suspects)
 			continue;
 		ahead = prio < 0 ? w->in_flight : ahead_of(w, prio);
 		if (!best || ahead < best_ahead ||
@@ -810,6 +878,20 @@ static struct pp_worker *best_worker(struct process_pool *pool, int prio)
 		}
 	}
 	return best;
+}
+
+/* A live worker with nothing on it, for a task that must run alone. */
+static struct pp_worker *idle_worker(struct process_pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight)
+			return w;
+	}
+	return NULL;
 }
 
 /*
@@ -857,6 +939,8 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	atomic_store_explicit(&w->info_busy, 1, memory_order_relaxed);
 	t->placed_prio = prio;
 	w->by_prio[prio]++;
+	w->suspects += t->suspect ? 1u : 0u;
+	pp_frame_note_placed(pool, w, prio);
 	memset(f, 0, sizeof(*f));
 	f->type = PP_FRAME_SUBMIT;
 	/* The worker orders by the aged priority, as the parent does. */
@@ -894,9 +978,13 @@ static void publish_waiting(struct process_pool *pool, int64_t now)
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
+		/* What the parent last stored, not what the word says now:
+		 * the worker can write it too. */
 		if (w->state == PP_WORKER_LIVE && usable(w) &&
-		    pp_channel_word_load(&w->ch, PP_WORD_WAITING_PRIO) != v)
+		    w->waiting_published != v) {
 			pp_channel_word_store(&w->ch, PP_WORD_WAITING_PRIO, v);
+			pp_frame_note_waiting(pool, w, v);
+		}
 	}
 }
 
@@ -921,7 +1009,8 @@ static void dispatch(struct process_pool *pool)
 			finish(pool, t);
 			continue;
 		}
-		w = best_worker(pool, prio);
+		/* A suspect (it was on a worker that died) runs alone. */
+		w = t->suspect ? idle_worker(pool) : best_worker(pool, prio);
 		if (!w)
 			break;
 		if (t->input_size > pool->cfg.arena_size) {
@@ -999,6 +1088,10 @@ static void expire_deadlines(struct process_pool *pool, int64_t now)
 	struct task_future *t;
 
 	while ((t = pp_deadline_expired(&pool->deadlines, now)) != NULL) {
+		if (t->stopping) {
+			check_stop(pool, t, now);
+			continue;
+		}
 		if (!pp_resolve(pool, t, TASK_STATUS_TIMEOUT, 0, NULL, 0, 0,
 				t->worker ? "deadline passed while on a worker"
 					  : "deadline passed while queued"))
@@ -1109,9 +1202,6 @@ static int work_waiting(struct process_pool *pool)
 	if (pp_mpmc_size_approx(pool->incoming) ||
 	    pp_mpmc_size_approx(pool->cancels))
 		return 1;
-	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
-		if (pool->pending[i].count && best_worker(pool, -1))
-			return 1;
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
@@ -1158,6 +1248,33 @@ static void arm_timer(struct process_pool *pool, int64_t at)
 	timerfd_settime(pool->timer_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
+/*
+ * A worker's wakeup pipe is readable: drain it, whoever holds the worker
+ * (the read end is the parent's alone). More bytes than the parent's
+ * arms allowed is a flood: the fd is no longer watched and the worker is
+ * replaced, at once if the supervisor holds it, else killed now and
+ * judged when its client gives it back.
+ */
+static void on_wakeup(struct process_pool *pool, struct pp_worker *w)
+{
+	int expect = PP_LANE_FREE;
+
+	if (pp_channel_drain_wakes(&w->ch) == 0)
+		return;
+	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->ch.wake_rd, NULL);
+	if (w->state == PP_WORKER_DYING || w->state == PP_WORKER_EMPTY)
+		return;
+	atomic_compare_exchange_strong(&w->lane, &expect, PP_LANE_SUPERVISOR);
+	if (usable(w)) {
+		protocol_violation(pool, w, "wakeup flood");
+		return;
+	}
+	w->wake_fault = "wakeup flood";
+	if (w->cg_leaf[0])
+		pp_cgroup_leaf_kill(w->cg_leaf);
+	pp_worker_signal(w, SIGKILL);
+}
+
 static void handle_events(struct process_pool *pool, struct epoll_event *ev,
 			  int n)
 {
@@ -1174,6 +1291,9 @@ static void handle_events(struct process_pool *pool, struct epoll_event *ev,
 		} else if (kind == TAG_TIMER) {
 			if (read(pool->timer_fd, &junk, sizeof(junk)) < 0)
 				junk = 0;
+		} else if (kind == TAG_CHANNEL &&
+			   idx < (uint32_t)pool->cfg.max_workers) {
+			on_wakeup(pool, &pool->workers[idx]);
 		} else if (kind == TAG_PIDFD &&
 			   idx < (uint32_t)pool->cfg.max_workers) {
 			struct pp_worker *w = &pool->workers[idx];
@@ -1220,7 +1340,15 @@ static void lend_idle(struct process_pool *pool)
 /* Work a client left on a worker it gave back. */
 static void take_back(struct process_pool *pool, struct pp_worker *w)
 {
+	const char *fault = w->lane_fault ? w->lane_fault : w->wake_fault;
 	int s;
+
+	/* A violation found while the client held it: the same outcome as
+	 * if the supervisor had read the frame itself. */
+	w->lane_fault = w->wake_fault = NULL;
+	if (fault && w->state != PP_WORKER_DYING &&
+	    w->state != PP_WORKER_EMPTY)
+		protocol_violation(pool, w, fault);
 
 	for (s = 0; s < pool->cfg.max_in_flight; s++) {
 		struct task_future *t = w->slots[s];

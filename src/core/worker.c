@@ -259,6 +259,7 @@ void pp_worker_unslot(struct pp_worker *w, struct task_future *t)
 	w->slots[t->slot] = NULL;
 	w->in_flight--;
 	w->by_prio[t->placed_prio]--;
+	w->suspects -= t->suspect ? 1u : 0u;
 	t->worker = NULL;
 	if (w->in_flight == 0) {
 		w->idle_since_ns = pp_now_ns();

@@ -5,7 +5,6 @@
 #include <fcntl.h>
 #include <stdatomic.h>
 #include <string.h>
-#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -170,13 +169,14 @@ static void reset(struct pp_channel *ch)
 	memset(ch, 0, sizeof(*ch));
 	ch->fd = -1;
 	ch->parent_eventfd = -1;
+	ch->wake_rd = -1;
 }
 
 int pp_channel_create(struct pp_channel *ch,
 		      const struct pp_channel_config *cfg)
 {
 	struct layout l;
-	int err;
+	int err, wake[2];
 
 	if (!ch)
 		return -EINVAL;
@@ -199,9 +199,10 @@ int pp_channel_create(struct pp_channel *ch,
 		ch->base = NULL;
 		goto out_errno;
 	}
-	ch->parent_eventfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	if (ch->parent_eventfd < 0)
+	if (pipe2(wake, O_CLOEXEC | O_NONBLOCK) < 0)
 		goto out_errno;
+	ch->wake_rd = wake[0];
+	ch->parent_eventfd = wake[1];
 	write_header(ch->base, &l);
 	pp_wake_word_init(ch->base + PP_CHANNEL_WAKE_WORKER_OFFSET);
 	pp_wake_word_init(ch->base + PP_CHANNEL_WAKE_PARENT_OFFSET);
@@ -269,6 +270,8 @@ void pp_channel_close(struct pp_channel *ch)
 		close(ch->fd);
 	if (ch->parent_eventfd >= 0)
 		close(ch->parent_eventfd);
+	if (ch->wake_rd >= 0)
+		close(ch->wake_rd);
 	reset(ch);
 }
 
@@ -430,6 +433,7 @@ int pp_channel_arm(struct pp_channel *ch)
 	if (ch->violation)
 		return -EPROTO;
 	pp_wake_arm(ch->wake_self);
+	ch->wake_owed += PP_WAKE_NOTE_SIZE;
 	avail = pp_ring_readable(&ch->rx);
 	if (avail < 0)
 		return ring_error(ch, &ch->rx, avail);
@@ -440,7 +444,41 @@ void pp_channel_disarm(struct pp_channel *ch)
 {
 	if (!ch || !ch->base || ch->side != PP_CHANNEL_PARENT)
 		return;
-	pp_wake_disarm(ch->wake_self, ch->parent_eventfd);
+	/* An arm no notifier claimed will never be written for. */
+	if (pp_wake_disarm(ch->wake_self, -1))
+		ch->wake_owed -= PP_WAKE_NOTE_SIZE;
+}
+
+int pp_channel_drain_wakes(struct pp_channel *ch)
+{
+	unsigned char buf[64];
+	ssize_t n;
+
+	if (!ch || ch->side != PP_CHANNEL_PARENT || ch->wake_rd < 0)
+		return 0;
+	for (;;) {
+		/* Never more than is owed, plus one byte to see a flood. */
+		size_t want = ch->wake_owed + 1 < sizeof(buf)
+				  ? ch->wake_owed + 1
+				  : sizeof(buf);
+
+		n = read(ch->wake_rd, buf, want);
+		if (n <= 0)
+			return 0; /* EAGAIN: drained; 0: the worker is gone */
+		if ((size_t)n > ch->wake_owed) {
+			ch->wake_owed = 0;
+			return -EPROTO;
+		}
+		ch->wake_owed -= (uint32_t)n;
+	}
+}
+
+void pp_channel_worker_started(struct pp_channel *ch)
+{
+	if (!ch || ch->side != PP_CHANNEL_PARENT || ch->parent_eventfd < 0)
+		return;
+	close(ch->parent_eventfd);
+	ch->parent_eventfd = -1;
 }
 
 int pp_channel_alloc(struct pp_channel *ch, size_t len,

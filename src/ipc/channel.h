@@ -99,7 +99,16 @@ struct pp_channel_config {
 /* Private per-side handle. */
 struct pp_channel {
 	int fd;		     /* memfd, owned */
-	int parent_eventfd;  /* eventfd the parent's epoll watches, owned */
+	/* The worker's wakeups for the parent travel through a pipe: the
+	 * worker holds only the write end (parent_eventfd, handed to it at
+	 * spawn and then closed by the parent), the parent only the read end
+	 * (wake_rd). The two ends are separate open file descriptions, so
+	 * nothing the worker does to its end (flags, owner, reads) can make
+	 * the parent's reads block or signal anyone. */
+	int parent_eventfd; /* write end; owned until the worker has it */
+	int wake_rd;	    /* parent: read end its epoll watches, owned */
+	uint32_t wake_owed; /* parent: wakeup bytes an honest worker may
+			     * still write (one note per claimed arm) */
 	unsigned char *base; /* mapping, owned */
 	size_t size;
 	uint32_t side;		  /* enum pp_channel_side */
@@ -174,13 +183,29 @@ int pp_channel_recv(struct pp_channel *ch, struct pp_frame *f);
 int pp_channel_wait(struct pp_channel *ch, int timeout_ms);
 
 /*
- * pp_channel_arm - parent only: before sleeping in epoll on
- * ch->parent_eventfd. Returns 1 when frames are already waiting (do not
+ * pp_channel_arm - parent only: before sleeping in epoll on ch->wake_rd. Returns 1 when frames are already waiting (do not
  * sleep), 0 when it is safe to sleep, -EPROTO on a violation.
  * pp_channel_disarm ends the sleep and drains the eventfd.
  */
 int pp_channel_arm(struct pp_channel *ch);
 void pp_channel_disarm(struct pp_channel *ch);
+
+/*
+ * pp_channel_drain_wakes - parent only: read every wakeup waiting on
+ * ch->wake_rd (never blocks: the read end is the parent's own O_NONBLOCK
+ * description). An honest worker writes one note per arm it claims, so
+ * the parent knows how many bytes may come; anything more is a flood.
+ * Returns 0, or -EPROTO for a flood (the rest is left unread; the caller
+ * stops watching the fd and replaces the worker). Does not touch the
+ * sticky violation, so it may run while another thread uses the channel.
+ */
+int pp_channel_drain_wakes(struct pp_channel *ch);
+
+/*
+ * pp_channel_worker_started - parent only: the worker now holds its end of
+ * the wakeup pipe; the parent closes its copy.
+ */
+void pp_channel_worker_started(struct pp_channel *ch);
 
 /*
  * pp_channel_alloc - reserve len bytes in this side's part of the arena.

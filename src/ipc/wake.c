@@ -233,6 +233,7 @@ int pp_wake_notify(void *word, int eventfd)
 	if (epoll_wake) {
 		uint64_t one = 1;
 
+		_Static_assert(sizeof(one) == PP_WAKE_NOTE_SIZE, "one note");
 		if (write(eventfd, &one, sizeof(one)) < 0 && errno != EAGAIN)
 			return calls;
 		calls++;
@@ -246,15 +247,18 @@ void pp_wake_arm(void *word)
 				 memory_order_seq_cst);
 }
 
-void pp_wake_disarm(void *word, int eventfd)
+bool pp_wake_disarm(void *word, int eventfd)
 {
 	uint64_t count;
+	bool unclaimed =
+	    atomic_fetch_and_explicit(&as_word(word)->sleepers, ~SLEEPER_EPOLL,
+				      memory_order_seq_cst) &
+	    SLEEPER_EPOLL;
 
-	atomic_fetch_and_explicit(&as_word(word)->sleepers, ~SLEEPER_EPOLL,
-				  memory_order_seq_cst);
 	/* One read returns and resets the whole counter. */
 	if (eventfd >= 0 && read(eventfd, &count, sizeof(count)) < 0)
-		return;
+		return unclaimed;
+	return unclaimed;
 }
 
 uint32_t pp_wake_events(const void *word)

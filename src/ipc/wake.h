@@ -35,6 +35,7 @@ extern "C" {
 #define PP_WAKE_SPIN_MIN       16u
 #define PP_WAKE_SPIN_MAX       1024u  /* ~25 us, about one cross-core wakeup */
 #define PP_WAKE_SHORT_SLEEP_NS 100000 /* a sleep this short: spin longer */
+#define PP_WAKE_NOTE_SIZE      8u     /* bytes one notify writes to the fd */
 
 /* Returns true when the waited-for condition holds (e.g. ring not empty). */
 typedef bool (*pp_wake_ready_fn)(void *arg);
@@ -86,9 +87,12 @@ void pp_wake_arm(void *word);
 
 /*
  * pp_wake_disarm - end an epoll sleep: clear the flag and drain eventfd,
- * which must be EFD_NONBLOCK (pass -1 to skip draining).
+ * which must be EFD_NONBLOCK (pass -1 to skip draining). Returns true
+ * when the flag was still set, i.e. no notifier claimed this arm and none
+ * will write for it; false when a notifier took it (its write may still
+ * be on its way).
  */
-void pp_wake_disarm(void *word, int eventfd);
+bool pp_wake_disarm(void *word, int eventfd);
 
 /* pp_wake_events - the word's event counter (for tests and statistics). */
 uint32_t pp_wake_events(const void *word);

@@ -546,11 +546,34 @@ TEST_F(PoolTest, AgingKeepsLowPriorityFromStarving)
 
 namespace {
 
-// A task queued behind crashing ones on the same worker is a bystander:
-// the crashes are its neighbours', so it runs and completes.
-TEST_F(PoolTest, BystandersOfACrashingTaskStillRun)
+// The parent cannot tell which task on a dead worker killed it (the
+// worker's own words may be lies), so every task on it pays one re-run
+// from its own budget. Without re-runs a bystander sharing the worker
+// with a crashing task ends CRASHED too, and says so.
+TEST_F(PoolTest, EveryTaskOnADeadWorkerPaysWithoutRetries)
 {
 	Start(1);
+	task_future_t *crasher = Async(segv_task);
+	task_future_t *bystander = Async(noop_task);
+	task_result_t r;
+	ASSERT_EQ(0, pool_future_wait(crasher, &r, 20000));
+	EXPECT_EQ(TASK_STATUS_CRASHED, r.status);
+	ASSERT_EQ(0, pool_future_wait(bystander, &r, 20000));
+	// It may have completed before the crash; if not, it shared it.
+	if (r.status != TASK_STATUS_COMPLETED) {
+		EXPECT_EQ(TASK_STATUS_CRASHED, r.status);
+		EXPECT_NE(nullptr, strstr(r.detail, "2 tasks on the worker"))
+		    << r.detail;
+	}
+	pool_future_destroy(crasher);
+	pool_future_destroy(bystander);
+}
+
+// With re-runs, the tasks that came off a dead worker run alone: the
+// crashing ones end CRASHED after their re-run, the bystander completes.
+TEST_F(PoolTest, BystandersOfACrashingTaskRunAloneAndComplete)
+{
+	Start(1, 0, 1);
 	std::vector<task_future_t *> crashers;
 	for (int i = 0; i < 4; i++)
 		crashers.push_back(Async(segv_task));
@@ -561,6 +584,9 @@ TEST_F(PoolTest, BystandersOfACrashingTaskStillRun)
 	for (auto *f : crashers) {
 		ASSERT_EQ(0, pool_future_wait(f, &r, 20000));
 		EXPECT_EQ(TASK_STATUS_CRASHED, r.status);
+		// Alone on its worker the second time: its own crash.
+		EXPECT_EQ(nullptr, strstr(r.detail, "tasks on the worker"))
+		    << r.detail;
 		pool_future_destroy(f);
 	}
 	pool_future_destroy(bystander);

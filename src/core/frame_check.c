@@ -1,0 +1,120 @@
+/*
+ * The one verdict on a frame a worker sent. The supervisor and a client on
+ * the direct lane both take frames off a worker's channel; both ask
+ * pp_frame_check, so a frame is refused (and its worker replaced) the same
+ * way whichever thread read it.
+ *
+ * The channel has already checked what it can without the pool: the
+ * frame's encoding, that its type may come from a worker, its sequence,
+ * and that a payload lies in the worker's part of the arena. Here the
+ * frame is checked against what the parent itself knows: which tasks are
+ * on that worker, what it told the worker, and so what an honest worker
+ * could say now.
+ */
+#include "src/core/frame_check.h"
+
+#include "src/core/pool_internal.h"
+
+/* The task a RESULT or LEARNED frame names, if it is on w. */
+static struct task_future *task_named(const struct process_pool *pool,
+				      const struct pp_worker *w, uint64_t wire)
+{
+	unsigned slot = (unsigned)(wire & 0xffff);
+	struct task_future *t;
+
+	if (slot >= (unsigned)pool->cfg.max_in_flight)
+		return NULL;
+	t = w->slots[slot];
+	return t && t->id == wire >> 16 ? t : NULL;
+}
+
+/*
+ * An honest worker hands a task back (DEFERRED) only when the word the
+ * parent publishes says a higher priority waits than the task's. Each
+ * time the parent gives such a cause (publishing the word, or placing a
+ * task below what the word says) it credits the worker one deferral per
+ * task concerned; a deferral without credit is a lie, and a worker that
+ * bounced tasks back at will would keep the supervisor busy requeueing
+ * them.
+ */
+static unsigned credit_cap(const struct process_pool *pool)
+{
+	return 2u * (unsigned)pool->cfg.max_in_flight;
+}
+
+static void credit(const struct process_pool *pool, struct pp_worker *w,
+		   unsigned n)
+{
+	unsigned cap = credit_cap(pool);
+
+	w->defer_credit = w->defer_credit + n > cap ? cap : w->defer_credit + n;
+}
+
+void pp_frame_note_waiting(const struct process_pool *pool,
+			   struct pp_worker *w, uint32_t waiting)
+{
+	unsigned n = 0;
+	int p;
+
+	w->waiting_published = waiting;
+	/* Deferrable: placed below waiting - 1 (see worker_main.c). */
+	for (p = 0; p + 1 < (int)waiting && p < TASK_PRIORITY_COUNT; p++)
+		n += w->by_prio[p];
+	if (n)
+		credit(pool, w, n);
+}
+
+void pp_frame_note_placed(const struct process_pool *pool,
+			  struct pp_worker *w, int prio)
+{
+	if (prio + 1 < (int)w->waiting_published)
+		credit(pool, w, 1);
+}
+
+static const char *check_result(const struct process_pool *pool,
+				struct pp_worker *w, const struct pp_frame *f,
+				struct task_future **task)
+{
+	int status = f->u.result.status;
+	struct task_future *t = task_named(pool, w, f->task_id);
+
+	if (!t)
+		return "result for no task in flight";
+	if (!pp_status_from_worker_ok(status))
+		return "impossible task status";
+	if (f->payload.length > pool->cfg.max_output_size)
+		return "output larger than max_output_size";
+	if (status == PP_WORKER_DEFERRED) {
+		if (!w->defer_credit)
+			return "task handed back with nothing higher waiting";
+		w->defer_credit--;
+	}
+	w->learned_frames = 0;
+	*task = t;
+	return NULL;
+}
+
+const char *pp_frame_check(const struct process_pool *pool,
+			   struct pp_worker *w, const struct pp_frame *f,
+			   struct task_future **task)
+{
+	*task = NULL;
+	switch (f->type) {
+	case PP_FRAME_RESULT:
+		return check_result(pool, w, f, task);
+	case PP_FRAME_LEARNED:
+		if (!pool->learn)
+			return "LEARNED frame from a worker that does not learn";
+		if (!task_named(pool, w, f->task_id))
+			return "LEARNED frame for no task in flight";
+		/* A task's report is at most one frame per chunk. */
+		if (++w->learned_frames > PP_FRAME_LEARNED_CHUNKS)
+			return "more LEARNED frames than a task can send";
+		return NULL;
+	case PP_FRAME_PONG:
+		/* The pool sends no PING yet: any PONG is unsolicited. */
+		return "PONG without a PING";
+	default:
+		return "frame type a worker does not send";
+	}
+}

@@ -1,0 +1,39 @@
+/*
+ * The parent's one verdict on a frame from a worker (frame_check.c), used
+ * by every path that reads a worker's channel: the supervisor's drain and
+ * the direct lane. Called by whoever holds the worker at the time.
+ */
+#ifndef PP_CORE_FRAME_CHECK_H
+#define PP_CORE_FRAME_CHECK_H
+
+#include <stdint.h>
+
+#include "src/ipc/frame.h"
+
+struct process_pool;
+struct pp_worker;
+struct task_future;
+
+/*
+ * pp_frame_check - whether an honest worker w could have sent f now.
+ *
+ * Returns NULL when it could (for a RESULT, *task is the task it answers;
+ * else *task is NULL), or a static description of the violation: the
+ * caller then fails w's tasks with PROTOCOL_ERROR and replaces w. An
+ * accepted frame updates w's protocol bookkeeping (deferral credit,
+ * LEARNED frames per task).
+ */
+const char *pp_frame_check(const struct process_pool *pool,
+			   struct pp_worker *w, const struct pp_frame *f,
+			   struct task_future **task);
+
+/* pp_frame_note_waiting - the parent stored waiting in w's
+ * PP_WORD_WAITING_PRIO word: the tasks on w it may now hand back. */
+void pp_frame_note_waiting(const struct process_pool *pool,
+			   struct pp_worker *w, uint32_t waiting);
+
+/* pp_frame_note_placed - a task of (aged) priority prio went on w. */
+void pp_frame_note_placed(const struct process_pool *pool,
+			  struct pp_worker *w, int prio);
+
+#endif /* PP_CORE_FRAME_CHECK_H */
