@@ -276,6 +276,9 @@ typedef struct pool_stats {
 	uint64_t latency_max_us;
 	int cgroups;		  /* 1: workers run in their own leaves */
 	unsigned limits_in_force; /* POOL_LIMIT_* the cgroups apply */
+	uint64_t supervisor_loops; /* turns of the supervisor's loop: each
+				    * one did work or was woken for it, so
+				    * an idle or blocked pool adds none */
 } pool_stats_t;
 
 /* One worker, as pool_get_workers reports it. */

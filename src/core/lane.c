@@ -54,6 +54,10 @@ struct pp_worker *pp_lane_claim(struct process_pool *pool)
 	uint32_t mine = cpu >= 0 ? (uint32_t)cpu + 1 : 0;
 	struct pp_worker *fallback = NULL;
 
+	/* First come, first served: while anything waits in the queue, a
+	 * synchronous submit joins it instead of overtaking it. */
+	if (atomic_load_explicit(&pool->queued, memory_order_relaxed))
+		return NULL;
 	for (i = 0; i < n; i++) {
 		unsigned k = (next + i) % n;
 		struct pp_worker *w = &pool->workers[k];
@@ -75,7 +79,8 @@ struct pp_worker *pp_lane_claim(struct process_pool *pool)
 	return fallback;
 }
 
-/* Gives the worker back with work left on it for the supervisor. */
+/* Gives the worker back with work left on it for the supervisor, or
+ * because tasks wait in the queue: it goes to them at once. */
 static void hand_back(struct process_pool *pool, struct pp_worker *w)
 {
 	atomic_store(&w->returned, 1);
@@ -121,6 +126,21 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		return 1;
 	}
 	return 0;
+}
+
+/*
+ * The client is done with an idle worker: it stays lent (FREE) for the
+ * next synchronous submit only while nothing is queued. Otherwise the
+ * supervisor gets it at once (and is woken for it), so a queued task
+ * never waits while a worker idles in the lane.
+ */
+static void release(struct process_pool *pool, struct pp_worker *w)
+{
+	if ((w->recycle_after && w->tasks_done >= w->recycle_after) ||
+	    atomic_load(&pool->queued))
+		hand_back(pool, w);
+	else
+		atomic_store(&w->lane, PP_LANE_FREE);
 }
 
 static int worker_gone(const struct pp_worker *w)
@@ -202,15 +222,11 @@ int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
 	for (;;) {
 		r = pp_ring_readable(&w->ch.rx) ? take_result(pool, w, t) : 0;
 		if (r == 1) {
-			if (w->recycle_after &&
-			    w->tasks_done >= w->recycle_after)
-				hand_back(pool, w); /* time to recycle it */
-			else
-				atomic_store(&w->lane, PP_LANE_FREE);
+			release(pool, w);
 			return 0;
 		}
 		if (r == -2) {
-			atomic_store(&w->lane, PP_LANE_FREE);
+			release(pool, w);
 			return -EAGAIN;
 		}
 		if (r < 0 || pp_future_is_done(t))

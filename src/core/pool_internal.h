@@ -173,6 +173,7 @@ struct process_pool {
 	_Atomic uint64_t counters[TASK_STATUS_COUNT];
 	_Atomic uint64_t submitted;
 	_Atomic uint64_t retried;
+	_Atomic uint64_t loops; /* supervisor loop turns */
 	_Atomic uint64_t restarts;
 	_Atomic int busy_workers;
 	_Atomic int active_workers;

@@ -1557,6 +1557,8 @@ void *pp_supervisor_main(void *arg)
 		int64_t now;
 		int state = atomic_load(&pool->state);
 
+		atomic_fetch_add_explicit(&pool->loops, 1,
+					  memory_order_relaxed);
 		reclaim_lanes(pool);
 		take_incoming(pool);
 		take_cancels(pool);

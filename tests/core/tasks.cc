@@ -135,6 +135,13 @@ int segv_task(void *, size_t, void **, size_t *, void *)
 	return 0;
 }
 
+int sleep_then_segv_task(void *, size_t, void **, size_t *, void *ud)
+{
+	sleep_ms(static_cast<int>(reinterpret_cast<intptr_t>(ud)));
+	raise(SIGSEGV);
+	return 0;
+}
+
 int hang_task(void *, size_t, void **, size_t *, void *)
 {
 	for (;;)

@@ -37,6 +37,8 @@ int echo_malloc_task(void *in, size_t n, void **out, size_t *out_n, void *);
 int return_code_task(void *, size_t, void **, size_t *, void *ud);
 int segv_task(void *, size_t, void **, size_t *, void *);
 int hang_task(void *, size_t, void **, size_t *, void *);
+// Sleeps (int)(intptr_t)user_data milliseconds, then crashes.
+int sleep_then_segv_task(void *, size_t, void **, size_t *, void *ud);
 // Sleeps (int)(intptr_t)user_data milliseconds.
 int sleep_task(void *, size_t, void **, size_t *, void *ud);
 // Records its tag ((intptr_t)user_data) in board()->order when it starts.
