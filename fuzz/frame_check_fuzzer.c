@@ -1,0 +1,210 @@
+/*
+ * Fuzz target for the parent's verdict on a worker's frames
+ * (src/core/frame_check.h), the one function both the supervisor's drain
+ * and the direct lane call: a frame the two paths judge differently, or
+ * one accepted that an honest worker could not have sent, is a hole.
+ *
+ * The harness keeps a worker's slots (tasks in flight), what the parent
+ * published, and a model of what an honest worker may say, computed
+ * independently: which task each RESULT or LEARNED frame may name, which
+ * statuses and output sizes are possible, how many deferrals the parent
+ * gave cause for, how many LEARNED frames a task may send. Every op
+ * compares pp_frame_check's verdict and bookkeeping with the model.
+ *
+ * Input: two config bytes (max_in_flight 1 + a % 8, learning a >> 7;
+ * max_output_size 64 << (b % 8)), then ops, one byte (b % OP_COUNT):
+ *   PLACE slot8 prio8        a task goes on the worker in that slot
+ *   UNSLOT slot8             the task in that slot leaves
+ *   PUBLISH v8               the parent stores WAITING_PRIO = v % 6
+ *   FRAME type8 slot8 lie8 status8 len16 chunk8
+ *                            a frame from the worker: naming the task in
+ *                            slot (lie: another id), with that status
+ */
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fuzz/fuzz_check.h"
+#include "src/core/frame_check.h"
+#include "src/core/pool_internal.h"
+#include "src/ipc/cursor.h"
+
+#define SLOTS 8
+
+enum op { OP_PLACE, OP_UNSLOT, OP_PUBLISH, OP_FRAME, OP_COUNT };
+
+static struct process_pool pool;
+static struct pp_worker w;
+static struct task_future *slots[SLOTS];
+static struct task_future tasks[SLOTS];
+
+/* The model. */
+static unsigned credit, learned, published;
+static uint64_t next_id = 1;
+
+static unsigned cap(void)
+{
+	return 2u * (unsigned)pool.cfg.max_in_flight;
+}
+
+static void give(unsigned n)
+{
+	credit = credit + n > cap() ? cap() : credit + n;
+}
+
+static void op_place(struct pp_cursor *in)
+{
+	unsigned s = pp_cursor_u8(in) % (unsigned)pool.cfg.max_in_flight;
+	int prio = pp_cursor_u8(in) % TASK_PRIORITY_COUNT;
+	struct task_future *t = &tasks[s];
+
+	if (slots[s])
+		return;
+	memset(t, 0, sizeof(*t));
+	t->id = next_id++;
+	t->slot = s;
+	t->placed_prio = prio;
+	slots[s] = t;
+	w.by_prio[prio]++;
+	w.in_flight++;
+	pp_frame_note_placed(&pool, &w, prio);
+	if ((unsigned)prio + 1 < published)
+		give(1);
+}
+
+static void op_unslot(struct pp_cursor *in)
+{
+	unsigned s = pp_cursor_u8(in) % (unsigned)pool.cfg.max_in_flight;
+
+	if (!slots[s])
+		return;
+	w.by_prio[slots[s]->placed_prio]--;
+	w.in_flight--;
+	slots[s] = NULL;
+}
+
+static void op_publish(struct pp_cursor *in)
+{
+	unsigned v = pp_cursor_u8(in) % 6, n = 0, p;
+
+	pp_frame_note_waiting(&pool, &w, v);
+	published = v;
+	for (p = 0; p + 1 < v && p < TASK_PRIORITY_COUNT; p++)
+		n += w.by_prio[p];
+	if (n)
+		give(n);
+}
+
+static bool status_ok(int s)
+{
+	return s == TASK_STATUS_COMPLETED || s == TASK_STATUS_FAILED ||
+	       s == TASK_STATUS_SANDBOX_VIOLATION ||
+	       s == TASK_STATUS_REJECTED || s == TASK_STATUS_CANCELLED ||
+	       s == PP_WORKER_DEFERRED;
+}
+
+static void op_frame(struct pp_cursor *in)
+{
+	static const uint8_t types[] = {PP_FRAME_RESULT, PP_FRAME_LEARNED,
+					PP_FRAME_PONG,	 PP_FRAME_SUBMIT,
+					PP_FRAME_HELLO,	 PP_FRAME_CANCEL};
+	struct task_future *named = NULL, *got;
+	unsigned s, lie;
+	struct pp_frame f;
+	const char *why;
+	int status;
+	bool ok;
+
+	memset(&f, 0, sizeof(f));
+	f.type = types[pp_cursor_u8(in) % sizeof(types)];
+	s = pp_cursor_u8(in) % SLOTS;
+	lie = pp_cursor_u8(in);
+	status = pp_cursor_u8(in);
+	if (status >= 200)
+		status = PP_WORKER_DEFERRED; /* often enough to matter */
+	f.payload.length = pp_cursor_u16(in);
+	f.u.learned.chunk = pp_cursor_u8(in) % PP_FRAME_LEARNED_CHUNKS;
+	f.u.result.status = status;
+	f.task_id = slots[s % (unsigned)pool.cfg.max_in_flight]
+			? pp_wire_id(slots[s % (unsigned)
+						   pool.cfg.max_in_flight]
+					 ->id,
+				     s % (unsigned)pool.cfg.max_in_flight)
+			: pp_wire_id(next_id + 7, s);
+	if (lie & 1)
+		f.task_id ^= (uint64_t)(lie >> 1) << 16;
+	if (lie & 0x80)
+		f.task_id = (f.task_id & ~0xffffull) | (lie & 0x7f);
+	{
+		unsigned slot = (unsigned)(f.task_id & 0xffff);
+
+		if (slot < (unsigned)pool.cfg.max_in_flight && slots[slot] &&
+		    slots[slot]->id == f.task_id >> 16)
+			named = slots[slot];
+	}
+	why = pp_frame_check(&pool, &w, &f, &got);
+	switch (f.type) {
+	case PP_FRAME_RESULT:
+		ok = named && status_ok(status) &&
+		     f.payload.length <= pool.cfg.max_output_size &&
+		     (status != PP_WORKER_DEFERRED || credit > 0);
+		FUZZ_CHECK(ok == (why == NULL));
+		if (ok) {
+			FUZZ_CHECK(got == named);
+			if (status == PP_WORKER_DEFERRED)
+				credit--;
+			learned = 0;
+		} else {
+			FUZZ_CHECK(got == NULL);
+		}
+		break;
+	case PP_FRAME_LEARNED:
+		ok = pool.learn && named && learned < PP_FRAME_LEARNED_CHUNKS;
+		if (pool.learn && named)
+			learned++; /* counted even past the limit */
+		FUZZ_CHECK(ok == (why == NULL));
+		FUZZ_CHECK(got == NULL);
+		break;
+	default:
+		FUZZ_CHECK(why != NULL);
+		FUZZ_CHECK(got == NULL);
+	}
+	FUZZ_CHECK(w.defer_credit == credit);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	struct pp_cursor in;
+	uint8_t a, b;
+
+	if (size < 2)
+		return 0;
+	memset(&pool, 0, sizeof(pool));
+	memset(&w, 0, sizeof(w));
+	memset(slots, 0, sizeof(slots));
+	credit = learned = published = 0;
+	pp_cursor_init(&in, data, size);
+	a = pp_cursor_u8(&in);
+	b = pp_cursor_u8(&in);
+	pool.cfg.max_in_flight = 1 + a % SLOTS;
+	pool.learn = a >> 7;
+	pool.cfg.max_output_size = (size_t)64 << (b % 8);
+	w.slots = slots;
+	while (pp_cursor_remaining(&in)) {
+		switch (pp_cursor_u8(&in) % OP_COUNT) {
+		case OP_PLACE:
+			op_place(&in);
+			break;
+		case OP_UNSLOT:
+			op_unslot(&in);
+			break;
+		case OP_PUBLISH:
+			op_publish(&in);
+			break;
+		default:
+			op_frame(&in);
+		}
+	}
+	return 0;
+}
