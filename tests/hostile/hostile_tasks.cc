@@ -10,16 +10,13 @@
 #include <cstdint>
 #include <cstring>
 
+#include "src/core/protocol.h"
 #include "tests/core/tasks.h"
 #include "tests/hostile/impostor.h"
 
 namespace pp_hostile {
 
 namespace {
-
-// Values of the worker protocol (src/core/pool_internal.h).
-constexpr int kExitSandbox = 121;    // PP_EXIT_SANDBOX
-constexpr int kWorkerDeferred = 100; // PP_WORKER_DEFERRED
 
 int64_t now_ms()
 {
@@ -82,7 +79,7 @@ int forged_blame_task(void *, size_t, void **, size_t *, void *)
 		return 99;
 	impostor_word(&im, PP_WORD_RUNNING, 0);
 	impostor_word(&im, PP_WORD_VIOLATION, 1 + 169 /* reboot */);
-	_exit(kExitSandbox);
+	_exit(PP_EXIT_SANDBOX);
 }
 
 int forged_result_task(void *, size_t, void **, size_t *, void *ud)
@@ -167,7 +164,7 @@ int defer_everything_task(void *, size_t, void **, size_t *, void *)
 		memset(&out, 0, sizeof(out));
 		out.type = PP_FRAME_RESULT;
 		out.task_id = in.task_id;
-		out.u.result.status = kWorkerDeferred;
+		out.u.result.status = PP_WORKER_DEFERRED;
 		while (impostor_send(&im, &out) == -EAGAIN)
 			sched_yield();
 	}
