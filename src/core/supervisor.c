@@ -691,7 +691,7 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		return;
 	}
 	if (shared > 1) {
-		snprintf(detail, sizeof(detail), "%u tasks on the worker: %s",
+		snprintf(detail, sizeof(detail), "%u tasks on the worker: %.60s",
 			 shared, how);
 		pp_resolve(pool, t, TASK_STATUS_CRASHED, 0, NULL, 0, sig,
 			   detail);
