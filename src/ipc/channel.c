@@ -433,7 +433,10 @@ int pp_channel_arm(struct pp_channel *ch)
 	if (ch->violation)
 		return -EPROTO;
 	pp_wake_arm(ch->wake_self);
-	ch->wake_owed += PP_WAKE_NOTE_SIZE;
+	/* Capped: a worker that claims arms without writing cannot save up
+	 * a flood for later. An honest one has a note or two in flight. */
+	if (ch->wake_owed < PP_CHANNEL_WAKE_OWED_MAX)
+		ch->wake_owed += PP_WAKE_NOTE_SIZE;
 	avail = pp_ring_readable(&ch->rx);
 	if (avail < 0)
 		return ring_error(ch, &ch->rx, avail);
@@ -444,14 +447,16 @@ void pp_channel_disarm(struct pp_channel *ch)
 {
 	if (!ch || !ch->base || ch->side != PP_CHANNEL_PARENT)
 		return;
-	/* An arm no notifier claimed will never be written for. */
-	if (pp_wake_disarm(ch->wake_self, -1))
+	/* An arm no notifier claimed will never be written for. (The worker
+	 * can set the flag itself: never below zero.) */
+	if (pp_wake_disarm(ch->wake_self, -1) &&
+	    ch->wake_owed >= PP_WAKE_NOTE_SIZE)
 		ch->wake_owed -= PP_WAKE_NOTE_SIZE;
 }
 
 int pp_channel_drain_wakes(struct pp_channel *ch)
 {
-	unsigned char buf[64];
+	unsigned char buf[PP_CHANNEL_WAKE_OWED_MAX + 1];
 	ssize_t n;
 
 	if (!ch || ch->side != PP_CHANNEL_PARENT || ch->wake_rd < 0)

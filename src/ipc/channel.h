@@ -54,6 +54,8 @@ extern "C" {
  * parent's per-drain RESULTS_ACKED store do not bounce one line. */
 #define PP_CHANNEL_CONTROL_STRIDE 64u
 #define PP_CHANNEL_MAX_ARENA	      ((size_t)1 << 34)
+/* Wakeup bytes the parent may owe a worker at most (8 notes). */
+#define PP_CHANNEL_WAKE_OWED_MAX 64u
 
 /*
  * Control words: single u32 values outside the rings. The parent writes
