@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "process_pool.h"
@@ -82,14 +83,44 @@ static struct worker_state *current_worker;
 static void *current_output;
 static struct pp_payload_ref current_output_ref;
 
+static void release_acked(struct worker_state *ws);
+
+/*
+ * Output space for size bytes. Earlier results' outputs hold space until
+ * the parent has consumed them (RESULTS_ACKED), which it does at its next
+ * drain: a busy arena is waited out, never a reason to fail a task whose
+ * output fits. -ENOSPC only when it cannot fit with nothing else held.
+ */
+static int alloc_output(struct worker_state *ws, size_t size,
+			struct pp_payload_ref *ref, void **ptr)
+{
+	struct timespec nap = {0, 20000};
+	int err;
+
+	for (;;) {
+		err = pp_channel_alloc(&ws->ch, size, ref, ptr);
+		if (err != -ENOSPC)
+			return err;
+		if (ws->nout == 0)
+			return -ENOSPC;
+		release_acked(ws);
+		if (ws->nout == 0)
+			continue;
+		nanosleep(&nap, NULL);
+		if (nap.tv_nsec < 1000000)
+			nap.tv_nsec *= 2;
+	}
+}
+
 void *pool_output_alloc(size_t size)
 {
 	struct pp_payload_ref ref;
 	void *p;
 
-	if (!current_worker || current_output || size == 0)
+	if (!current_worker || current_output || size == 0 ||
+	    size > current_worker->max_output)
 		return NULL;
-	if (pp_channel_alloc(&current_worker->ch, size, &ref, &p))
+	if (alloc_output(current_worker, size, &ref, &p))
 		return NULL;
 	current_output = p;
 	current_output_ref = ref;
@@ -324,8 +355,7 @@ static int place_output(struct worker_state *ws, void *out, size_t size,
 			free(out);
 		return 0;
 	}
-	if (size > ws->max_output ||
-	    pp_channel_alloc(&ws->ch, size, ref, &dst)) {
+	if (size > ws->max_output || alloc_output(ws, size, ref, &dst)) {
 		free(out);
 		memset(ref, 0, sizeof(*ref));
 		return TASK_STATUS_REJECTED;

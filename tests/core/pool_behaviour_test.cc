@@ -616,3 +616,29 @@ TEST_F(PoolTest, SyncDirectLaneKeepsOutcomes)
 }
 
 }  // namespace
+
+namespace {
+
+// Outputs hold arena space until the parent has consumed them; a worker
+// with a busy arena waits for that instead of rejecting a task whose
+// output fits (each of these is over a third of the 4 MiB arena).
+TEST_F(PoolTest, ManyLargeOutputsOnOneWorkerAllComplete)
+{
+	Start(1);
+	const size_t n = 1536 * 1024;
+	std::vector<task_future_t *> fs;
+	for (int i = 0; i < 16; i++)
+		fs.push_back(Async(sized_output_task, (void *)(uintptr_t)n));
+	for (auto *f : fs) {
+		task_result_t r;
+		ASSERT_EQ(0, pool_future_wait(f, &r, 30000));
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+		ASSERT_EQ(n, r.output_size);
+		EXPECT_EQ((unsigned char)(12345 * 31),
+			  ((unsigned char *)r.output_data)[12345]);
+		pool_result_free(&r);
+		pool_future_destroy(f);
+	}
+}
+
+}  // namespace

@@ -180,6 +180,19 @@ int crash_once_task(void *, size_t, void **, size_t *, void *)
 	return 0;
 }
 
+int sized_output_task(void *, size_t, void **out, size_t *out_n, void *ud)
+{
+	size_t n = static_cast<size_t>(reinterpret_cast<uintptr_t>(ud));
+	auto *p = static_cast<unsigned char *>(malloc(n ? n : 1));
+	if (!p)
+		return 12;
+	for (size_t i = 0; i < n; i++)
+		p[i] = static_cast<unsigned char>(i * 31);
+	*out = p;
+	*out_n = n;
+	return 0;
+}
+
 int huge_output_task(void *, size_t, void **out, size_t *out_n, void *)
 {
 	size_t n = (size_t)64 << 20;

@@ -47,6 +47,8 @@ int record_task(void *, size_t, void **, size_t *, void *ud);
 int blocker_task(void *, size_t, void **, size_t *, void *);
 // Crashes on its first attempt only (board()->attempts).
 int crash_once_task(void *, size_t, void **, size_t *, void *);
+// Returns (size_t)user_data bytes, byte i being (unsigned char)(i * 31).
+int sized_output_task(void *, size_t, void **out, size_t *out_n, void *ud);
 // Asks for a huge output.
 int huge_output_task(void *, size_t, void **, size_t *, void *);
 // Scribbles over its own channel: jumps the completion ring's index.
