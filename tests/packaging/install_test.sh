@@ -2,7 +2,8 @@
 # What the README tells non-Bazel users to do: install into a prefix,
 # then build a program with pkg-config, linked shared and static, and
 # run it (a fork-mode and a clean-room pool; the clean-room worker is a
-# fresh exec that must find the shared library again).
+# fresh exec that must find the shared library again). Arguments are
+# extra compiler flags: the sanitizer the libraries were built with.
 set -eu
 here=${TEST_SRCDIR:?}/${TEST_WORKSPACE:-processpool}
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
@@ -13,10 +14,10 @@ RUNFILES_DIR=$TEST_SRCDIR sh "$here/tools/install.sh" --prefix "$prefix"
 export PKG_CONFIG_PATH=$prefix/lib/pkgconfig
 
 # shellcheck disable=SC2046 # pkg-config's output is a list of flags
-"$cc" -o "$tmp/app_shared" "$here/tests/packaging/app.c" \
+"$cc" "$@" -o "$tmp/app_shared" "$here/tests/packaging/app.c" \
 	$(pkg-config --cflags --libs processpool)
 # shellcheck disable=SC2046
-"$cc" -o "$tmp/app_static" "$here/tests/packaging/app.c" \
+"$cc" "$@" -o "$tmp/app_static" "$here/tests/packaging/app.c" \
 	$(pkg-config --cflags processpool) "$prefix/lib/libprocesspool.a" \
 	$(pkg-config --libs-only-l --static processpool | sed 's/-lprocesspool//')
 
