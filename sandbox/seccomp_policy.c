@@ -2,8 +2,11 @@
 #include "sandbox/seccomp_policy.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
+#include <linux/futex.h>
+#include <linux/membarrier.h>
 #include <linux/seccomp.h>
 #include <sched.h>
 #include <seccomp.h>
@@ -13,14 +16,20 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__)
+#include <asm/prctl.h>
+#endif
 
 struct group {
 	const char *name;
 	const char *const *calls;
+	const char *const *whole; /* of calls, those granted whole */
 };
 
 /* What the worker runtime itself does: the channel, wakeups, exit. */
@@ -87,7 +96,13 @@ static const char *const process_self_calls[] = {
     "rseq",   "getcpu",	   "prctl",	NULL,
 };
 
-/* Threads, not processes: clone only with CLONE_THREAD (see rules). */
+/*
+ * Threads, not processes: clone only with CLONE_THREAD (see rules).
+ * sched_getaffinity whole: glibc's pthread_getattr_np (sanitizers, language
+ * runtimes finding a thread's stack) asks it of a thread by tid, and a
+ * filter cannot tell the worker's tids from another process's pid. It
+ * only reads a CPU mask, which /proc shows any process anyway.
+ */
 static const char *const thread_calls[] = {
     "clone",	      "clone3",	     "set_robust_list",
     "rseq",	      "futex",	     "mmap",
@@ -95,6 +110,8 @@ static const char *const thread_calls[] = {
     "exit",	      "sched_yield", "sched_getaffinity",
     "rt_sigprocmask", "getrandom",   NULL,
 };
+
+static const char *const thread_whole[] = {"sched_getaffinity", NULL};
 
 static const char *const file_read_calls[] = {
     "openat", "open",	    "read",	  "pread64",
@@ -119,14 +136,17 @@ static const struct group groups[] = {
     {"@file-read", file_read_calls},
     {"@network", network_calls},
     {"@runtime", runtime_calls},
-    {"@thread", thread_calls},
+    {"@thread", thread_calls, thread_whole},
 };
 
 /*
  * Argument conditions, for syscalls a group grants (a syscall named on its
  * own is the caller's explicit choice and is allowed whole). A syscall
- * listed here is allowed when any one of its rules matches; a rule with
- * err set fails the call with that errno instead.
+ * listed here is allowed when any one of its rules matches (its
+ * conditions all hold); a rule with err set fails the call with that
+ * errno instead. A call no rule matches falls to the filter's default
+ * action like any unlisted syscall: a violation naming it, never a
+ * silent allow.
  */
 struct arg_cond {
 	unsigned arg;
@@ -138,10 +158,45 @@ struct arg_rule {
 	const char *name;
 	int err;
 	unsigned n;
-	struct arg_cond c[1];
+	struct arg_cond c[2];
 };
 
+/* Initializers for the table; clang-format would spread each over lines. */
+/* clang-format off */
+/*
+ * An int argument is what the kernel reads of it: the low 32 bits. Only
+ * those are compared, so a sign-extended -1 and a zero-extended one are
+ * the same value, as they are to the kernel.
+ */
+#define INT_IS(arg, v) {(arg), SCMP_CMP_MASKED_EQ, 0xffffffffu, (uint32_t)(v)}
+/* The bits in mask are v. */
+#define MASKED_IS(arg, mask, v) {(arg), SCMP_CMP_MASKED_EQ, (mask), (v)}
+/* None of the bits in mask set. */
+#define NONE_OF(arg, mask) {(arg), SCMP_CMP_MASKED_EQ, (mask), 0}
+/* Unsigned, all 64 bits: stray high bits fail it (closed). */
+#define AT_MOST(arg, v) {(arg), SCMP_CMP_LE, (v), 0}
+
+#define IF1(name, c0) {(name), 0, 1, {c0}}
+#define IF2(name, c0, c1) {(name), 0, 2, {c0, c1}}
+/* clang-format on */
+
 #define THREAD_FLAGS (CLONE_VM | CLONE_THREAD | CLONE_SIGHAND)
+
+/* F_SETFL flags that reach beyond the worker through a shared open file
+ * description: SIGIO delivery to the description's owner, and O_DIRECT
+ * (packet mode on a pipe, alignment rules on a file) for every user. */
+#define SETFL_REFUSED (O_ASYNC | O_DIRECT)
+
+/* An open for reading only: no write access, nothing created, truncated
+ * or made exclusive (O_EXCL on a block device locks others out), no
+ * O_TMPFILE (an unnamed file to write), no append, no SIGIO. */
+#define OPEN_REFUSED                                                           \
+	(O_ACCMODE | O_CREAT | O_EXCL | O_TRUNC | O_APPEND | O_ASYNC |         \
+	 (O_TMPFILE & ~O_DIRECTORY))
+
+/* futex's operation, whatever its private and clock flags. */
+#define FUTEX_OP_IS(op)                                                        \
+	IF1("futex", MASKED_IS(1, (uint32_t)FUTEX_CMD_MASK, (op)))
 
 static const struct arg_rule arg_rules[] = {
     /* prctl: reading the worker's own state, and naming its threads. */
@@ -162,6 +217,69 @@ static const struct arg_rule arg_rules[] = {
     {"socket", 0, 1, {{0, SCMP_CMP_EQ, AF_UNIX, 0}}},
     {"socket", 0, 1, {{0, SCMP_CMP_EQ, AF_INET, 0}}},
     {"socket", 0, 1, {{0, SCMP_CMP_EQ, AF_INET6, 0}}},
+    /*
+     * fcntl: the worker's fds share their open file descriptions with
+     * the host (stdio, the channel), so only the commands that stay
+     * within the worker's own fd table or only read: no SIGIO owner or
+     * signal, leases, dnotify, record locks (a lock on a file the host
+     * shares can block the host), seals, pipe sizes or write hints.
+     */
+    IF1("fcntl", INT_IS(1, F_DUPFD)),
+    IF1("fcntl", INT_IS(1, F_DUPFD_CLOEXEC)),
+    IF1("fcntl", INT_IS(1, F_GETFD)),
+    IF1("fcntl", INT_IS(1, F_SETFD)),
+    IF1("fcntl", INT_IS(1, F_GETFL)),
+    IF2("fcntl", INT_IS(1, F_SETFL), NONE_OF(2, SETFL_REFUSED)),
+    IF1("fcntl", INT_IS(1, F_GET_SEALS)),
+    IF1("fcntl", INT_IS(1, F_GETPIPE_SZ)),
+    /* Another process's limits, affinity: never; the worker's own. */
+    IF1("prlimit64", INT_IS(0, 0)),
+    IF1("sched_getaffinity", INT_IS(0, 0)),
+    /* Only what the kernel accepts anyway: all three are the caller. */
+    IF1("getrusage", INT_IS(0, RUSAGE_SELF)),
+    IF1("getrusage", INT_IS(0, RUSAGE_THREAD)),
+    IF1("getrusage", INT_IS(0, RUSAGE_CHILDREN)),
+    /* The fixed clocks; a negative id names a process's or a thread's
+     * CPU clock by pid (or a clock device by fd). */
+    IF1("clock_gettime", AT_MOST(0, CLOCK_TAI)),
+    IF1("clock_getres", AT_MOST(0, CLOCK_TAI)),
+    IF1("clock_nanosleep", AT_MOST(0, CLOCK_TAI)),
+    /* Waits and wakes; no priority-inheritance ops, which name a thread
+     * (any process's) through the futex word and attach it as owner. */
+    FUTEX_OP_IS(FUTEX_WAIT),
+    FUTEX_OP_IS(FUTEX_WAKE),
+    FUTEX_OP_IS(FUTEX_REQUEUE),
+    FUTEX_OP_IS(FUTEX_CMP_REQUEUE),
+    FUTEX_OP_IS(FUTEX_WAKE_OP),
+    FUTEX_OP_IS(FUTEX_WAIT_BITSET),
+    FUTEX_OP_IS(FUTEX_WAKE_BITSET),
+    /* Barriers on this process's own threads; the global commands
+     * interrupt or wait on every CPU and other processes. */
+    IF1("membarrier", INT_IS(0, MEMBARRIER_CMD_QUERY)),
+    IF1("membarrier", INT_IS(0, MEMBARRIER_CMD_PRIVATE_EXPEDITED)),
+    IF1("membarrier", INT_IS(0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED)),
+    IF1("membarrier", INT_IS(0, MEMBARRIER_CMD_PRIVATE_EXPEDITED_SYNC_CORE)),
+    IF1("membarrier",
+	INT_IS(0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_SYNC_CORE)),
+    IF1("membarrier", INT_IS(0, MEMBARRIER_CMD_PRIVATE_EXPEDITED_RSEQ)),
+    IF1("membarrier",
+	INT_IS(0, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED_RSEQ)),
+#if defined(__x86_64__)
+    /* The thread pointer, cpuid and AMX state queries, and asking for
+     * AMX state: what C runtimes and math libraries use. Not: cpuid
+     * faulting, moving the vDSO, shadow stack or address tagging. */
+    IF1("arch_prctl", INT_IS(0, ARCH_SET_GS)),
+    IF1("arch_prctl", INT_IS(0, ARCH_SET_FS)),
+    IF1("arch_prctl", INT_IS(0, ARCH_GET_FS)),
+    IF1("arch_prctl", INT_IS(0, ARCH_GET_GS)),
+    IF1("arch_prctl", INT_IS(0, ARCH_GET_CPUID)),
+    IF1("arch_prctl", INT_IS(0, ARCH_GET_XCOMP_SUPP)),
+    IF1("arch_prctl", INT_IS(0, ARCH_GET_XCOMP_PERM)),
+    IF1("arch_prctl", INT_IS(0, ARCH_REQ_XCOMP_PERM)),
+#endif
+    /* @file-read: opening for reading, nothing else (see OPEN_REFUSED). */
+    IF1("openat", NONE_OF(2, OPEN_REFUSED)),
+    IF1("open", NONE_OF(1, OPEN_REFUSED)),
 };
 
 /*
@@ -231,6 +349,17 @@ static void set_list(struct pp_seccomp_policy *p, const char *const *calls,
 	}
 }
 
+/* A group's calls, and those it grants whole despite their conditions. */
+static void set_group(struct pp_seccomp_policy *p, const struct group *g,
+		      int on)
+{
+	const char *const *w;
+
+	set_list(p, g->calls, on);
+	for (w = g->whole; on && w && *w; w++)
+		set_one(p, *w, 1);
+}
+
 static const struct group *find_group(const char *name)
 {
 	size_t i;
@@ -289,7 +418,7 @@ static int apply(struct pp_seccomp_policy *p, const char *names, int on)
 			buf[n] = '\0';
 			g = buf[0] == '@' ? find_group(buf) : NULL;
 			if (g)
-				set_list(p, g->calls, on);
+				set_group(p, g, on);
 			else if (set_one(p, buf, on))
 				record(p, buf, -EINVAL);
 		}
@@ -349,7 +478,7 @@ out:
 /* The conditional rules for nr, or the whole allow when it has none. */
 static int add_rules(scmp_filter_ctx ctx, int nr)
 {
-	struct scmp_arg_cmp cmp[1];
+	struct scmp_arg_cmp cmp[2];
 	size_t i;
 	int err;
 
@@ -359,6 +488,8 @@ static int add_rules(scmp_filter_ctx ctx, int nr)
 
 		if (resolve(r->name) != nr)
 			continue;
+		if (r->n > sizeof(cmp) / sizeof(cmp[0]))
+			return -EINVAL;
 		for (k = 0; k < r->n; k++) {
 			cmp[k].arg = r->c[k].arg;
 			cmp[k].op = r->c[k].op;

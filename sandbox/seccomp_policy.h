@@ -10,13 +10,20 @@
  * for everything else, so it cannot fail open. The worker runtime's own
  * syscalls are merged into every policy.
  *
- * Argument conditions: a syscall granted through a group is limited where
- * it matters (prctl to reading the process's own state and thread names,
- * clone to threads with clone3 failing ENOSYS, socket to AF_UNIX, AF_INET
- * and AF_INET6, tgkill and tkill to the caller's own pid); a syscall named
- * on its own is allowed whole, as the caller asked. The pid check cannot
- * be compiled in the parent, before the pid exists: pp_seccomp_load adds
- * a second, tiny filter for it in the worker.
+ * Argument conditions: a syscall granted through a group (the default
+ * profile's included) that takes a pid, a command or flags is limited to
+ * the forms that stay within the worker (arg_rules in seccomp_policy.c,
+ * the README's "Default seccomp profile" table): fcntl without SIGIO,
+ * leases, locks or seals; prlimit64 and sched_getaffinity of pid 0;
+ * futex without priority inheritance; the fixed clocks; private
+ * membarrier; prctl to reading the process's own state and thread
+ * names; openat for reading only; clone to threads (clone3 fails
+ * ENOSYS); socket to AF_UNIX, AF_INET and AF_INET6; tgkill and tkill to
+ * the caller's own pid. Another form falls to the default action: a
+ * violation naming the syscall. A syscall named on its own is allowed
+ * whole, as the caller asked. The pid check cannot be compiled in the
+ * parent, before the pid exists: pp_seccomp_load adds a second, tiny
+ * filter for it in the worker.
  *
  * Learning: with learn set, the default action is SECCOMP_RET_USER_NOTIF
  * instead of TRAP; a listener (seccomp_learn.h) records each such syscall
