@@ -3,10 +3,12 @@
  * same machine, in one run (see bench/README.md).
  *
  * The pool: batched and unbatched throughput, sync round-trip latency,
- * payload round trips beside memcpy, RSS, idle CPU, and the time to bring
- * 4 workers up. The peers: a fork+pipe pool, a ZeroMQ pool over ipc://,
- * Python's ProcessPoolExecutor, and the futex and busy-poll ping-pong
- * floors. Every pool gets as many workers as there are online CPUs.
+ * payload round trips beside memcpy, RSS, idle CPU, the time to bring
+ * 4 workers up, and sync callers contending for 2 workers (with the
+ * peers that have an equivalent). The peers: a fork+pipe pool, a ZeroMQ
+ * pool over ipc://, Python's ProcessPoolExecutor, and the futex and
+ * busy-poll ping-pong floors. Every pool gets as many workers as there
+ * are online CPUs, except in the contended section.
  *
  * Nothing outlives the run: each child is reaped on every path, and dies
  * with this process (PR_SET_PDEATHSIG) if it is killed. A watchdog thread
@@ -43,11 +45,17 @@ static const struct mode_defaults quick_mode = {
 };
 
 static const char *const section_names[PB_NSECTIONS] = {
-    [PB_BATCHED] = "batched", [PB_UNBATCHED] = "unbatched",
-    [PB_SYNC] = "sync",	      [PB_RESOURCES] = "resources",
-    [PB_PAYLOAD] = "payload", [PB_SCALE] = "scale",
-    [PB_PIPE] = "pipe",	      [PB_ZMQ] = "zmq",
-    [PB_PYTHON] = "python",   [PB_FLOOR] = "floor",
+    [PB_BATCHED] = "batched",
+    [PB_UNBATCHED] = "unbatched",
+    [PB_SYNC] = "sync",
+    [PB_RESOURCES] = "resources",
+    [PB_PAYLOAD] = "payload",
+    [PB_SCALE] = "scale",
+    [PB_CONTENDED] = "contended",
+    [PB_PIPE] = "pipe",
+    [PB_ZMQ] = "zmq",
+    [PB_PYTHON] = "python",
+    [PB_FLOOR] = "floor",
 };
 
 /* ---- watchdog ------------------------------------------------------ */
@@ -110,9 +118,13 @@ static void usage(FILE *f)
 		(unsigned long long)quick_mode.roundtrips, quick_mode.idle_s);
 	for (i = 0; i < PB_NSECTIONS; i++)
 		fprintf(f, "%s%s", section_names[i],
-			i + 1 < PB_NSECTIONS ? ", " : "\n");
+			i + 1 == PB_NSECTIONS ? "\n"
+			: i % 6 == 5	      ? ",\n                  "
+					      : ", ");
 	fprintf(f,
-		"                  or pool (all of ours) or peers (all peers)\n"
+		"                  or pool (all of ours; contended brings its "
+		"peer rows)\n"
+		"                  or peers (all peers)\n"
 		"  --tasks N       tasks per throughput run (default %llu)\n"
 		"  --roundtrips N  timed sync round trips (default %llu)\n"
 		"  --idle S        seconds of idle CPU measurement "
@@ -292,6 +304,29 @@ static void run_pool(const struct pb_opts *o, struct pb_results *res)
 	}
 }
 
+/* The pool's contended figures, then the peers' that have them. */
+static void run_contended(const struct pb_opts *o, struct pb_results *res)
+{
+	struct peer_opts po;
+	bool failed;
+
+	if (!pb_selected(o, PB_CONTENDED))
+		return;
+	progress(o, "contended: sync callers on 2 workers");
+	failed = pb_engine_contended(o, res) != 0;
+	pb_peer_opts(o, &po);
+	po.workers = PB_CONTENDED_WORKERS;
+	progress(o, "contended: fork+pipe pool");
+	pb_watchdog_arm("contended: pipe peer", 600);
+	failed |= peer_pipe_contended(&po, PB_CONTENDED_CALLERS,
+				      &res->pipe_contended) != 0;
+	progress(o, "contended: Python ProcessPoolExecutor");
+	pb_watchdog_arm("contended: python peer", 600);
+	failed |= peer_python_contended(&po, PB_CONTENDED_CALLERS,
+					&res->python_contended) != 0;
+	res->failed[PB_CONTENDED] = failed;
+}
+
 static void floor_row(const struct pb_opts *o, enum bu_pp_mode mode,
 		      struct peer_result *r)
 {
@@ -403,6 +438,7 @@ int main(int argc, char **argv)
 	}
 	res.parent_base_rss_kib = bu_proc_status_kib(0, "VmRSS");
 	run_pool(&o, &res);
+	run_contended(&o, &res);
 	run_peers(&o, &res);
 	ok = all_ok(&res);
 	if (o.json)

@@ -12,6 +12,7 @@
 
 #include "bench/bench_util.h"
 #include "bench/peers/peer.h"
+#include "process_pool.h"
 
 /* Sections, each selectable with --only. */
 enum pb_section {
@@ -21,6 +22,7 @@ enum pb_section {
 	PB_RESOURCES,
 	PB_PAYLOAD,
 	PB_SCALE,
+	PB_CONTENDED,
 	PB_PIPE,
 	PB_ZMQ,
 	PB_PYTHON,
@@ -29,6 +31,11 @@ enum pb_section {
 };
 
 #define PB_NPAYLOADS 3
+
+/* The contended section: sync callers sharing a pool of 2 workers. */
+#define PB_CONTENDED_WORKERS 2
+#define PB_CONTENDED_CALLERS 8 /* sync callers alone */
+#define PB_MIXED_CALLERS     4 /* sync callers beside the async tasks */
 
 struct pb_opts {
 	int workers;	     /* every pool's worker count */
@@ -82,6 +89,15 @@ struct pb_results {
 	 * 20 ms ran on 4 distinct workers, less the 20 ms. */
 	double spawn_4_fork_ms;
 	double spawn_4_cleanroom_ms;
+	/* contended: PB_CONTENDED_CALLERS sync callers on the pool and on
+	 * the peers that have an equivalent; then PB_MIXED_CALLERS sync
+	 * callers while one thread submits async tasks one at a time, and
+	 * those tasks' queue_us, also on the same pool with no caller. */
+	struct peer_contended contended, pipe_contended, python_contended;
+	struct peer_contended mixed;	 /* the sync callers beside them */
+	uint64_t async_tasks;		 /* async tasks per run */
+	struct bu_pct async_queue_alone; /* queue_us, us */
+	struct bu_pct async_queue_mixed;
 	struct peer_result pipe, zmq, python, futex, spin;
 	bool failed[PB_NSECTIONS];
 };
@@ -95,6 +111,18 @@ static inline bool pb_selected(const struct pb_opts *o, enum pb_section s)
 int pb_engine_noop(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_payload(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_scale(const struct pb_opts *o, struct pb_results *res);
+/* pool_contended.c: the pool's part of the contended section. */
+int pb_engine_contended(const struct pb_opts *o, struct pb_results *res);
+
+/* Async tasks per queue-wait run: a fifth of the round trips, >= 100. */
+static inline uint64_t pb_async_tasks(const struct pb_opts *o)
+{
+	return o->roundtrips / 5 < 100 ? 100 : o->roundtrips / 5;
+}
+/* pool_create + pool_start, or NULL (the reason printed). */
+process_pool_t *pb_start_pool(const pool_config_t *cfg);
+/* 0 for a completed task; else -EPROTO, the outcome printed. */
+int pb_check_result(const task_result_t *r, const char *what);
 /* Untimed payload round trips before the timed ones, for size bytes. */
 uint64_t pb_payload_warmup(size_t size);
 

@@ -76,7 +76,7 @@ static void note_pid(struct pool_run *pr, int pid)
 		pr->pids[pr->npids++] = pid;
 }
 
-static int check_result(const task_result_t *r, const char *what)
+int pb_check_result(const task_result_t *r, const char *what)
 {
 	if (r->status == TASK_STATUS_COMPLETED)
 		return 0;
@@ -107,7 +107,7 @@ static int wait_all(struct pool_run *pr, task_future_t **f, size_t n,
 			fprintf(stderr, "pool_bench: %s: wait: %s\n", what,
 				pool_strerror(e));
 		if (!err && !e) {
-			e = check_result(&r, what);
+			e = pb_check_result(&r, what);
 			note_pid(pr, r.worker_pid);
 			pool_result_free(&r);
 		}
@@ -117,7 +117,7 @@ static int wait_all(struct pool_run *pr, task_future_t **f, size_t n,
 	return err;
 }
 
-static process_pool_t *start_pool(const pool_config_t *cfg)
+process_pool_t *pb_start_pool(const pool_config_t *cfg)
 {
 	process_pool_t *pool = pool_create(cfg);
 	int err;
@@ -228,7 +228,7 @@ static int sync_once(struct pool_run *pr, int64_t *ns)
 			pool_strerror(err));
 		return err;
 	}
-	err = check_result(&r, "sync");
+	err = pb_check_result(&r, "sync");
 	note_pid(pr, r.worker_pid);
 	pool_result_free(&r);
 	return err;
@@ -349,7 +349,7 @@ int pb_engine_noop(const struct pb_opts *o, struct pb_results *res)
 	int err;
 
 	pb_watchdog_arm("pool start", 120);
-	pr.pool = start_pool(&cfg);
+	pr.pool = pb_start_pool(&cfg);
 	if (!pr.pool)
 		return -ESRCH;
 	/* The pool itself, running, before any task: its own overhead. */
@@ -379,7 +379,7 @@ static int echo_once(struct pool_run *pr, unsigned char *in, size_t size,
 			pool_strerror(err));
 		return err;
 	}
-	err = check_result(&r, "payload");
+	err = pb_check_result(&r, "payload");
 	/* Checked outside the timed call: every byte came back. */
 	if (!err &&
 	    (r.output_size != size || memcmp(r.output_data, in, size))) {
@@ -470,7 +470,7 @@ int pb_engine_payload(const struct pb_opts *o, struct pb_results *res)
 	int i, err = 0;
 
 	pb_watchdog_arm("payload", 600);
-	pr.pool = start_pool(&cfg);
+	pr.pool = pb_start_pool(&cfg);
 	if (!pr.pool)
 		return -ESRCH;
 	for (i = 0; i < PB_NPAYLOADS && !err; i++)
@@ -547,7 +547,7 @@ static int cold_start(struct barrier *b, struct pb_results *res,
 	int err;
 
 	b->need = 4;
-	pr.pool = start_pool(&cfg);
+	pr.pool = pb_start_pool(&cfg);
 	if (!pr.pool)
 		return -ESRCH;
 	err = meet(&pr, b);
@@ -573,7 +573,7 @@ static int sync_unconfined(const struct pb_opts *o, struct pb_results *res)
 	int err;
 
 	memset(&row, 0, sizeof(row));
-	pr.pool = start_pool(&cfg);
+	pr.pool = pb_start_pool(&cfg);
 	if (!pr.pool)
 		return -ESRCH;
 	err = run_sync(o, &pr, &row);
@@ -608,7 +608,7 @@ static int spawn_4(int mode, double *ms)
 	task_future_t *f[4];
 	int i, err;
 
-	pr.pool = start_pool(&cfg);
+	pr.pool = pb_start_pool(&cfg);
 	if (!pr.pool)
 		return -ESRCH;
 	for (i = 0; i < 4; i++)
@@ -643,7 +643,7 @@ static int dynamic_start(struct barrier *b, struct pb_results *res)
 	int64_t t0, ns;
 	int err;
 
-	pr.pool = start_pool(&cfg);
+	pr.pool = pb_start_pool(&cfg);
 	if (!pr.pool)
 		return -ESRCH;
 	err = sync_once(&pr, &ns); /* the first worker is up */

@@ -42,6 +42,12 @@ void pb_results_init(struct pb_results *res)
 	res->sync_unconfined.p50 = res->sync_unconfined.p99 = NAN;
 	res->spawn_4_fork_ms = res->spawn_4_cleanroom_ms = NAN;
 	res->stop_4_ms = NAN;
+	peer_contended_init(&res->contended, "not selected");
+	peer_contended_init(&res->pipe_contended, "not selected");
+	peer_contended_init(&res->python_contended, "not selected");
+	peer_contended_init(&res->mixed, "not selected");
+	res->async_queue_alone = (struct bu_pct){NAN, NAN, NAN, NAN};
+	res->async_queue_mixed = res->async_queue_alone;
 	peer_result_init(&res->pipe);
 	peer_result_init(&res->zmq);
 	peer_result_init(&res->python);
@@ -81,6 +87,13 @@ void pb_print_settings(const struct pb_opts *o)
 	printf("idle:     %d s, CPU of parent (getrusage) + workers "
 	       "(/proc/PID/stat)\n",
 	       o->idle_s);
+	printf("contended: %d workers; %d sync callers make %" PRIu64
+	       " timed round trips in all, as\n"
+	       "           their turns come; %d sync callers beside %" PRIu64
+	       " async tasks (one at a\n"
+	       "           time, each waited), which also run alone first\n",
+	       PB_CONTENDED_WORKERS, PB_CONTENDED_CALLERS, o->roundtrips,
+	       PB_MIXED_CALLERS, pb_async_tasks(o));
 	printf("engine:   processpool %s, default config otherwise\n",
 	       pool_version());
 }
@@ -236,9 +249,88 @@ static void print_resources(const struct pb_results *res)
 	       bu_fmt(g, sizeof(g), "%.2f", res->spawn_4_cleanroom_ms));
 }
 
+static void contended_row(const struct bu_table *t, const char *name,
+			  const struct peer_contended *c)
+{
+	char b[7][24];
+	const char *cells[8] = {name};
+	bool ok = c->ran;
+
+	snprintf(b[0], sizeof(b[0]), "%d", c->callers);
+	cells[1] = ok ? b[0] : "-";
+	cells[2] = bu_fmt(b[1], sizeof(b[1]), "%.0f", ok ? c->tps : NAN);
+	cells[3] = bu_fmt(b[2], sizeof(b[2]), "%.1f", ok ? c->lat.p50 : NAN);
+	cells[4] = bu_fmt(b[3], sizeof(b[3]), "%.1f", ok ? c->lat.p99 : NAN);
+	cells[5] = bu_fmt(b[4], sizeof(b[4]), "%.1f", ok ? c->lat.p999 : NAN);
+	cells[6] = bu_fmt(b[5], sizeof(b[5]), "%.1f", ok ? c->lat.max : NAN);
+	snprintf(b[6], sizeof(b[6]), "%llu/%llu", (unsigned long long)c->fewest,
+		 (unsigned long long)c->most);
+	cells[7] = ok ? b[6] : "-";
+	bu_table_row(t, cells);
+}
+
+static void print_contended(const struct pb_results *res)
+{
+	static const char *const titles[] = {
+	    "sync callers, 2 workers",
+	    "callers",
+	    "calls/s",
+	    "p50 us",
+	    "p99 us",
+	    "p999 us",
+	    "max us",
+	    "fewest/most",
+	};
+	static const int widths[] = {26, 7, 9, 9, 9, 9, 9, 11};
+	struct bu_table t = {stdout, 8, widths};
+	const struct pb_results *r = res;
+	const struct {
+		const char *name;
+		const struct peer_contended *c;
+	} rows[] = {
+	    {"processpool", &r->contended},
+	    {"fork+pipe pool", &r->pipe_contended},
+	    {"Python ProcessPool", &r->python_contended},
+	    {"processpool, beside async", &r->mixed},
+	};
+	char a[3][24], m[3][24], beside[32];
+	size_t i;
+
+	printf("\n");
+	bu_table_header(&t, titles);
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		contended_row(&t, rows[i].name, rows[i].c);
+	printf("\nOne no-op sync round trip per caller thread at a time; "
+	       "calls/s: all callers\ntogether; fewest/most: timed round "
+	       "trips of one caller. ZeroMQ and the floors\nhave no "
+	       "equivalent (bench/README.md says why).\n");
+	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		printf("  %-26s %s\n", rows[i].name, rows[i].c->note);
+	snprintf(beside, sizeof(beside),
+		 "beside %d sync callers:", PB_MIXED_CALLERS);
+	printf("\nasync queue wait (queue_us of %llu no-op tasks, one at a "
+	       "time, each waited):\n"
+	       "  %-23s p50 %s  p99 %s  max %s us\n"
+	       "  %-23s p50 %s  p99 %s  max %s us\n",
+	       (unsigned long long)r->async_tasks,
+	       "alone:", bu_fmt(a[0], 24, "%.0f", r->async_queue_alone.p50),
+	       bu_fmt(a[1], 24, "%.0f", r->async_queue_alone.p99),
+	       bu_fmt(a[2], 24, "%.0f", r->async_queue_alone.max), beside,
+	       bu_fmt(m[0], 24, "%.0f", r->async_queue_mixed.p50),
+	       bu_fmt(m[1], 24, "%.0f", r->async_queue_mixed.p99),
+	       bu_fmt(m[2], 24, "%.0f", r->async_queue_mixed.max));
+}
+
 void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
 {
-	print_main_table(res);
+	unsigned main_rows = 1u << PB_BATCHED | 1u << PB_UNBATCHED |
+			     1u << PB_SYNC | 1u << PB_PIPE | 1u << PB_ZMQ |
+			     1u << PB_PYTHON | 1u << PB_FLOOR;
+
+	if (o->sections & main_rows)
+		print_main_table(res);
+	if (pb_selected(o, PB_CONTENDED))
+		print_contended(res);
 	if (pb_selected(o, PB_PAYLOAD))
 		print_payload_table(res);
 	if (pb_selected(o, PB_RESOURCES) || pb_selected(o, PB_SCALE))
@@ -379,6 +471,45 @@ static void json_peers(struct bu_json *j, const struct pb_results *res)
 	bu_json_obj_end(j);
 }
 
+static void json_callers(struct bu_json *j, const char *key,
+			 const struct peer_contended *c)
+{
+	bool ok = c->ran;
+
+	bu_json_obj_begin(j, key);
+	bu_json_bool(j, "ran", ok);
+	bu_json_str(j, "note", c->note);
+	bu_json_int(j, "callers", c->callers);
+	bu_json_int(j, "workers", c->workers);
+	bu_json_num(j, "calls_per_s", ok ? c->tps : NAN);
+	bu_json_num(j, "sync_p50_us", ok ? c->lat.p50 : NAN);
+	bu_json_num(j, "sync_p99_us", ok ? c->lat.p99 : NAN);
+	bu_json_num(j, "sync_p999_us", ok ? c->lat.p999 : NAN);
+	bu_json_num(j, "sync_max_us", ok ? c->lat.max : NAN);
+	bu_json_num(j, "roundtrips", ok ? (double)c->total : NAN);
+	bu_json_num(j, "fewest_per_caller", ok ? (double)c->fewest : NAN);
+	bu_json_num(j, "most_per_caller", ok ? (double)c->most : NAN);
+	bu_json_obj_end(j);
+}
+
+static void json_contended(struct bu_json *j, const struct pb_results *res)
+{
+	bu_json_obj_begin(j, "contended");
+	bu_json_int(j, "workers", PB_CONTENDED_WORKERS);
+	json_callers(j, "processpool", &res->contended);
+	json_callers(j, "pipe", &res->pipe_contended);
+	json_callers(j, "python", &res->python_contended);
+	json_callers(j, "mixed_sync", &res->mixed);
+	bu_json_int(j, "async_tasks", (long long)res->async_tasks);
+	bu_json_num(j, "async_queue_alone_p50_us", res->async_queue_alone.p50);
+	bu_json_num(j, "async_queue_alone_p99_us", res->async_queue_alone.p99);
+	bu_json_num(j, "async_queue_alone_max_us", res->async_queue_alone.max);
+	bu_json_num(j, "async_queue_mixed_p50_us", res->async_queue_mixed.p50);
+	bu_json_num(j, "async_queue_mixed_p99_us", res->async_queue_mixed.p99);
+	bu_json_num(j, "async_queue_mixed_max_us", res->async_queue_mixed.max);
+	bu_json_obj_end(j);
+}
+
 void pb_print_json(const struct pb_opts *o, const struct bu_machine *m,
 		   const struct pb_results *res, bool ok)
 {
@@ -389,6 +520,7 @@ void pb_print_json(const struct pb_opts *o, const struct bu_machine *m,
 	json_pool(&j, res);
 	json_payload(&j, res);
 	json_resources(&j, res);
+	json_contended(&j, res);
 	json_peers(&j, res);
 	bu_json_bool(&j, "ok", ok);
 	bu_json_end(&j);

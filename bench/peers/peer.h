@@ -10,6 +10,8 @@
 #ifndef PP_BENCH_PEER_H
 #define PP_BENCH_PEER_H
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -67,6 +69,87 @@ int peer_time_stream(const struct peer_opts *o, peer_stream_fn stream,
 		     void *arg, const pid_t *pids, const int *npids,
 		     double *tps, double *csw, double *cpu_us);
 
+/*
+ * Several threads making synchronous round trips on one pool at once:
+ * what the "contended" section reports for the pool and each peer.
+ */
+struct peer_contended {
+	bool ran;	       /* figures are valid */
+	char note[160];	       /* why it did not run, or how it ran */
+	int callers;	       /* threads, one round trip in flight each */
+	int workers;	       /* the pool's workers */
+	struct bu_pct lat;     /* every caller's round trips, us */
+	double tps;	       /* round trips per second, all callers */
+	uint64_t total;	       /* timed round trips, all callers */
+	uint64_t fewest, most; /* timed round trips of one caller */
+};
+
+/* peer_contended_init - nothing measured yet; note says why. */
+void peer_contended_init(struct peer_contended *c, const char *note);
+
+/* peer_fail_contended - mark c as not run, with a printf-style reason. */
+void peer_fail_contended(struct peer_contended *c, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+#define PEER_MAX_CALLERS 16
+
+/* One caller thread of struct peer_callers; private to peer.c. */
+struct peer_caller {
+	struct peer_callers *set;
+	pthread_t tid;
+	uint64_t first_id; /* ids first_id, first_id + 1, ... */
+	struct bu_samples lat;
+	uint64_t done; /* timed round trips */
+	int err;
+};
+
+/*
+ * Caller threads calling once(arg, id) in a loop, each with its own ids:
+ * warmup untimed calls each, then, once every thread is warm, timed ones.
+ * With stop_at_total they stop once total timed calls have been made,
+ * all threads together (so every timed call ran with all the callers
+ * in, and a caller that gets fewer turns shows as fewer calls); without
+ * it they run until peer_callers_end, each keeping its first total. A
+ * call that fails stops every thread. once must be thread-safe.
+ */
+struct peer_callers {
+	int n;
+	bool stop_at_total;
+	uint64_t warmup, total;
+	int (*once)(void *arg, uint64_t id);
+	void *arg;
+	_Atomic int ready; /* threads through their warm-up */
+	_Atomic bool go;   /* the timed part has begun */
+	_Atomic bool stop;
+	_Atomic uint64_t started; /* timed calls begun, all threads */
+	int64_t t0;		  /* when go was set */
+	struct peer_caller c[PEER_MAX_CALLERS];
+};
+
+/*
+ * peer_callers_init - n callers of once(arg, id) that make o->roundtrips
+ * timed round trips in all (stop_at_total), after o->warmup untimed ones
+ * split between them (at least 10 each).
+ */
+void peer_callers_init(struct peer_callers *s, const struct peer_opts *o, int n,
+		       int (*once)(void *arg, uint64_t id), void *arg);
+
+/*
+ * peer_callers_start - start s->n (1..PEER_MAX_CALLERS) threads as above
+ * and return once their timed part has begun, filled by
+ * peer_callers_init (and then changed as needed; total > 0). Returns 0, or
+ * -errno when the threads could not run (none is left running then).
+ */
+int peer_callers_start(struct peer_callers *s);
+
+/*
+ * peer_callers_end - stop the threads (at once, or with stop_at_total
+ * once the total is made), join them and fill out's
+ * callers, lat, tps, total, fewest and most (workers, ran and note are
+ * left to the caller). Returns 0 or the first error a call returned.
+ */
+int peer_callers_end(struct peer_callers *s, struct peer_contended *out);
+
 /* peer_reap_all - SIGKILL and reap the n children in pids (> 0 only). */
 void peer_reap_all(pid_t *pids, int n);
 
@@ -78,5 +161,16 @@ void peer_reap_all(pid_t *pids, int n);
 int peer_pipe_run(const struct peer_opts *o, struct peer_result *r);
 int peer_zmq_run(const struct peer_opts *o, struct peer_result *r);
 int peer_python_run(const struct peer_opts *o, struct peer_result *r);
+
+/*
+ * The contended figures of the peers that have an equivalent: callers
+ * threads making sync round trips on one pool of o->workers workers.
+ * Returns 0, or -errno when it failed (out->note says how); a missing
+ * python3 returns 0 with out->ran false.
+ */
+int peer_pipe_contended(const struct peer_opts *o, int callers,
+			struct peer_contended *out);
+int peer_python_contended(const struct peer_opts *o, int callers,
+			  struct peer_contended *out);
 
 #endif /* PP_BENCH_PEER_H */

@@ -10,7 +10,10 @@
  *   one record, runs it, writes its reply. Still pipelined: up to WINDOW
  *   ids in flight per worker.
  * The sync run sends one id and waits for it, round-robin over the
- * workers.
+ * workers. The contended run has several client threads share the
+ * workers: each takes an idle worker (a mutex and a condition variable
+ * guard the list), makes its round trip on that worker's pipes and gives
+ * the worker back.
  *
  * Writes stay under PIPE_BUF, so each is atomic, and the windows keep both
  * pipes below their capacity, so neither side ever blocks on a write.
@@ -18,6 +21,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -330,8 +334,13 @@ static int stream_fn(void *arg, uint64_t n)
 	return run_stream(arg, n);
 }
 
-/* Read one reply id from fd, waiting at most STALL_POLLS polls. */
-static int read_reply(struct pipe_pool *p, int fd, uint64_t *id)
+/*
+ * Read one reply id from fd, waiting at most STALL_POLLS polls. mu, when
+ * not NULL, guards the stall check (it reaps dead workers) against the
+ * other client threads.
+ */
+static int read_reply(struct pipe_pool *p, pthread_mutex_t *mu, int fd,
+		      uint64_t *id)
 {
 	struct pollfd pfd = {.fd = fd, .events = POLLIN};
 	int polls = 0, n, err;
@@ -342,7 +351,11 @@ static int read_reply(struct pipe_pool *p, int fd, uint64_t *id)
 		if (n < 0 && errno != EINTR)
 			return -errno;
 		if (n == 0) {
+			if (mu)
+				pthread_mutex_lock(mu);
 			err = check_stall(p, &polls);
+			if (mu)
+				pthread_mutex_unlock(mu);
 			if (err)
 				return err;
 			continue;
@@ -367,10 +380,102 @@ static int sync_once(void *arg, uint64_t i)
 	int err = write_all(p->req[k], &i, REC);
 
 	if (!err)
-		err = read_reply(p, p->rep[k], &back);
+		err = read_reply(p, NULL, p->rep[k], &back);
 	if (!err && back != i)
 		err = -EBADMSG;
 	return err;
+}
+
+/* The workers, shared by the client threads of the contended run. */
+struct shared_pool {
+	struct pipe_pool *p;
+	pthread_mutex_t mu;
+	pthread_cond_t cv;
+	int idle[MAX_WORKERS]; /* a stack: the last worker given back first */
+	int nidle;
+};
+
+static int take_worker(struct shared_pool *sp)
+{
+	int k;
+
+	pthread_mutex_lock(&sp->mu);
+	while (!sp->nidle)
+		pthread_cond_wait(&sp->cv, &sp->mu);
+	k = sp->idle[--sp->nidle];
+	pthread_mutex_unlock(&sp->mu);
+	return k;
+}
+
+/* Also after a failed round trip: the threads waiting must not hang. */
+static void give_back(struct shared_pool *sp, int k)
+{
+	pthread_mutex_lock(&sp->mu);
+	sp->idle[sp->nidle++] = k;
+	pthread_cond_signal(&sp->cv);
+	pthread_mutex_unlock(&sp->mu);
+}
+
+static int shared_once(void *arg, uint64_t id)
+{
+	struct shared_pool *sp = arg;
+	int k = take_worker(sp);
+	uint64_t back = ~id;
+	int err = write_all(sp->p->req[k], &id, REC);
+
+	if (!err)
+		err = read_reply(sp->p, &sp->mu, sp->p->rep[k], &back);
+	if (!err && back != id)
+		err = -EBADMSG;
+	give_back(sp, k);
+	return err;
+}
+
+int peer_pipe_contended(const struct peer_opts *o, int callers,
+			struct peer_contended *out)
+{
+	struct shared_pool sp = {.nidle = 0};
+	struct peer_callers s;
+	struct pipe_pool p;
+	int k, err, stop_err;
+
+	peer_contended_init(out, "");
+	if (o->workers < 1 || o->workers > MAX_WORKERS) {
+		peer_fail_contended(out, "workers must be 1..%d", MAX_WORKERS);
+		return -EINVAL;
+	}
+	err = pool_start(&p, o->workers, 0);
+	if (err) {
+		peer_fail_contended(out, "starting workers: %s",
+				    strerror(-err));
+		return err;
+	}
+	sp.p = &p;
+	pthread_mutex_init(&sp.mu, NULL);
+	pthread_cond_init(&sp.cv, NULL);
+	for (k = 0; k < p.n; k++)
+		sp.idle[sp.nidle++] = k;
+	peer_callers_init(&s, o, callers, shared_once, &sp);
+	err = peer_callers_start(&s);
+	if (!err)
+		err = peer_callers_end(&s, out);
+	if (err)
+		peer_reap_all(p.pids, p.n);
+	stop_err = pool_stop(&p);
+	pthread_cond_destroy(&sp.cv);
+	pthread_mutex_destroy(&sp.mu);
+	err = err ? err : stop_err;
+	if (err) {
+		peer_fail_contended(out, "pipe pool: %s", strerror(-err));
+		return err;
+	}
+	out->ran = true;
+	out->workers = p.n;
+	snprintf(out->note, sizeof(out->note),
+		 "%d client threads take an idle worker from a shared list "
+		 "(mutex + condvar), one id each way",
+		 callers);
+	return 0;
 }
 
 /* The per-task pool's stream, into r->unbatched_tps. */

@@ -30,6 +30,8 @@
 #define SUBMIT_TASKS	   20000ull
 #define QUICK_SUBMIT_TASKS 5000ull
 #define SYNC_ROUNDTRIPS	   20000ull
+/* 8 threads on 2 workers: ~1,300 round trips a second. */
+#define CONTENDED_ROUNDTRIPS 5000ull
 
 static bool readable(const char *path)
 {
@@ -267,38 +269,55 @@ static void build_argv(const struct peer_opts *o, const char *script,
 	argv[10] = NULL;
 }
 
-static int run_script(const struct peer_opts *o, const char *script,
-		      struct peer_result *r)
+/*
+ * Run python3 with argv; the JSON line it printed into out. Returns 0,
+ * -errno (why says how it failed), or 1 when python3 cannot be run
+ * from PATH, which is not a failure.
+ */
+static int run_argv(const struct peer_opts *o, char *const argv[], char *out,
+		    size_t len, char *why, size_t why_len)
 {
 	int64_t deadline =
 	    bu_now_ns() +
 	    (o->quick ? QUICK_DEADLINE_S : DEADLINE_S) * 1000000000LL;
-	char num[4][24], *argv[12], out[OUT_MAX];
 	struct child c;
 	int err, st;
 
-	build_argv(o, script, num, argv);
 	err = spawn(argv, &c);
 	if (err) {
-		peer_fail(r, "cannot start python3: %s", strerror(-err));
+		snprintf(why, why_len, "cannot start python3: %s",
+			 strerror(-err));
 		return err;
 	}
 	err = exec_errno(&c);
 	if (err) {
 		finish(&c, false);
-		peer_fail(r,
-			  "python3 not runnable from PATH (%s): not measured",
-			  strerror(err));
-		return err == ENOENT ? 0 : -err;
+		snprintf(why, why_len,
+			 "python3 not runnable from PATH (%s): not measured",
+			 strerror(err));
+		return err == ENOENT ? 1 : -err;
 	}
-	err = read_output(&c, out, sizeof(out), deadline);
+	err = read_output(&c, out, len, deadline);
 	st = finish(&c, err != 0);
 	if (!err && st)
 		err = -ECHILD;
+	if (err)
+		snprintf(why, why_len, "py_pool.py failed: %s (exit status %d)",
+			 strerror(-err), st);
+	return err;
+}
+
+static int run_script(const struct peer_opts *o, const char *script,
+		      struct peer_result *r)
+{
+	char num[4][24], *argv[12], out[OUT_MAX], why[160];
+	int err;
+
+	build_argv(o, script, num, argv);
+	err = run_argv(o, argv, out, sizeof(out), why, sizeof(why));
 	if (err) {
-		peer_fail(r, "py_pool.py failed: %s (exit status %d)",
-			  strerror(-err), st);
-		return err;
+		peer_fail(r, "%s", why);
+		return err > 0 ? 0 : err;
 	}
 	parse(out, r);
 	if (!r->ran)
@@ -319,4 +338,64 @@ int peer_python_run(const struct peer_opts *o, struct peer_result *r)
 		return 0;
 	}
 	return run_script(o, script, r);
+}
+
+static void parse_contended(const char *buf, struct peer_contended *c)
+{
+	char ver[16];
+
+	c->callers = (int)json_num(buf, "contended_callers");
+	c->workers = (int)json_num(buf, "workers");
+	c->lat.p50 = json_num(buf, "contended_p50_us");
+	c->lat.p99 = json_num(buf, "contended_p99_us");
+	c->lat.p999 = json_num(buf, "contended_p999_us");
+	c->lat.max = json_num(buf, "contended_max_us");
+	c->tps = json_num(buf, "contended_tasks_per_s");
+	c->total = (uint64_t)json_num(buf, "contended_roundtrips");
+	c->fewest = (uint64_t)json_num(buf, "contended_fewest");
+	c->most = (uint64_t)json_num(buf, "contended_most");
+	json_str(buf, "python", ver, sizeof(ver));
+	snprintf(c->note, sizeof(c->note),
+		 "Python %s: %d threads, each submit(noop).result() in a "
+		 "loop on one executor",
+		 ver, c->callers);
+	c->ran = strstr(buf, "\"ok\": true") != NULL && !isnan(c->lat.p50);
+}
+
+int peer_python_contended(const struct peer_opts *o, int callers,
+			  struct peer_contended *out)
+{
+	char script[4096], num[3][24], *argv[10], buf[OUT_MAX], why[160];
+	int err;
+
+	peer_contended_init(out, "");
+	if (!find_script(o->argv0, script, sizeof(script))) {
+		peer_fail_contended(out,
+				    "%s not found (set POOL_BENCH_PY_POOL): "
+				    "not measured",
+				    SCRIPT);
+		return 0;
+	}
+	snprintf(num[0], 24, "%d", o->workers);
+	snprintf(num[1], 24, "%d", callers);
+	snprintf(num[2], 24, "%llu",
+		 min_u64(CONTENDED_ROUNDTRIPS, o->roundtrips));
+	argv[0] = "python3";
+	argv[1] = script;
+	argv[2] = "--workers";
+	argv[3] = num[0];
+	argv[4] = "--callers";
+	argv[5] = num[1];
+	argv[6] = "--roundtrips";
+	argv[7] = num[2];
+	argv[8] = NULL;
+	err = run_argv(o, argv, buf, sizeof(buf), why, sizeof(why));
+	if (err) {
+		peer_fail_contended(out, "%s", why);
+		return err > 0 ? 0 : err;
+	}
+	parse_contended(buf, out);
+	if (!out->ran)
+		peer_fail_contended(out, "py_pool.py printed no result");
+	return out->ran ? 0 : -EBADMSG;
 }

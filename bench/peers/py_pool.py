@@ -4,18 +4,22 @@ the same no-op task as the other pools, on the same number of workers.
 
 Measures, in this order: sync round trips (submit one task, wait for it),
 submit-then-wait throughput (one submit per task, all waited at the end),
-and map throughput with a large chunksize. Prints one JSON line on stdout;
-bench/peers/py_peer.c runs this script and parses that line.
+and map throughput with a large chunksize. With --callers, only this:
+that many threads each making sync round trips on the one executor.
+Prints one JSON line on stdout; bench/peers/py_peer.c runs this script
+and parses that line.
 """
 import argparse
 import concurrent.futures as cf
 import ctypes
+import itertools
 import json
 import math
 import multiprocessing as mp
 import os
 import resource
 import sys
+import threading
 import time
 
 PR_SET_PDEATHSIG = 1
@@ -109,6 +113,65 @@ def run_sync(ex, warmup, roundtrips):
     }
 
 
+def run_contended(ex, callers, warmup, roundtrips):
+    """callers threads, each submit(noop, i).result() one at a time: after
+    a warm-up, timed until roundtrips have been made by all of them
+    together (as pool_bench's own callers do)."""
+    warm = max(10, warmup // callers)
+    started = itertools.count()  # next() is atomic under the GIL
+    stop = threading.Event()
+    ready = threading.Barrier(callers + 1)
+    lats = [[] for _ in range(callers)]
+    errors = []
+
+    def caller(k):
+        i = k << 40
+        try:
+            for i in range(i, i + warm):
+                if ex.submit(noop, i).result() != i:
+                    raise RuntimeError("wrong result")
+        except Exception as e:  # reported below, after the barrier
+            errors.append(e)
+            stop.set()
+        ready.wait()
+        lat = lats[k]
+        try:
+            while not stop.is_set() and next(started) < roundtrips:
+                i += 1
+                t0 = time.perf_counter_ns()
+                if ex.submit(noop, i).result() != i:
+                    raise RuntimeError("wrong result")
+                lat.append(time.perf_counter_ns() - t0)
+        except Exception as e:
+            errors.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=caller, args=(k,))
+               for k in range(callers)]
+    for t in threads:
+        t.start()
+    ready.wait()
+    t0 = time.perf_counter_ns()
+    for t in threads:
+        t.join()
+    dt = time.perf_counter_ns() - t0
+    if errors:
+        raise errors[0]
+    counts = [len(x) for x in lats]
+    lat = sorted(v for x in lats for v in x)
+    return {
+        "contended_callers": callers,
+        "contended_roundtrips": len(lat),
+        "contended_p50_us": pct(lat, 0.50),
+        "contended_p99_us": pct(lat, 0.99),
+        "contended_p999_us": pct(lat, 0.999),
+        "contended_max_us": lat[-1] / 1000.0,
+        "contended_tasks_per_s": len(lat) * 1e9 / dt,
+        "contended_fewest": min(counts),
+        "contended_most": max(counts),
+    }
+
+
 def run_submit(ex, tasks):
     csw = group_switches(ex)
     t0 = time.perf_counter_ns()
@@ -144,13 +207,17 @@ def run_map(ex, tasks, chunksize):
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers", type=int, required=True)
-    ap.add_argument("--map-tasks", type=int, required=True)
-    ap.add_argument("--submit-tasks", type=int, required=True)
     ap.add_argument("--roundtrips", type=int, required=True)
     ap.add_argument("--warmup", type=int, default=200)
+    ap.add_argument("--callers", type=int, default=0,
+                    help="only the contended run, with this many threads")
+    ap.add_argument("--map-tasks", type=int)
+    ap.add_argument("--submit-tasks", type=int)
     a = ap.parse_args()
+    if a.callers < 0 or (not a.callers and
+                         (a.map_tasks is None or a.submit_tasks is None)):
+        ap.error("--map-tasks and --submit-tasks, or --callers N")
 
-    chunksize = max(1, min(10000, a.map_tasks // (4 * a.workers)))
     out = {
         "ok": False,
         "python": sys.version.split()[0],
@@ -162,9 +229,15 @@ def main():
                                 initargs=(os.getpid(),)) as ex:
         # Warm-up: every worker started and has run tasks.
         sum(ex.map(noop, range(1000), chunksize=50))
-        out.update(run_sync(ex, a.warmup, a.roundtrips))
-        out.update(run_submit(ex, a.submit_tasks))
-        out.update(run_map(ex, a.map_tasks, chunksize))
+        if a.callers:
+            out.update(run_contended(ex, a.callers, a.warmup,
+                                     a.roundtrips))
+        else:
+            chunksize = max(1, min(10000,
+                                   a.map_tasks // (4 * a.workers)))
+            out.update(run_sync(ex, a.warmup, a.roundtrips))
+            out.update(run_submit(ex, a.submit_tasks))
+            out.update(run_map(ex, a.map_tasks, chunksize))
     out["ok"] = True
     print(json.dumps(out), flush=True)
     return 0
