@@ -7,6 +7,7 @@
 #ifndef PROCESS_POOL_H
 #define PROCESS_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -111,20 +112,23 @@ typedef enum log_level {
  * fields added later keep 0 meaning "default".
  */
 typedef struct pool_config {
-	int worker_count;	    /* workers at start; 0: online CPUs */
-	int max_workers;	    /* 0: max(worker_count, min_workers) */
-	int min_workers;	    /* 0: 1 with scaling, else worker_count */
-	size_t queue_size;	    /* pending tasks accepted; 0: 65536 */
-	int worker_idle_timeout;    /* ms before scaling down an idle worker;
-				     * 0: 30000 */
-	int task_timeout;	    /* default deadline in ms; 0: none */
-	int enable_dynamic_scaling; /* grow/shrink between min and max */
-	int enable_worker_affinity; /* pin each worker to one of the CPUs the
-				     * pool may use (round robin) and prefer
-				     * memory from that CPU's NUMA node */
-	int log_level;		    /* log_level_t; LOG_LEVEL_DEFAULT keeps the
-				     * process-wide level */
-	char pool_name[64];	    /* for logs; "" gives "pool" */
+	int worker_count;	     /* workers at start; 0: online CPUs */
+	int max_workers;	     /* 0: max(worker_count, min_workers) */
+	int min_workers;	     /* 0: 1 with scaling, else worker_count */
+	size_t queue_size;	     /* pending tasks accepted; 0: 65536 */
+	int worker_idle_timeout;     /* ms before scaling down an idle worker;
+				      * 0: 30000 */
+	int task_timeout;	     /* default deadline in ms; 0: none */
+	bool enable_dynamic_scaling; /* grow/shrink between min and max */
+	bool enable_worker_affinity; /* pin each worker to one of the CPUs
+				      * the pool may use (round robin) and
+				      * prefer memory from that CPU's NUMA
+				      * node */
+	int log_level;		     /* log_level_t for this pool's lines, as
+				      * pool_set_log_level(pool, level);
+				      * LOG_LEVEL_DEFAULT: the process-wide
+				      * level */
+	char pool_name[64];	     /* for logs; "" gives "pool" */
 	/* Extensions. */
 	int max_retries;	  /* re-runs of a task whose worker crashed;
 				   * 0: none */
@@ -457,20 +461,32 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max);
 int pool_seccomp_learned(process_pool_t *pool, char *buf, size_t len);
 
 /*
- * pool_set_log_level - the level below which log lines are dropped, for
- * every pool in the process. PROCESS_POOL_LOG_LEVEL (debug, info, warn,
- * error, none) sets the initial level. Returns 0 or POOL_EINVAL.
- * Thread-safe.
+ * pool_set_log_level - the level below which pool's log lines are
+ * dropped (a log_level_t).
+ *
+ * A pool with a level of its own uses it; the others use the process-wide
+ * level, which a NULL pool sets. PROCESS_POOL_LOG_LEVEL (debug, info, warn,
+ * error, none) sets the initial process-wide level, else WARN;
+ * pool_config_t.log_level sets a pool's own level at pool_create.
+ * LOG_LEVEL_DEFAULT gives a pool the process-wide level again, and with a
+ * NULL pool restores the initial level. Returns 0, POOL_EINVAL (a level
+ * outside log_level_t) or POOL_ENOMEM. Thread-safe; a pool's setting lasts
+ * until pool_destroy.
  */
-int pool_set_log_level(int level);
+int pool_set_log_level(process_pool_t *pool, int level);
 
 /*
- * pool_set_log_file - send log lines to path (appended, created 0600), or
- * back to stderr when path is NULL. Calling it again with the same path
- * reopens the file (log rotation). Returns 0, POOL_EINVAL or POOL_ESYS.
- * Thread-safe.
+ * pool_set_log_file - send pool's log lines to path (appended, created
+ * 0600); NULL path: back to the process-wide sink.
+ *
+ * A NULL pool sets the process-wide sink, which every pool without a
+ * file of its own writes to; a NULL path there means stderr. Calling it
+ * again with the same path reopens the file (log rotation). The pool
+ * closes its file at pool_destroy. Returns 0, POOL_EINVAL (an empty or
+ * overlong path), POOL_ESYS (the file could not be opened; the previous
+ * sink stays) or POOL_ENOMEM. Thread-safe.
  */
-int pool_set_log_file(const char *path);
+int pool_set_log_file(process_pool_t *pool, const char *path);
 
 /* pool_task_status_str - the status's name ("COMPLETED"), never NULL. */
 const char *pool_task_status_str(task_status_t status);

@@ -62,6 +62,7 @@ static void free_pool(struct process_pool *pool)
 	pthread_cond_destroy(&pool->start_cv);
 	if (pool->cache_held)
 		pp_future_cache_release();
+	pp_log_forget(pool->cfg.pool_name);
 	free(pool);
 }
 
@@ -213,8 +214,12 @@ process_pool_t *pool_create(const pool_config_t *config)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (pool->cfg.log_level != LOG_LEVEL_DEFAULT)
-		pool_set_log_level(pool->cfg.log_level);
+	err = pp_log_set_level(pool->cfg.pool_name, pool->cfg.log_level);
+	if (err) {
+		free_pool(pool);
+		errno = ENOMEM;
+		return NULL;
+	}
 	err = parse_keep_caps(pool, config ? config->keep_caps : NULL, why,
 			      sizeof(why));
 	if (!err)
@@ -857,7 +862,7 @@ void pool_future_destroy(task_future_t *f)
 	pp_future_put(f);
 }
 
-/* ---- statistics ------------------------------------------------------- */
+/* ---- statistics and logging ------------------------------------------- */
 
 int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 {
@@ -931,6 +936,17 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
 		n++;
 	}
 	return (int)n;
+}
+
+/* A pool's lines carry its cfg.pool_name: log.c finds its sink by it. */
+int pool_set_log_level(process_pool_t *pool, int level)
+{
+	return pp_log_set_level(pool ? pool->cfg.pool_name : NULL, level);
+}
+
+int pool_set_log_file(process_pool_t *pool, const char *path)
+{
+	return pp_log_set_file(pool ? pool->cfg.pool_name : NULL, path);
 }
 
 const char *pool_task_status_str(task_status_t status)
