@@ -216,6 +216,17 @@ typedef struct pool_config {
 	 * its permitted set, else pool_create fails (EINVAL) naming it.
 	 * NULL: keep none (the default). Read by pool_create only. */
 	const char *keep_caps;
+	/*
+	 * What a submit does when the queue (queue_size) is full. 0: fail
+	 * at once, POOL_EAGAIN (errno EAGAIN), as always; > 0: wait up to
+	 * this many ms for room, then fail the same way; < 0: wait for room
+	 * without a limit. A waiting submitter sleeps (no polling) and is
+	 * woken as soon as the supervisor hands queued tasks to workers;
+	 * pool_stop wakes it, and it then fails POOL_ESTATE (errno EBADFD).
+	 * A batch queues what fits as room appears; entries still without
+	 * room when the wait ends are NULL with errno EAGAIN.
+	 */
+	int submit_block_ms;
 } pool_config_t;
 
 #define POOL_SPAWN_FORK	     0
@@ -230,6 +241,13 @@ typedef struct pool_config {
 #define POOL_LIMIT_PIDS	  2u
 #define POOL_LIMIT_CPU	  4u
 
+/*
+ * A submit's timeout_ms: no deadline for this task, even when the pool
+ * has a default (task_timeout). 0 means the pool's default; > 0 a deadline
+ * that many ms after the submit; any other negative value is POOL_EINVAL.
+ */
+#define POOL_NO_TIMEOUT (-1)
+
 /* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */
 typedef struct task_desc {
 	task_func_t task_func;
@@ -237,7 +255,7 @@ typedef struct task_desc {
 	size_t input_size;
 	void *user_data;
 	task_priority_t priority;
-	int timeout_ms; /* 0: the pool's task_timeout */
+	int timeout_ms; /* 0: the pool's task_timeout; POOL_NO_TIMEOUT: none */
 } task_desc_t;
 
 /* A finished task. Release output_data with pool_result_free. */
@@ -255,6 +273,14 @@ typedef struct task_result {
 	char detail[96];   /* human-readable cause, e.g. the violation */
 } task_result_t;
 
+/*
+ * Counters only grow. A task is counted in tasks_submitted before any
+ * thread can run or resolve it, and the outcome counters are read before
+ * tasks_submitted, so in every snapshot the outcomes (completed, failed,
+ * crashed, timed_out, cancelled, rejected, protocol_error,
+ * sandbox_violation, resource_limit) add up to at most tasks_submitted.
+ * tasks_retried counts re-runs, not outcomes.
+ */
 typedef struct pool_stats {
 	uint64_t tasks_submitted;
 	uint64_t tasks_completed;
@@ -319,7 +345,8 @@ int pool_start(process_pool_t *pool);
 /*
  * pool_stop - stop accepting tasks, let queued ones run until timeout_ms
  * has passed (0: cancel them at once; < 0: wait for all), cancel the rest,
- * then stop the workers and reap them. Every future resolves. Returns 0,
+ * then stop the workers and reap them. Every future resolves; submitters
+ * waiting for room (submit_block_ms) return POOL_ESTATE. Returns 0,
  * POOL_EINVAL, or POOL_ESTATE if the pool is not running. Idempotent once
  * stopped. Must not be called from a task or concurrently with
  * pool_destroy.
@@ -339,14 +366,18 @@ void pool_destroy(process_pool_t *pool);
 /*
  * pool_submit_sync - run one task and wait for its outcome.
  *
- * Returns 0 once *result is filled, whatever the task's outcome (see
- * result->status), or a negative code when the task could not be
+ * timeout_ms is the task's deadline from now: 0 takes the pool's
+ * task_timeout, POOL_NO_TIMEOUT gives it none (whatever the pool's
+ * default). Returns 0 once *result is filled, whatever the task's outcome
+ * (see result->status), or a negative code when the task could not be
  * submitted: POOL_EINVAL (NULL pool, func or result, or input NULL with a
- * non-zero size, bad priority, or, for a clean-room pool, a func outside
- * the modules loaded at startup), POOL_ESTATE (pool not running), POOL_EAGAIN
- * (queue full), POOL_ENOMEM. Never blocks forever: the task's deadline, if
- * any, bounds it; without one it waits for the task to end. The input is
- * copied before the call returns. Thread-safe.
+ * non-zero size, bad priority, a timeout_ms below POOL_NO_TIMEOUT, or, for
+ * a clean-room pool, a func outside the modules loaded at startup),
+ * POOL_ESTATE (pool not running, or stopped while waiting for room),
+ * POOL_EAGAIN (queue full, after waiting submit_block_ms for room when the
+ * config asks for it), POOL_ENOMEM. Without a deadline it waits for the
+ * task to end (pool_stop ends every task). The input is copied before the
+ * call returns. Thread-safe.
  */
 int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 		     size_t input_size, void *user_data,
@@ -356,9 +387,10 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 /*
  * pool_submit_async - queue one task; returns its future, or NULL with
  * errno set as for pool_submit_sync's errors (EINVAL, EBADFD for a pool
- * that is not running, EAGAIN for a full queue, ENOMEM). The input is
- * copied before the call returns. Thread-safe. The caller owns the future
- * and releases it with pool_future_destroy.
+ * that is not running, EAGAIN for a full queue, ENOMEM). timeout_ms as for
+ * pool_submit_sync; a full queue waits as submit_block_ms says. The input
+ * is copied before the call returns. Thread-safe. The caller owns the
+ * future and releases it with pool_future_destroy.
  */
 task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 				 void *input, size_t input_size,
@@ -370,10 +402,10 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
  *
  * Returns a malloc'd array of count futures (the caller destroys each and
  * then free()s the array); an entry is NULL where that task was refused
- * (full queue), with errno set. Returns NULL with errno EINVAL (bad
- * arguments in any task, as for pool_submit_sync, or count 0), EBADFD or
- * ENOMEM when nothing was queued.
- * Thread-safe.
+ * (full queue, after waiting submit_block_ms for room when the config asks
+ * for it), with errno set. Returns NULL with errno EINVAL (bad arguments
+ * in any task, as for pool_submit_sync, or count 0), EBADFD or ENOMEM when
+ * nothing was queued, EAGAIN when nothing fitted. Thread-safe.
  */
 task_future_t **pool_submit_batch(process_pool_t *pool,
 				  const task_desc_t *tasks, size_t count);

@@ -20,6 +20,7 @@
 #include "src/core/future.h"
 #include "src/core/latency.h"
 #include "src/core/modules.h"
+#include "src/core/queue_room.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
@@ -136,6 +137,7 @@ struct process_pool {
 	_Atomic uint64_t next_id;
 	int wake_fd; /* eventfd: submissions, cancels, stop */
 	_Atomic uint32_t supervisor_sleeping; /* 1 while it may sleep */
+	struct pp_room room; /* submitters waiting for room (submit_block_ms) */
 
 	/* Supervisor. */
 	pthread_t thread;

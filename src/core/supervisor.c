@@ -1437,6 +1437,7 @@ void *pp_supervisor_main(void *arg)
 		expire_deadlines(pool, now);
 		housekeeping(pool, now); /* may bring workers for dispatch */
 		dispatch(pool);
+		pp_room_freed(&pool->room); /* wakes blocked submitters */
 		if (state == PP_POOL_STOPPING) {
 			int64_t until = atomic_load(&pool->stop_deadline_ns);
 			int lent = lanes_lent(pool);

@@ -136,8 +136,9 @@ TEST(PoolApi, WrongStatesAndBadTaskArguments)
 						0, &r));
 	EXPECT_EQ(POOL_EINVAL, pool_submit_sync(p, noop_task, buf, 8, nullptr,
 						(task_priority_t)9, 0, &r));
+	// -1 is POOL_NO_TIMEOUT; below it is refused.
 	EXPECT_EQ(POOL_EINVAL, pool_submit_sync(p, noop_task, buf, 8, nullptr,
-						TASK_PRIORITY_NORMAL, -1, &r));
+						TASK_PRIORITY_NORMAL, -2, &r));
 	EXPECT_EQ(POOL_EINVAL, pool_submit_sync(p, noop_task, buf, 8, nullptr,
 						TASK_PRIORITY_NORMAL, 0,
 						nullptr));
