@@ -67,6 +67,16 @@ typedef struct task_future task_future_t;
  * parent's memory, so there user_data is only an opaque integer. Return 0
  * for success; any other value makes the task TASK_STATUS_FAILED with that
  * return_code.
+ *
+ * A task must return rather than call exit(): exit() ends its worker
+ * process at once (the host's atexit handlers do not run there, and the
+ * stdio buffers a fork-mode worker inherited from the host were emptied
+ * when it started, so the host's unflushed output is written once, by the
+ * host), the pool replaces the worker, and the task ends
+ * TASK_STATUS_CRASHED, not retried, with return_code 0 (the function never
+ * returned) and the detail "task called exit(N) in worker PID". A task
+ * that calls _exit() or dies of a signal ends CRASHED too (retried up to
+ * max_retries), the exit code or the signal in the detail.
  */
 typedef int (*task_func_t)(void *input, size_t input_size, void **output,
 			   size_t *output_size, void *user_data);

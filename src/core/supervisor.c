@@ -27,6 +27,7 @@
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
+#include "src/core/worker_exit_trap.h"
 #include "src/ipc/barrier.h"
 
 #ifndef P_PIDFD
@@ -709,6 +710,11 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		snprintf(how, sizeof(how),
 			 "worker could not confine itself (%s)",
 			 pp_confine_step_str(code - PP_EXIT_CONFINE));
+	} else if (pp_exit_trap_detail(&w->ch, code, sig, w->pid, how,
+				       sizeof(how)) >= 0 &&
+		   !w->kill_reason) {
+		/* CRASHED, not retried: it would only call exit() again. */
+		w->kill_reason = TASK_STATUS_CRASHED;
 	}
 	for (s = 0; s < max; s++)
 		if (w->slots[s] &&

@@ -27,6 +27,7 @@
 #include "sandbox/confine.h"
 #include "src/core/clock.h"
 #include "src/core/pool_internal.h"
+#include "src/core/worker_exit_trap.h"
 
 #define LOCAL_MAX   256
 #define OUTPUTS_MAX 256
@@ -583,6 +584,7 @@ void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
 	ws.modules = s->modules;
 	if (pp_channel_open_worker(&ws.ch, memfd, efd))
 		_exit(7);
+	pp_exit_trap_arm(&ws.ch); /* the host's stdio and atexit stay its */
 	close_other_fds(memfd, efd);
 	place(s);
 	confine(s, &ws);

@@ -1,7 +1,8 @@
 // What a new user of the API could trip over, each fixed and pinned here:
 // "no deadline" against a pool default, statistics snapshots that never
-// show more outcomes than submissions, and an opt-in blocking submit. No
-// timing assertions beyond lower bounds a deadline guarantees.
+// show more outcomes than submissions, an opt-in blocking submit, and a
+// task that calls exit() in a fork-mode worker. No timing assertions
+// beyond lower bounds a deadline guarantees.
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -407,6 +408,139 @@ TEST_F(BlockingSubmit, PoolStopWakesWaitingSubmitters)
 	EXPECT_EQ(nullptr, f);
 	EXPECT_EQ(EBADFD, async_errno);
 	EXPECT_EQ(POOL_ESTATE, sync_err);
+}
+
+// ---- exit() in a task ----------------------------------------------------
+
+int exit_task(void *, size_t, void **, size_t *, void *ud)
+{
+	exit((int)(intptr_t)ud);
+}
+
+int *atexit_runs; // shared with the workers
+
+void count_atexit()
+{
+	(*atexit_runs)++;
+}
+
+std::string read_all(const char *path)
+{
+	std::ifstream in(path);
+	std::stringstream all;
+	all << in.rdbuf();
+	return all.str();
+}
+
+size_t count_of(const std::string &hay, const std::string &needle)
+{
+	size_t n = 0;
+	for (size_t at = hay.find(needle); at != std::string::npos;
+	     at = hay.find(needle, at + 1))
+		n++;
+	return n;
+}
+
+// A host with unflushed output on a file-backed stdout and an atexit
+// handler; a task calls exit(3). The worker must neither write the host's
+// buffered text nor run its handler, and the task must say what happened.
+TEST(ExitInTask, EndsCrashedNamingExitAndLeavesHostStdioAlone)
+{
+	char path[] = "/tmp/pp_exit_stdout_XXXXXX";
+	int fd = mkstemp(path);
+	ASSERT_GE(fd, 0);
+	atexit_runs = static_cast<int *>(map_shared(sizeof(int)));
+	*atexit_runs = 0;
+	const std::string host_text = "host-text-before-the-pool";
+	fflush(stdout); // the test runner's own output stays out of it
+	pid_t child = spawn_child([&] {
+		if (dup2(fd, STDOUT_FILENO) < 0)
+			return 10;
+		atexit(count_atexit);
+		fputs(host_text.c_str(), stdout); // buffered: no newline
+		pool_config_t c;
+		memset(&c, 0, sizeof(c));
+		c.worker_count = 1;
+		c.max_retries = 2; // exit() is not retried
+		strcpy(c.pool_name, "exit");
+		process_pool_t *p = pool_create(&c);
+		if (!p || pool_start(p))
+			return 11;
+		task_result_t r;
+		if (pool_submit_sync(p, exit_task, nullptr, 0, tag(3),
+				     TASK_PRIORITY_NORMAL, 0, &r))
+			return 12;
+		pool_stats_t s;
+		pool_get_stats(p, &s);
+		pool_destroy(p);
+		fprintf(stderr, "status %s detail \"%s\" rc %d retried %d\n",
+			pool_task_status_str(r.status), r.detail, r.return_code,
+			(int)s.tasks_retried);
+		if (r.status != TASK_STATUS_CRASHED)
+			return 13;
+		if (!strstr(r.detail, "exit(3)"))
+			return 14;
+		if (r.return_code != 0 || r.term_signal != 0)
+			return 15;
+		if (s.tasks_retried != 0)
+			return 16;
+		fflush(stdout); // what the host's own exit would do
+		return 0;
+	});
+	EXPECT_EQ(0, wait_child(child, 60000));
+	close(fd);
+	std::string out = read_all(path);
+	EXPECT_EQ(1u, count_of(out, host_text)) << "stdout: " << out;
+	EXPECT_EQ(0, *atexit_runs) << "the host's atexit handler ran in "
+				      "the worker";
+	unmap_shared(atexit_runs, sizeof(int));
+	unlink(path);
+}
+
+// Every exit status comes through, and the worker is replaced.
+TEST(ExitInTask, StatusAndRecovery)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	process_pool_t *p = Make(c, "exitstatus");
+	ASSERT_NE(nullptr, p);
+	for (int code : {0, 1, 255}) {
+		task_result_t r;
+		ASSERT_EQ(0,
+			  pool_submit_sync(p, exit_task, nullptr, 0, tag(code),
+					   TASK_PRIORITY_NORMAL, 0, &r));
+		EXPECT_EQ(TASK_STATUS_CRASHED, r.status);
+		std::string want = "exit(" + std::to_string(code) + ")";
+		EXPECT_NE(nullptr, strstr(r.detail, want.c_str())) << r.detail;
+	}
+	task_result_t r;
+	ASSERT_EQ(0, pool_submit_sync(p, noop_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 0, &r));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status);
+	pool_stats_t s;
+	ASSERT_EQ(0, pool_get_stats(p, &s));
+	EXPECT_EQ(3u, s.tasks_crashed);
+	EXPECT_GE(s.worker_restarts, 3u);
+	pool_destroy(p);
+}
+
+// A clean-room worker (a fresh exec, entered before main) sets the same
+// trap: exit() there is named too.
+TEST(ExitInTask, CleanRoomWorkerToo)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.spawn_mode = POOL_SPAWN_CLEANROOM;
+	process_pool_t *p = Make(c, "exitcleanroom");
+	ASSERT_NE(nullptr, p);
+	task_result_t r;
+	ASSERT_EQ(0, pool_submit_sync(p, exit_task, nullptr, 0, tag(7),
+				      TASK_PRIORITY_NORMAL, 0, &r));
+	EXPECT_EQ(TASK_STATUS_CRASHED, r.status);
+	EXPECT_NE(nullptr, strstr(r.detail, "exit(7)")) << r.detail;
+	pool_destroy(p);
 }
 
 } // namespace
