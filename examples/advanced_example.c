@@ -288,7 +288,8 @@ static void summarise_log(const char *path)
 		printf("  (and %d more worker_exit lines)\n", exits - 1);
 }
 
-static process_pool_t *start_pool(void)
+/* The pool, its log lines (INFO and up) going to log_path. */
+static process_pool_t *start_pool(const char *log_path)
 {
 	pool_config_t cfg;
 	process_pool_t *pool;
@@ -302,6 +303,13 @@ static process_pool_t *start_pool(void)
 	pool = pool_create(&cfg);
 	if (!pool) {
 		perror("pool_create");
+		return NULL;
+	}
+	/* This pool's own file; pool_destroy closes it. */
+	err = pool_set_log_file(pool, log_path);
+	if (err) {
+		fprintf(stderr, "pool_set_log_file: %s\n", pool_strerror(err));
+		pool_destroy(pool);
 		return NULL;
 	}
 	err = pool_start(pool);
@@ -338,15 +346,10 @@ int main(int argc, char **argv)
 	struct attempts *att;
 	process_pool_t *pool;
 	char log_path[4096];
-	int temp, ok, err;
+	int temp, ok;
 
 	if (pick_log(argc, argv, log_path, sizeof(log_path), &temp)) {
 		perror("log file");
-		return 1;
-	}
-	err = pool_set_log_file(log_path);
-	if (err) {
-		fprintf(stderr, "pool_set_log_file: %s\n", pool_strerror(err));
 		return 1;
 	}
 	/* Mapped before the workers are forked, so they share it. */
@@ -356,7 +359,7 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	pool = start_pool();
+	pool = start_pool(log_path);
 	if (!pool)
 		return 1;
 	printf("pool \"advanced\": %d workers, max_retries %d, log in %s\n",
@@ -364,8 +367,7 @@ int main(int argc, char **argv)
 	ok = run_batch(pool, att);
 	pool_stop(pool, -1);
 	ok &= check_stats(pool); /* after the stop: the counters are final */
-	pool_destroy(pool);
-	pool_set_log_file(NULL); /* closes the file */
+	pool_destroy(pool);	 /* closes the log file */
 	summarise_log(log_path);
 	if (temp)
 		unlink(log_path);

@@ -7,6 +7,7 @@
 #ifndef PROCESS_POOL_H
 #define PROCESS_POOL_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,6 +67,16 @@ typedef struct task_future task_future_t;
  * parent's memory, so there user_data is only an opaque integer. Return 0
  * for success; any other value makes the task TASK_STATUS_FAILED with that
  * return_code.
+ *
+ * A task must return rather than call exit(): exit() ends its worker
+ * process at once (the host's atexit handlers do not run there, and the
+ * stdio buffers a fork-mode worker inherited from the host were emptied
+ * when it started, so the host's unflushed output is written once, by the
+ * host), the pool replaces the worker, and the task ends
+ * TASK_STATUS_CRASHED, not retried, with return_code 0 (the function never
+ * returned) and the detail "task called exit(N) in worker PID". A task
+ * that calls _exit() or dies of a signal ends CRASHED too (retried up to
+ * max_retries), the exit code or the signal in the detail.
  */
 typedef int (*task_func_t)(void *input, size_t input_size, void **output,
 			   size_t *output_size, void *user_data);
@@ -111,20 +122,23 @@ typedef enum log_level {
  * fields added later keep 0 meaning "default".
  */
 typedef struct pool_config {
-	int worker_count;	    /* workers at start; 0: online CPUs */
-	int max_workers;	    /* 0: max(worker_count, min_workers) */
-	int min_workers;	    /* 0: 1 with scaling, else worker_count */
-	size_t queue_size;	    /* pending tasks accepted; 0: 65536 */
-	int worker_idle_timeout;    /* ms before scaling down an idle worker;
-				     * 0: 30000 */
-	int task_timeout;	    /* default deadline in ms; 0: none */
-	int enable_dynamic_scaling; /* grow/shrink between min and max */
-	int enable_worker_affinity; /* pin each worker to one of the CPUs the
-				     * pool may use (round robin) and prefer
-				     * memory from that CPU's NUMA node */
-	int log_level;		    /* log_level_t; LOG_LEVEL_DEFAULT keeps the
-				     * process-wide level */
-	char pool_name[64];	    /* for logs; "" gives "pool" */
+	int worker_count;	     /* workers at start; 0: online CPUs */
+	int max_workers;	     /* 0: max(worker_count, min_workers) */
+	int min_workers;	     /* 0: 1 with scaling, else worker_count */
+	size_t queue_size;	     /* pending tasks accepted; 0: 65536 */
+	int worker_idle_timeout;     /* ms before scaling down an idle worker;
+				      * 0: 30000 */
+	int task_timeout;	     /* default deadline in ms; 0: none */
+	bool enable_dynamic_scaling; /* grow/shrink between min and max */
+	bool enable_worker_affinity; /* pin each worker to one of the CPUs
+				      * the pool may use (round robin) and
+				      * prefer memory from that CPU's NUMA
+				      * node */
+	int log_level;		     /* log_level_t for this pool's lines, as
+				      * pool_set_log_level(pool, level);
+				      * LOG_LEVEL_DEFAULT: the process-wide
+				      * level */
+	char pool_name[64];	     /* for logs; "" gives "pool" */
 	/* Extensions. */
 	int max_retries;	  /* re-runs of a task whose worker crashed;
 				   * 0: none */
@@ -212,6 +226,17 @@ typedef struct pool_config {
 	 * its permitted set, else pool_create fails (EINVAL) naming it.
 	 * NULL: keep none (the default). Read by pool_create only. */
 	const char *keep_caps;
+	/*
+	 * What a submit does when the queue (queue_size) is full. 0: fail
+	 * at once, POOL_EAGAIN (errno EAGAIN), as always; > 0: wait up to
+	 * this many ms for room, then fail the same way; < 0: wait for room
+	 * without a limit. A waiting submitter sleeps (no polling) and is
+	 * woken as soon as the supervisor hands queued tasks to workers;
+	 * pool_stop wakes it, and it then fails POOL_ESTATE (errno EBADFD).
+	 * A batch queues what fits as room appears; entries still without
+	 * room when the wait ends are NULL with errno EAGAIN.
+	 */
+	int submit_block_ms;
 } pool_config_t;
 
 #define POOL_SPAWN_FORK	     0
@@ -226,6 +251,13 @@ typedef struct pool_config {
 #define POOL_LIMIT_PIDS	  2u
 #define POOL_LIMIT_CPU	  4u
 
+/*
+ * A submit's timeout_ms: no deadline for this task, even when the pool
+ * has a default (task_timeout). 0 means the pool's default; > 0 a deadline
+ * that many ms after the submit; any other negative value is POOL_EINVAL.
+ */
+#define POOL_NO_TIMEOUT (-1)
+
 /* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */
 typedef struct task_desc {
 	task_func_t task_func;
@@ -233,7 +265,7 @@ typedef struct task_desc {
 	size_t input_size;
 	void *user_data;
 	task_priority_t priority;
-	int timeout_ms; /* 0: the pool's task_timeout */
+	int timeout_ms; /* 0: the pool's task_timeout; POOL_NO_TIMEOUT: none */
 } task_desc_t;
 
 /* A finished task. Release output_data with pool_result_free. */
@@ -251,6 +283,14 @@ typedef struct task_result {
 	char detail[96];   /* human-readable cause, e.g. the violation */
 } task_result_t;
 
+/*
+ * Counters only grow. A task is counted in tasks_submitted before any
+ * thread can run or resolve it, and the outcome counters are read before
+ * tasks_submitted, so in every snapshot the outcomes (completed, failed,
+ * crashed, timed_out, cancelled, rejected, protocol_error,
+ * sandbox_violation, resource_limit) add up to at most tasks_submitted.
+ * tasks_retried counts re-runs, not outcomes.
+ */
 typedef struct pool_stats {
 	uint64_t tasks_submitted;
 	uint64_t tasks_completed;
@@ -318,7 +358,8 @@ int pool_start(process_pool_t *pool);
 /*
  * pool_stop - stop accepting tasks, let queued ones run until timeout_ms
  * has passed (0: cancel them at once; < 0: wait for all), cancel the rest,
- * then stop the workers and reap them. Every future resolves. Returns 0,
+ * then stop the workers and reap them. Every future resolves; submitters
+ * waiting for room (submit_block_ms) return POOL_ESTATE. Returns 0,
  * POOL_EINVAL, or POOL_ESTATE if the pool is not running. Idempotent once
  * stopped. Must not be called from a task or concurrently with
  * pool_destroy.
@@ -338,14 +379,18 @@ void pool_destroy(process_pool_t *pool);
 /*
  * pool_submit_sync - run one task and wait for its outcome.
  *
- * Returns 0 once *result is filled, whatever the task's outcome (see
- * result->status), or a negative code when the task could not be
+ * timeout_ms is the task's deadline from now: 0 takes the pool's
+ * task_timeout, POOL_NO_TIMEOUT gives it none (whatever the pool's
+ * default). Returns 0 once *result is filled, whatever the task's outcome
+ * (see result->status), or a negative code when the task could not be
  * submitted: POOL_EINVAL (NULL pool, func or result, or input NULL with a
- * non-zero size, bad priority, or, for a clean-room pool, a func outside
- * the modules loaded at startup), POOL_ESTATE (pool not running), POOL_EAGAIN
- * (queue full), POOL_ENOMEM. Never blocks forever: the task's deadline, if
- * any, bounds it; without one it waits for the task to end. The input is
- * copied before the call returns. Thread-safe.
+ * non-zero size, bad priority, a timeout_ms below POOL_NO_TIMEOUT, or, for
+ * a clean-room pool, a func outside the modules loaded at startup),
+ * POOL_ESTATE (pool not running, or stopped while waiting for room),
+ * POOL_EAGAIN (queue full, after waiting submit_block_ms for room when the
+ * config asks for it), POOL_ENOMEM. Without a deadline it waits for the
+ * task to end (pool_stop ends every task). The input is copied before the
+ * call returns. Thread-safe.
  */
 int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 		     size_t input_size, void *user_data,
@@ -355,9 +400,10 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 /*
  * pool_submit_async - queue one task; returns its future, or NULL with
  * errno set as for pool_submit_sync's errors (EINVAL, EBADFD for a pool
- * that is not running, EAGAIN for a full queue, ENOMEM). The input is
- * copied before the call returns. Thread-safe. The caller owns the future
- * and releases it with pool_future_destroy.
+ * that is not running, EAGAIN for a full queue, ENOMEM). timeout_ms as for
+ * pool_submit_sync; a full queue waits as submit_block_ms says. The input
+ * is copied before the call returns. Thread-safe. The caller owns the
+ * future and releases it with pool_future_destroy.
  */
 task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 				 void *input, size_t input_size,
@@ -369,10 +415,10 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
  *
  * Returns a malloc'd array of count futures (the caller destroys each and
  * then free()s the array); an entry is NULL where that task was refused
- * (full queue), with errno set. Returns NULL with errno EINVAL (bad
- * arguments in any task, as for pool_submit_sync, or count 0), EBADFD or
- * ENOMEM when nothing was queued.
- * Thread-safe.
+ * (full queue, after waiting submit_block_ms for room when the config asks
+ * for it), with errno set. Returns NULL with errno EINVAL (bad arguments
+ * in any task, as for pool_submit_sync, or count 0), EBADFD or ENOMEM when
+ * nothing was queued, EAGAIN when nothing fitted. Thread-safe.
  */
 task_future_t **pool_submit_batch(process_pool_t *pool,
 				  const task_desc_t *tasks, size_t count);
@@ -460,20 +506,32 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max);
 int pool_seccomp_learned(process_pool_t *pool, char *buf, size_t len);
 
 /*
- * pool_set_log_level - the level below which log lines are dropped, for
- * every pool in the process. PROCESS_POOL_LOG_LEVEL (debug, info, warn,
- * error, none) sets the initial level. Returns 0 or POOL_EINVAL.
- * Thread-safe.
+ * pool_set_log_level - the level below which pool's log lines are
+ * dropped (a log_level_t).
+ *
+ * A pool with a level of its own uses it; the others use the process-wide
+ * level, which a NULL pool sets. PROCESS_POOL_LOG_LEVEL (debug, info, warn,
+ * error, none) sets the initial process-wide level, else WARN;
+ * pool_config_t.log_level sets a pool's own level at pool_create.
+ * LOG_LEVEL_DEFAULT gives a pool the process-wide level again, and with a
+ * NULL pool restores the initial level. Returns 0, POOL_EINVAL (a level
+ * outside log_level_t) or POOL_ENOMEM. Thread-safe; a pool's setting lasts
+ * until pool_destroy.
  */
-int pool_set_log_level(int level);
+int pool_set_log_level(process_pool_t *pool, int level);
 
 /*
- * pool_set_log_file - send log lines to path (appended, created 0600), or
- * back to stderr when path is NULL. Calling it again with the same path
- * reopens the file (log rotation). Returns 0, POOL_EINVAL or POOL_ESYS.
- * Thread-safe.
+ * pool_set_log_file - send pool's log lines to path (appended, created
+ * 0600); NULL path: back to the process-wide sink.
+ *
+ * A NULL pool sets the process-wide sink, which every pool without a
+ * file of its own writes to; a NULL path there means stderr. Calling it
+ * again with the same path reopens the file (log rotation). The pool
+ * closes its file at pool_destroy. Returns 0, POOL_EINVAL (an empty or
+ * overlong path), POOL_ESYS (the file could not be opened; the previous
+ * sink stays) or POOL_ENOMEM. Thread-safe.
  */
-int pool_set_log_file(const char *path);
+int pool_set_log_file(process_pool_t *pool, const char *path);
 
 /* pool_task_status_str - the status's name ("COMPLETED"), never NULL. */
 const char *pool_task_status_str(task_status_t status);

@@ -62,6 +62,7 @@ static void free_pool(struct process_pool *pool)
 	pthread_cond_destroy(&pool->start_cv);
 	if (pool->cache_held)
 		pp_future_cache_release();
+	pp_log_forget(pool->cfg.pool_name);
 	free(pool);
 }
 
@@ -213,8 +214,12 @@ process_pool_t *pool_create(const pool_config_t *config)
 		errno = EINVAL;
 		return NULL;
 	}
-	if (pool->cfg.log_level != LOG_LEVEL_DEFAULT)
-		pool_set_log_level(pool->cfg.log_level);
+	err = pp_log_set_level(pool->cfg.pool_name, pool->cfg.log_level);
+	if (err) {
+		free_pool(pool);
+		errno = ENOMEM;
+		return NULL;
+	}
 	err = parse_keep_caps(pool, config ? config->keep_caps : NULL, why,
 			      sizeof(why));
 	if (!err)
@@ -427,6 +432,7 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 	    &pool->stop_deadline_ns,
 	    timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000);
 	atomic_compare_exchange_strong(&pool->state, &expect, PP_POOL_STOPPING);
+	pp_room_wake_all(&pool->room); /* they find the pool stopping */
 	atomic_store(&pool->supervisor_sleeping, 1);
 	pp_supervisor_wake(pool);
 	pthread_join(pool->thread, NULL);
@@ -457,7 +463,8 @@ static int check_task(const struct process_pool *pool, task_func_t func,
 		      const void *input, size_t size, task_priority_t prio,
 		      int timeout_ms, uint64_t *ref)
 {
-	if (!func || (!input && size) || timeout_ms < 0)
+	if (!func || (!input && size) ||
+	    (timeout_ms < 0 && timeout_ms != POOL_NO_TIMEOUT))
 		return POOL_EINVAL;
 	if ((int)prio < TASK_PRIORITY_LOW || (int)prio > TASK_PRIORITY_CRITICAL)
 		return POOL_EINVAL;
@@ -503,26 +510,76 @@ static struct task_future *make_task(struct process_pool *pool,
 	t->pool = pool;
 	t->id = id ? id : atomic_fetch_add(&pool->next_id, 1) + 1;
 	t->submit_ns = now;
+	if (d->timeout_ms == POOL_NO_TIMEOUT)
+		timeout = 0; /* whatever the pool's default */
 	t->deadline_ns =
 	    timeout ? t->submit_ns + (int64_t)timeout * 1000000 : 0;
 	return t;
 }
 
-/* Hands t to the supervisor's queue; 0 or POOL_EAGAIN when it is full.
- * The references stay the caller's to settle either way. */
-static int enqueue_task(struct process_pool *pool, struct task_future *t)
+/*
+ * Hands t to the supervisor's queue; 0 or POOL_EAGAIN when it is full.
+ * A new task (count) is counted as submitted once it has room and before
+ * the push makes it visible, so no outcome is ever counted ahead of its
+ * submission. The references stay the caller's to settle either way.
+ */
+static int enqueue_task(struct process_pool *pool, struct task_future *t,
+			int count)
 {
 	if (atomic_fetch_add(&pool->queued, 1) >= pool->cfg.queue_size) {
 		atomic_fetch_sub(&pool->queued, 1);
 		return POOL_EAGAIN;
 	}
+	if (count)
+		atomic_fetch_add(&pool->submitted, 1);
 	t->next = NULL; /* a chain of one */
 	if (pp_mpmc_push(pool->incoming, t)) {
 		/* Cannot happen: the queue is as large as queue_size. */
+		if (count)
+			atomic_fetch_sub(&pool->submitted, 1);
 		atomic_fetch_sub(&pool->queued, 1);
 		return POOL_EAGAIN;
 	}
 	return 0;
+}
+
+/* A submitter's wait for room in a full queue (submit_block_ms). */
+struct room_wait {
+	int64_t cap; /* wait no later than this (a task's deadline); 0: - */
+	int64_t until;
+	uint32_t seq;
+	int announced;
+};
+
+/*
+ * After an attempt found the queue full: 1 to try again (at once the
+ * first time, announced as a waiter; then after a wake), 0 to give up
+ * (no waiting configured, or its time is up).
+ */
+static int room_next(struct process_pool *pool, struct room_wait *rw)
+{
+	int ms = pool->cfg.submit_block_ms;
+
+	if (!ms)
+		return 0;
+	if (!rw->announced) {
+		rw->until = ms < 0 ? -1 : pp_now_ns() + (int64_t)ms * 1000000;
+		if (rw->cap && (rw->until < 0 || rw->cap < rw->until))
+			rw->until = rw->cap;
+		rw->seq = pp_room_announce(&pool->room);
+		rw->announced = 1;
+		return 1; /* room may have appeared before the announcement */
+	}
+	if (pp_room_sleep(&pool->room, rw->seq, rw->until))
+		return 0;
+	rw->seq = pp_room_seq(&pool->room);
+	return 1;
+}
+
+static void room_done(struct process_pool *pool, struct room_wait *rw)
+{
+	if (rw->announced)
+		pp_room_leave(&pool->room);
 }
 
 /* Enters a submit call; fails unless the pool is running. */
@@ -555,13 +612,36 @@ static struct task_future *submit_one(struct process_pool *pool,
 	t = make_task(pool, d, ref, now, borrow, 0, err);
 	if (!t)
 		return NULL;
-	*err = enqueue_task(pool, t);
+	*err = enqueue_task(pool, t, 1);
 	if (*err) {
 		pp_future_put(t); /* the engine's */
 		pp_future_put(t); /* and the caller's: never handed out */
 		return NULL;
 	}
-	atomic_fetch_add(&pool->submitted, 1);
+	return t;
+}
+
+/*
+ * Queues one new task for the supervisor, waiting for room as the config
+ * says. Returns its future, or NULL with *err set.
+ */
+static struct task_future *queue_task(struct process_pool *pool,
+				      const task_desc_t *d, int borrow,
+				      int *err)
+{
+	struct room_wait rw = {0};
+	struct task_future *t = NULL;
+
+	do {
+		*err = enter(pool);
+		if (*err)
+			break;
+		t = submit_one(pool, d, pp_now_ns(), borrow, err);
+		leave(pool);
+	} while (!t && *err == POOL_EAGAIN && room_next(pool, &rw));
+	room_done(pool, &rw);
+	if (t)
+		pp_supervisor_wake(pool);
 	return t;
 }
 
@@ -584,37 +664,43 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 		errno = EINVAL;
 		return NULL;
 	}
-	err = enter(pool);
-	if (err) {
+	t = queue_task(pool, &d, 0, &err);
+	if (!t)
 		errno = to_errno(err);
-		return NULL;
-	}
-	t = submit_one(pool, &d, pp_now_ns(), 0, &err);
-	leave(pool);
-	if (!t) {
-		errno = to_errno(err);
-		return NULL;
-	}
-	pp_supervisor_wake(pool);
 	return t;
 }
 
-/* Queues a task that the direct lane could not take. */
+/*
+ * Queues a task that the direct lane could not take, waiting for room as
+ * the config says, but not past the task's deadline: nothing else
+ * watches it until it is queued.
+ */
 static int queue_instead(struct process_pool *pool, struct task_future *t)
 {
+	struct room_wait rw = {.cap = t->deadline_ns};
 	int err;
 
-	if (enter(pool)) {
-		pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
-			   "pool stopped");
-		pp_future_put(t); /* the engine's reference */
-		return 0;
-	}
-	err = enqueue_task(pool, t); /* the engine's reference goes along */
-	leave(pool);
+	do {
+		if (enter(pool)) {
+			room_done(pool, &rw);
+			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0,
+				   0, "pool stopped");
+			pp_future_put(t); /* the engine's reference */
+			return 0;
+		}
+		/* The engine's reference goes along. */
+		err = enqueue_task(pool, t, 0);
+		leave(pool);
+	} while (err && room_next(pool, &rw));
+	room_done(pool, &rw);
 	if (err) {
-		pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
-			   "queue full");
+		if (t->deadline_ns && pp_now_ns() >= t->deadline_ns)
+			pp_resolve(pool, t, TASK_STATUS_TIMEOUT, 0, NULL, 0, 0,
+				   "deadline passed waiting for room in the "
+				   "queue");
+		else
+			pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
+				   "queue full");
 		pp_future_put(t);
 		return 0;
 	}
@@ -646,11 +732,10 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 		return err;
 	w = pp_lane_claim(pool);
 	if (!w) {
-		t = submit_one(pool, &d, pp_now_ns(), 1, &err);
 		leave(pool);
+		t = queue_task(pool, &d, 1, &err);
 		if (!t)
 			return err;
-		pp_supervisor_wake(pool);
 	} else {
 		t = make_task(pool, &d, ref, pp_now_ns(), 1, 0, &err);
 		if (!t) {
@@ -713,9 +798,12 @@ static int hand_over(struct process_pool *pool, task_future_t **out,
 	}
 	if (!head)
 		return 0;
+	/* Counted before they are visible, as in enqueue_task. */
+	atomic_fetch_add(&pool->submitted, n);
 	if (pp_mpmc_push(pool->incoming, head)) {
 		/* Cannot happen: the queue holds queue_size entries and each
 		 * entry carries at least one reserved task. */
+		atomic_fetch_sub(&pool->submitted, n);
 		atomic_fetch_sub(&pool->queued, n);
 		for (i = from; i < to; i++) {
 			if (out[i]) {
@@ -726,7 +814,6 @@ static int hand_over(struct process_pool *pool, task_future_t **out,
 		}
 		return POOL_EAGAIN;
 	}
-	atomic_fetch_add(&pool->submitted, n);
 	pp_supervisor_wake(pool);
 	return 0;
 }
@@ -736,11 +823,12 @@ static int hand_over(struct process_pool *pool, task_future_t **out,
  * CHAIN_MAX: one queue operation per chain and one reservation for the
  * whole batch, instead of one of each per task. refs[i] is task i's
  * function as workers get it (checked already). Returns how many were
- * queued; the rest of out[] is NULL, with *last the reason.
+ * queued; *settled says how many entries of out[] were decided (those
+ * beyond found no room), the NULL ones among them with *last the reason.
  */
 static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 			   const uint64_t *refs, size_t count,
-			   task_future_t **out, int *last)
+			   task_future_t **out, int *last, size_t *settled)
 {
 	size_t room = reserve_queue(pool, count), queued = 0, made = 0, i,
 	       from = 0;
@@ -749,6 +837,7 @@ static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 	int err;
 
 	*last = room < count ? POOL_EAGAIN : 0;
+	*settled = room;
 	for (i = 0; i < room; i++) {
 		struct task_future *t =
 		    make_task(pool, &tasks[i], refs[i], now, 0, id + i, &err);
@@ -766,6 +855,7 @@ static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 				/* Give back the room not used, and stop. */
 				atomic_fetch_sub(&pool->queued, room - i - 1);
 				*last = err;
+				*settled = count;
 				break;
 			}
 			queued += made;
@@ -779,10 +869,11 @@ static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 task_future_t **pool_submit_batch(process_pool_t *pool,
 				  const task_desc_t *tasks, size_t count)
 {
+	struct room_wait rw = {0};
 	task_future_t **out;
 	uint64_t *refs;
-	size_t i, queued;
-	int err, last = 0;
+	size_t i, queued = 0, done = 0, took;
+	int err, why, last = 0;
 
 	if (!pool || !tasks || count == 0 ||
 	    count > SIZE_MAX / (sizeof(*out) + sizeof(*refs))) {
@@ -806,14 +897,24 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 			errno = EINVAL;
 			return NULL;
 		}
-	err = enter(pool);
-	if (err) {
-		free(out);
-		errno = to_errno(err);
-		return NULL;
-	}
-	queued = submit_chain(pool, tasks, refs, count, out, &last);
-	leave(pool);
+	/* What fits goes at once; the rest as room appears, if the config
+	 * says to wait for it. */
+	do {
+		err = enter(pool);
+		if (err) {
+			last = err;
+			break;
+		}
+		queued += submit_chain(pool, tasks + done, refs + done,
+				       count - done, out + done, &why, &took);
+		leave(pool);
+		if (why && why != POOL_EAGAIN)
+			last = why; /* an entry that could not be made */
+		done += took;
+	} while (done < count && room_next(pool, &rw));
+	room_done(pool, &rw);
+	if (done < count && !err)
+		last = POOL_EAGAIN;
 	if (!queued) {
 		free(out);
 		errno = to_errno(last);
@@ -857,7 +958,7 @@ void pool_future_destroy(task_future_t *f)
 	pp_future_put(f);
 }
 
-/* ---- statistics ------------------------------------------------------- */
+/* ---- statistics and logging ------------------------------------------- */
 
 int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 {
@@ -867,7 +968,6 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 	if (!pool || !s)
 		return POOL_EINVAL;
 	memset(s, 0, sizeof(*s));
-	s->tasks_submitted = atomic_load(&pool->submitted);
 	s->tasks_completed =
 	    atomic_load(&pool->counters[TASK_STATUS_COMPLETED]);
 	s->tasks_failed = atomic_load(&pool->counters[TASK_STATUS_FAILED]);
@@ -882,6 +982,9 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 	    atomic_load(&pool->counters[TASK_STATUS_SANDBOX_VIOLATION]);
 	s->tasks_resource_limit =
 	    atomic_load(&pool->counters[TASK_STATUS_RESOURCE_LIMIT]);
+	/* After the outcomes: every task they count was counted here before
+	 * it could end, so the outcomes never add up to more. */
+	s->tasks_submitted = atomic_load(&pool->submitted);
 	s->tasks_retried = atomic_load(&pool->retried);
 	s->worker_restarts = atomic_load(&pool->restarts);
 	s->active_workers = atomic_load(&pool->active_workers);
@@ -932,6 +1035,17 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
 		n++;
 	}
 	return (int)n;
+}
+
+/* A pool's lines carry its cfg.pool_name: log.c finds its sink by it. */
+int pool_set_log_level(process_pool_t *pool, int level)
+{
+	return pp_log_set_level(pool ? pool->cfg.pool_name : NULL, level);
+}
+
+int pool_set_log_file(process_pool_t *pool, const char *path)
+{
+	return pp_log_set_file(pool ? pool->cfg.pool_name : NULL, path);
 }
 
 const char *pool_task_status_str(task_status_t status)

@@ -22,6 +22,7 @@
 #include "src/core/modules.h"
 #include "src/core/protocol.h"
 #include "src/core/worker_setup.h"
+#include "src/core/queue_room.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
@@ -130,6 +131,7 @@ struct process_pool {
 	_Atomic uint64_t next_id;
 	int wake_fd; /* eventfd: submissions, cancels, stop */
 	_Atomic uint32_t supervisor_sleeping; /* 1 while it may sleep */
+	struct pp_room room; /* submitters waiting for room (submit_block_ms) */
 
 	/* Supervisor. */
 	pthread_t thread;

@@ -28,6 +28,7 @@
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
+#include "src/core/worker_exit_trap.h"
 #include "src/ipc/barrier.h"
 
 #ifndef P_PIDFD
@@ -668,11 +669,13 @@ static int64_t respawn_delay(struct process_pool *pool, int64_t now)
  * a death with one task on the worker is that task's for certain. Only
  * then does the task get the status that names the cause (a sandbox
  * violation, a resource limit); one that shared its worker ends CRASHED,
- * with the worker's end in the detail.
+ * with the worker's end in the detail. A final end (a task alone on its
+ * worker that called exit()) is not re-run.
  */
 static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 			  struct task_future *t, unsigned shared,
-			  task_status_t cause, int sig, const char *how)
+			  task_status_t cause, int sig, const char *how,
+			  int final)
 {
 	char detail[sizeof(t->result.detail)];
 
@@ -681,7 +684,7 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		finish(pool, t);
 		return;
 	}
-	if (t->retries < pool->cfg.max_retries) {
+	if (!final && t->retries < pool->cfg.max_retries) {
 		t->retries++;
 		t->suspect = 1;
 		atomic_fetch_add(&pool->retried, 1);
@@ -715,7 +718,7 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 {
 	uint32_t violation = pp_channel_word_load(&w->ch, PP_WORD_VIOLATION);
 	unsigned hit, shared = w->in_flight;
-	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0;
+	int max = pool->cfg.max_in_flight, s, sig = 0, code = 0, final = 0;
 	task_status_t cause = TASK_STATUS_CRASHED;
 	char how[96];
 	siginfo_t info;
@@ -777,6 +780,13 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		snprintf(how, sizeof(how),
 			 "worker could not confine itself (%s)",
 			 pp_confine_step_str(code - PP_EXIT_CONFINE));
+	} else {
+		/* A task called exit(): alone on the worker, it is that
+		 * task's own doing, final like a return; with others there,
+		 * a crash like any other. */
+		final = pp_exit_trap_detail(&w->ch, code, sig, w->pid, how,
+					    sizeof(how)) >= 0 &&
+			shared == 1;
 	}
 	if (w->kill_reason == TASK_STATUS_RESOURCE_LIMIT ||
 	    w->kill_reason == TASK_STATUS_SANDBOX_VIOLATION)
@@ -789,7 +799,8 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		struct task_future *t = w->slots[s];
 
 		if (t)
-			settle_orphan(pool, w, t, shared, cause, sig, how);
+			settle_orphan(pool, w, t, shared, cause, sig, how,
+				      final);
 	}
 	if (w->state != PP_WORKER_RETIRING || sig || code)
 		pp_log(w->kill_reason ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
@@ -1567,6 +1578,7 @@ void *pp_supervisor_main(void *arg)
 		expire_deadlines(pool, now);
 		housekeeping(pool, now); /* may bring workers for dispatch */
 		dispatch(pool);
+		pp_room_freed(&pool->room); /* wakes blocked submitters */
 		if (state == PP_POOL_STOPPING) {
 			int64_t until = atomic_load(&pool->stop_deadline_ns);
 			int lent = lanes_lent(pool);

@@ -34,6 +34,7 @@
 #include "src/core/protocol.h"
 #include "src/core/worker_setup.h"
 #include "src/ipc/channel.h"
+#include "src/core/worker_exit_trap.h"
 
 #define LOCAL_MAX   256
 #define OUTPUTS_MAX 256
@@ -607,6 +608,7 @@ void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
 	ws.modules = s->modules;
 	if (pp_channel_open_worker(&ws.ch, memfd, efd))
 		_exit(7);
+	pp_exit_trap_arm(&ws.ch); /* the host's stdio and atexit stay its */
 	close_other_fds(memfd, efd);
 	place(s);
 	confine(s, &ws);

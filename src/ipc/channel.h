@@ -72,7 +72,9 @@ enum pp_channel_word {
 				    * denied, 0: none */
 	PP_WORD_CPU = 4,	   /* worker: 1 + the CPU it last waited on
 				    * (a placement hint), 0: unknown */
-	PP_WORD_COUNT = 5,
+	PP_WORD_EXIT = 5,	   /* worker: 1 + the status a task passed to
+				    * exit(), 0: none */
+	PP_WORD_COUNT = 6,
 };
 
 enum pp_channel_side {

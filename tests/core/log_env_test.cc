@@ -23,7 +23,7 @@ TEST(LogEnv, DebugLevelFromEnvironment)
 	int fd = mkstemp(path);
 	ASSERT_GE(fd, 0);
 	close(fd);
-	ASSERT_EQ(0, pool_set_log_file(path));
+	ASSERT_EQ(0, pool_set_log_file(nullptr, path));
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
 	c.worker_count = 1;
@@ -32,7 +32,7 @@ TEST(LogEnv, DebugLevelFromEnvironment)
 	ASSERT_NE(nullptr, p);
 	ASSERT_EQ(0, pool_start(p));
 	pool_destroy(p);
-	ASSERT_EQ(0, pool_set_log_file(nullptr));
+	ASSERT_EQ(0, pool_set_log_file(nullptr, nullptr));
 	std::ifstream in(path);
 	std::stringstream all;
 	all << in.rdbuf();

@@ -136,8 +136,9 @@ TEST(PoolApi, WrongStatesAndBadTaskArguments)
 						0, &r));
 	EXPECT_EQ(POOL_EINVAL, pool_submit_sync(p, noop_task, buf, 8, nullptr,
 						(task_priority_t)9, 0, &r));
+	// -1 is POOL_NO_TIMEOUT; below it is refused.
 	EXPECT_EQ(POOL_EINVAL, pool_submit_sync(p, noop_task, buf, 8, nullptr,
-						TASK_PRIORITY_NORMAL, -1, &r));
+						TASK_PRIORITY_NORMAL, -2, &r));
 	EXPECT_EQ(POOL_EINVAL, pool_submit_sync(p, noop_task, buf, 8, nullptr,
 						TASK_PRIORITY_NORMAL, 0,
 						nullptr));
@@ -175,11 +176,12 @@ TEST(PoolApi, NamesAndErrors)
 	EXPECT_STREQ("invalid argument", pool_strerror(POOL_EINVAL));
 	EXPECT_STREQ("POOL_ETIMEDOUT", pool_errname(POOL_ETIMEDOUT));
 	EXPECT_STREQ("unknown error", pool_strerror(12345));
-	EXPECT_EQ(POOL_EINVAL, pool_set_log_level(99));
-	EXPECT_EQ(POOL_EINVAL, pool_set_log_level(-1));
-	EXPECT_EQ(POOL_EINVAL, pool_set_log_file(""));
-	EXPECT_EQ(POOL_ESYS, pool_set_log_file("/nonexistent/dir/log"));
-	EXPECT_EQ(0, pool_set_log_file(nullptr));
+	EXPECT_EQ(POOL_EINVAL, pool_set_log_level(nullptr, 99));
+	EXPECT_EQ(POOL_EINVAL, pool_set_log_level(nullptr, -1));
+	EXPECT_EQ(POOL_EINVAL, pool_set_log_file(nullptr, ""));
+	EXPECT_EQ(POOL_ESYS,
+		  pool_set_log_file(nullptr, "/nonexistent/dir/log"));
+	EXPECT_EQ(0, pool_set_log_file(nullptr, nullptr));
 }
 
 }  // namespace

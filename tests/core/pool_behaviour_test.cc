@@ -493,13 +493,13 @@ TEST_F(PoolTest, LogFileGetsOneLinePerEvent)
 	int fd = mkstemp(path);
 	ASSERT_GE(fd, 0);
 	close(fd);
-	ASSERT_EQ(0, pool_set_log_file(path));
-	ASSERT_EQ(0, pool_set_log_level(LOG_LEVEL_INFO));
+	ASSERT_EQ(0, pool_set_log_file(nullptr, path));
+	ASSERT_EQ(0, pool_set_log_level(nullptr, LOG_LEVEL_INFO));
 	Start(1);
 	Sync(segv_task, nullptr, 0);
 	pool_stop(pool_, 1000);
-	ASSERT_EQ(0, pool_set_log_file(nullptr));
-	pool_set_log_level(LOG_LEVEL_WARN);
+	ASSERT_EQ(0, pool_set_log_file(nullptr, nullptr));
+	pool_set_log_level(nullptr, LOG_LEVEL_WARN);
 	std::ifstream in(path);
 	std::stringstream all;
 	all << in.rdbuf();

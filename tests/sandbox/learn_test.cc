@@ -228,8 +228,8 @@ TEST(SeccompLearn, TasksAndThePolicyAreLogged)
 	int fd = mkstemp(path);
 	ASSERT_GE(fd, 0);
 	close(fd);
-	ASSERT_EQ(0, pool_set_log_file(path));
-	ASSERT_EQ(0, pool_set_log_level(LOG_LEVEL_INFO));
+	ASSERT_EQ(0, pool_set_log_file(nullptr, path));
+	ASSERT_EQ(0, pool_set_log_level(nullptr, LOG_LEVEL_INFO));
 	process_pool_t *p = make(1, nullptr);
 	if (p) {
 		EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, noop_task).status);
@@ -237,8 +237,8 @@ TEST(SeccompLearn, TasksAndThePolicyAreLogged)
 			  run(p, socket_open_task).status);
 		pool_stop(p, -1);
 	}
-	pool_set_log_file(nullptr);
-	pool_set_log_level(LOG_LEVEL_WARN);
+	pool_set_log_file(nullptr, nullptr);
+	pool_set_log_level(nullptr, LOG_LEVEL_WARN);
 	std::ifstream in(path);
 	std::stringstream all;
 	all << in.rdbuf();
