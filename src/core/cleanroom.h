@@ -13,8 +13,10 @@
  * environment naming them (PROCESSPOOL_WORKER=3,4,5,INDEX) plus the
  * loader's and sanitizers' variables from startup.
  *
- * Worker side, in the constructor: read the setup, close its fd, and run
- * the worker exactly as a forked one (pp_worker_enter), never returning.
+ * Worker side, in the constructor (cleanroom_entry.c): read the setup,
+ * close its fd, and run the worker exactly as a forked one
+ * (pp_worker_enter), never returning. Both sides include this header; it
+ * names the pool only as an opaque type.
  *
  * Thread-safety: the parent side runs on the supervisor thread (exec
  * arguments, the exec) and in pool_start (prepare); pp_func_ref is
@@ -33,6 +35,11 @@
 #define PP_CLEANROOM_FD_SETUP 5
 #define PP_CLEANROOM_FD_EXE   6 /* close-on-exec: gone in the worker */
 #define PP_CLEANROOM_ENV_MAX  8
+
+/* The setup record (its layout is described in cleanroom.c). */
+#define PP_CLEANROOM_SETUP_MAGIC   0x53575050u /* "PPWS" */
+#define PP_CLEANROOM_SETUP_VERSION 1u
+#define PP_CLEANROOM_BPF_INSN_SIZE 8u /* struct sock_filter */
 
 struct process_pool;
 struct pp_worker;
@@ -60,6 +67,13 @@ int pp_cleanroom_prepare(struct process_pool *pool);
 
 /* pp_cleanroom_release - close what prepare opened; safe to call twice. */
 void pp_cleanroom_release(struct pp_cleanroom *cr);
+
+/*
+ * pp_cleanroom_capture_environment - record the loader's and sanitizers'
+ * variables of this program's startup, for the exec of later workers.
+ * Called once, by the library's constructor, before main.
+ */
+void pp_cleanroom_capture_environment(void);
 
 /* pp_cleanroom_exec_prepare - argv and envp for worker w, before fork. */
 void pp_cleanroom_exec_prepare(const struct pp_worker *w,

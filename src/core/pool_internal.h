@@ -20,30 +20,13 @@
 #include "src/core/future.h"
 #include "src/core/latency.h"
 #include "src/core/modules.h"
+#include "src/core/protocol.h"
+#include "src/core/worker_setup.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
 #include "src/ipc/channel.h"
 #include "src/ipc/mpmc_queue.h"
-
-/* Aging: a waiting task gains one priority level per this much waiting,
- * in the parent's queues and in a worker's local queue alike. */
-#define PP_AGING_NS (2LL * 1000000000)
-
-/* Exit codes of a worker that stopped itself. */
-#define PP_EXIT_SANDBOX	  121 /* seccomp denied a syscall (kill mode) */
-#define PP_EXIT_CLEANROOM 122 /* a clean-room worker could not start */
-#define PP_EXIT_CGROUP	  123 /* could not move into its cgroup leaf */
-#define PP_EXIT_CONFINE                                                        \
-	200 /* + enum pp_confine_step: could not confine                       \
-	     * itself, never ran a task */
-
-/* Worker frame status values beyond task_status_t (worker -> parent). */
-#define PP_WORKER_DEFERRED 100 /* not started: a higher priority waits */
-
-/* return_code of a REJECTED result: the worker found no task function at
- * the reference it was sent (a clean-room worker whose modules differ). */
-#define PP_REJECT_NO_FUNC (-2)
 
 enum pp_pool_state {
 	PP_POOL_CREATED = 0,
@@ -251,49 +234,8 @@ void pp_worker_close_events(struct pp_worker *w);
 /* pp_worker_signal - send sig through the pidfd; changes no state. */
 void pp_worker_signal(struct pp_worker *w, int sig);
 
-/*
- * What a worker sets itself up with: taken from the pool in a forked
- * worker, read from the setup memfd in a clean-room one.
- */
-struct pp_worker_setup {
-	int index; /* worker slot */
-	size_t max_output;
-	int sandbox_off;
-	int seccomp_errno;
-	unsigned long rlimit_as, rlimit_nofile, rlimit_cpu_s, rlimit_nproc;
-	unsigned uid, gid;
-	uint64_t keep_caps; /* capabilities kept (bit n: capability n) */
-	int cpu;			   /* pin to this CPU; -1: no pinning */
-	int node;			   /* prefer its memory; -1: none */
-	struct pp_seccomp_program seccomp; /* compiled in the parent */
-	/* Clean-room: resolves the SUBMIT func references; NULL: they are
-	 * the pointers themselves (fork mode). */
-	const struct pp_module_table *modules;
-};
-
-/* worker_main.c (child side): never return. pp_worker_main sets up a
- * forked worker from the pool; pp_worker_enter opens the channel from
- * memfd and efd, closes every other fd, places and confines the process,
- * and runs the worker loop, for both spawn modes. */
-void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
-    __attribute__((noreturn));
-void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
-    __attribute__((noreturn));
-
 /* config.c */
 int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		      size_t why_len);
-
-/* Wire id of a task on a worker: the pool-wide id and the slot number. */
-static inline uint64_t pp_wire_id(uint64_t id, unsigned slot)
-{
-	return (id << 16) | slot;
-}
-
-/* PP_WORD_RUNNING's value for a task: never 0, which means idle. */
-static inline uint32_t pp_running_word(uint64_t wire)
-{
-	return (uint32_t)wire + 1;
-}
 
 #endif /* PP_CORE_POOL_INTERNAL_H */

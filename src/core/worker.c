@@ -2,11 +2,12 @@
  * Worker processes, parent side: fork, track by pidfd, kill.
  *
  * Fork mode: glibc fork() from the supervisor thread, whose atfork
- * handlers keep malloc usable in the child; the child then runs only the
- * worker loop. Clean-room mode forks the same way, then the child only
- * moves its channel's fds and execs the program (cleanroom.c). The death
- * signal is tied to the supervisor thread, so workers die with the pool
- * even if the host is killed.
+ * handlers keep malloc usable in the child; the child then enters the
+ * worker side (worker_setup.h) with a setup built here from the pool.
+ * Clean-room mode forks the same way, then the child only moves its
+ * channel's fds and execs the program (cleanroom.c). The death signal is
+ * tied to the supervisor thread, so workers die with the pool even if the
+ * host is killed.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -15,6 +16,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -156,10 +158,66 @@ void pp_worker_close_events(struct pp_worker *w)
 	w->pids_events_fd = -1;
 }
 
+/* What worker w sets itself up with, from the pool: built before the
+ * fork, so the child reads no more of the pool than it must. */
+static void make_setup(const struct process_pool *pool,
+		       const struct pp_worker *w, struct pp_worker_setup *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->index = w->index;
+	s->max_output = pool->cfg.max_output_size;
+	s->sandbox_off = pool->cfg.sandbox_off;
+	s->seccomp_errno = pool->cfg.seccomp_errno;
+	s->rlimit_as = pool->cfg.rlimit_as;
+	s->rlimit_nofile = pool->cfg.rlimit_nofile;
+	s->rlimit_cpu_s = pool->cfg.rlimit_cpu_s;
+	s->rlimit_nproc = pool->cfg.rlimit_nproc;
+	s->uid = pool->cfg.worker_uid;
+	s->gid = pool->cfg.worker_gid;
+	s->keep_caps = pool->keep_caps;
+	s->seccomp = pool->seccomp;
+	s->cpu = s->node = -1;
+	if (pool->n_cpus) {
+		/* Round robin over the CPUs the pool may use; memory from
+		 * that CPU's node where the host is NUMA. */
+		int k = w->index % pool->n_cpus;
+
+		s->cpu = pool->cpus[k];
+		s->node = pool->nodes[k];
+	}
+}
+
+/* Child: no other worker's channel stays mapped here. */
+static void drop_parent_mappings(const struct process_pool *pool)
+{
+	int i;
+
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		const struct pp_channel *c = &pool->workers[i].ch;
+
+		if (c->base)
+			munmap(c->base, c->size);
+	}
+}
+
+/* Child, fork mode: becomes the worker from setup s; never returns. */
+static __attribute__((noreturn)) void
+run_forked(const struct process_pool *pool, const struct pp_worker *w,
+	   const struct pp_worker_setup *s)
+{
+	int memfd = dup(w->ch.fd), efd = dup(w->ch.parent_eventfd);
+
+	if (memfd < 3 || efd < 3)
+		_exit(6);
+	drop_parent_mappings(pool);
+	pp_worker_enter(s, memfd, efd);
+}
+
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 {
 	int cleanroom = pool->cfg.spawn_mode == POOL_SPAWN_CLEANROOM;
 	struct pp_cleanroom_exec ex;
+	struct pp_worker_setup setup;
 	pid_t parent = getpid(), pid;
 	int procs_fd, err;
 
@@ -179,8 +237,11 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 		pp_channel_close(&w->ch);
 		return err;
 	}
+	/* Nothing to build after the fork: the child of a threaded
+	 * parent only uses what is ready. */
 	if (cleanroom)
-		pp_cleanroom_exec_prepare(w, &ex); /* nothing to build later */
+		pp_cleanroom_exec_prepare(w, &ex);
+	make_setup(pool, w, &setup);
 	pid = fork();
 	if (pid < 0) {
 		err = -errno;
@@ -196,7 +257,7 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 		if (cleanroom)
 			pp_cleanroom_exec(&pool->cleanroom, w->ch.fd,
 					  w->ch.parent_eventfd, &ex);
-		pp_worker_main(pool, w);
+		run_forked(pool, w, &setup);
 	}
 	if (procs_fd >= 0)
 		close(procs_fd);

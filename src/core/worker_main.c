@@ -1,9 +1,11 @@
 /*
  * The worker process: takes SUBMIT frames from its channel, runs the task
  * functions, and answers with RESULT frames. Runs in a forked child
- * (pp_worker_main) or in a fresh exec of the program (clean-room, see
- * cleanroom.h); both set up through pp_worker_enter and run one loop. It
- * never returns and never touches the host's other state.
+ * (set up by worker.c) or in a fresh exec of the program (clean-room, see
+ * cleanroom.h); both enter through pp_worker_enter (worker_setup.h) and
+ * run one loop. It never returns and never touches the host's other
+ * state. This side knows only its setup and its channel, never the pool:
+ * it includes the protocol, not the parent's private header.
  *
  * Frames are drained into a small local queue before each task starts, so
  * a CANCEL for a task still queued here removes it, and the task started
@@ -14,19 +16,23 @@
 #include <errno.h>
 #include <stdatomic.h>
 #include <numa.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <ucontext.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "process_pool.h"
 #include "sandbox/confine.h"
 #include "src/core/clock.h"
-#include "src/core/pool_internal.h"
+#include "src/core/modules.h"
+#include "src/core/protocol.h"
+#include "src/core/worker_setup.h"
+#include "src/ipc/channel.h"
 
 #define LOCAL_MAX   256
 #define OUTPUTS_MAX 256
@@ -483,18 +489,6 @@ static void close_other_fds(int a, int b)
 	syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u);
 }
 
-static void drop_parent_mappings(struct process_pool *pool)
-{
-	int i;
-
-	for (i = 0; i < pool->cfg.max_workers; i++) {
-		struct pp_channel *c = &pool->workers[i].ch;
-
-		if (c->base)
-			munmap(c->base, c->size);
-	}
-}
-
 /* The worker's channel and seccomp mode, for the SIGSYS handler. */
 static struct pp_channel *sigsys_channel;
 static int sigsys_errno;
@@ -588,39 +582,4 @@ void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
 	confine(s, &ws);
 	worker_loop(&ws);
 	_exit(0);
-}
-
-void pp_worker_main(struct process_pool *pool, struct pp_worker *self)
-{
-	struct pp_worker_setup s;
-	int memfd, efd;
-
-	memfd = dup(self->ch.fd);
-	efd = dup(self->ch.parent_eventfd);
-	if (memfd < 3 || efd < 3)
-		_exit(6);
-	memset(&s, 0, sizeof(s));
-	s.index = self->index;
-	s.max_output = pool->cfg.max_output_size;
-	s.sandbox_off = pool->cfg.sandbox_off;
-	s.seccomp_errno = pool->cfg.seccomp_errno;
-	s.rlimit_as = pool->cfg.rlimit_as;
-	s.rlimit_nofile = pool->cfg.rlimit_nofile;
-	s.rlimit_cpu_s = pool->cfg.rlimit_cpu_s;
-	s.rlimit_nproc = pool->cfg.rlimit_nproc;
-	s.uid = pool->cfg.worker_uid;
-	s.gid = pool->cfg.worker_gid;
-	s.keep_caps = pool->keep_caps;
-	s.seccomp = pool->seccomp;
-	s.cpu = s.node = -1;
-	if (pool->n_cpus) {
-		/* Round robin over the CPUs the pool may use; memory from
-		 * that CPU's node where the host is NUMA. */
-		int k = self->index % pool->n_cpus;
-
-		s.cpu = pool->cpus[k];
-		s.node = pool->nodes[k];
-	}
-	drop_parent_mappings(pool);
-	pp_worker_enter(&s, memfd, efd);
 }
