@@ -234,6 +234,11 @@ void pp_worker_close_events(struct pp_worker *w);
 /* pp_worker_signal - send sig through the pidfd; changes no state. */
 void pp_worker_signal(struct pp_worker *w, int sig);
 
+/* pp_worker_ids - the uid and gid the worker in slot index switches to
+ * (0: none): the config's, or the slot's own (see resolve_ids). */
+void pp_worker_ids(const struct process_pool *pool, int index, unsigned *uid,
+		   unsigned *gid);
+
 /* config.c */
 int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		      size_t why_len);

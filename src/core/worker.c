@@ -158,6 +158,18 @@ void pp_worker_close_events(struct pp_worker *w)
 	w->pids_events_fd = -1;
 }
 
+void pp_worker_ids(const struct process_pool *pool, int index, unsigned *uid,
+		   unsigned *gid)
+{
+	*uid = pool->cfg.worker_uid;
+	*gid = pool->cfg.worker_gid;
+	if (!pool->cfg.worker_uid_count)
+		return;
+	*uid = pool->cfg.worker_uid_base + (unsigned)index;
+	if (!*gid)
+		*gid = *uid;
+}
+
 /* What worker w sets itself up with, from the pool: built before the
  * fork, so the child reads no more of the pool than it must. */
 static void make_setup(const struct process_pool *pool,
@@ -172,8 +184,7 @@ static void make_setup(const struct process_pool *pool,
 	s->rlimit_nofile = pool->cfg.rlimit_nofile;
 	s->rlimit_cpu_s = pool->cfg.rlimit_cpu_s;
 	s->rlimit_nproc = pool->cfg.rlimit_nproc;
-	s->uid = pool->cfg.worker_uid;
-	s->gid = pool->cfg.worker_gid;
+	pp_worker_ids(pool, w->index, &s->uid, &s->gid);
 	s->keep_caps = pool->keep_caps;
 	s->seccomp = pool->seccomp;
 	s->cpu = s->node = -1;
