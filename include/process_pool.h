@@ -241,7 +241,27 @@ typedef struct pool_config {
 	 */
 	unsigned worker_uid_base;
 	unsigned worker_uid_count;
+	/*
+	 * Workers' stdin, stdout and stderr (see README, "Workers' output").
+	 * POOL_STDIO_CAPTURE (0): stdin from /dev/null; stdout and stderr
+	 * into a pipe per worker, read by the pool and logged at WARN, one
+	 * "worker_output" line per line written, with the worker's slot,
+	 * pid and task; lines are cut at 512 bytes, escaped, and limited to
+	 * worker_output_rate per second per worker (the rest is dropped and
+	 * counted in a "worker_output_dropped" line). POOL_STDIO_DISCARD:
+	 * all three on /dev/null. POOL_STDIO_INHERIT: the host's own stdio,
+	 * shared with every worker (its flags, its SIGIO owner and its input
+	 * included): the behaviour before this field, not advised. A worker
+	 * always gets its own open file descriptions in the first two modes.
+	 */
+	int worker_stdio;
+	unsigned worker_output_rate; /* lines per second per worker logged
+				      * (CAPTURE), 1..100000; 0: 100 */
 } pool_config_t;
+
+#define POOL_STDIO_CAPTURE 0
+#define POOL_STDIO_INHERIT 1
+#define POOL_STDIO_DISCARD 2
 
 #define POOL_WORKER_UID_HOST	      0xffffffffu
 #define POOL_WORKER_UID_BASE_DEFAULT  1879048192u /* 0x70000000 */

@@ -88,6 +88,12 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "dlopen'd");
 	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)
 		return bad(why, len, "pool_name is not NUL-terminated");
+	if (c->worker_stdio < POOL_STDIO_CAPTURE ||
+	    c->worker_stdio > POOL_STDIO_DISCARD)
+		return bad(why, len,
+			   "worker_stdio must be CAPTURE, INHERIT or DISCARD");
+	if (c->worker_output_rate > PP_OUTPUT_RATE_MAX)
+		return bad(why, len, "worker_output_rate must be 0..100000");
 	if (!uid_range_fits(c))
 		return bad(why, len,
 			   "worker_uid_base + worker_uid_count must stay below "
@@ -194,6 +200,8 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 	out->arena_size = (out->arena_size + 4095) & ~(size_t)4095;
 	if (!out->max_output_size || out->max_output_size > out->arena_size)
 		out->max_output_size = out->arena_size;
+	if (!out->worker_output_rate)
+		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
 	if (!out->pool_name[0])
 		snprintf(out->pool_name, sizeof(out->pool_name), "pool");
 	return resolve_ids(in, out, why, why_len);

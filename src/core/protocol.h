@@ -19,6 +19,7 @@
 #define PP_EXIT_SANDBOX	  121 /* seccomp denied a syscall (kill mode) */
 #define PP_EXIT_CLEANROOM 122 /* a clean-room worker could not start */
 #define PP_EXIT_CGROUP	  123 /* could not move into its cgroup leaf */
+#define PP_EXIT_STDIO	  124 /* could not set up its fds 0, 1 and 2 */
 #define PP_EXIT_CONFINE                                                        \
 	200 /* + enum pp_confine_step: could not confine                       \
 	     * itself, never ran a task */
