@@ -179,7 +179,9 @@ typedef struct pool_config {
 	unsigned rlimit_cpu_s;	/* CPU seconds per worker process */
 	unsigned rlimit_nproc;	/* processes of the worker's user */
 	/* When the pool runs as root: the uid/gid workers switch to before
-	 * dropping capabilities (0: stay root, without capabilities). */
+	 * dropping capabilities (0: a uid of each worker's own, see
+	 * worker_uid_base; the gid then follows it). An explicit worker_uid
+	 * is used for every worker, and worker_uid_base is ignored. */
 	unsigned worker_uid;
 	unsigned worker_gid;
 	/*
@@ -237,7 +239,58 @@ typedef struct pool_config {
 	 * room when the wait ends are NULL with errno EAGAIN.
 	 */
 	int submit_block_ms;
+	/*
+	 * Unprivileged workers (see README, "Unprivileged workers"). When
+	 * the pool is created by root and worker_uid is 0, every worker slot
+	 * runs under a uid of its own, and a gid of the same number unless
+	 * worker_gid is set, so that no kernel check that trusts a shared
+	 * uid (signals, SIGIO owners, /proc, ptrace, RLIMIT_NPROC) gives a
+	 * worker power over the host or over another worker. Slot k of a
+	 * pool runs as its first uid + k, across respawns. Each pool takes
+	 * max_workers consecutive uids of [worker_uid_base, worker_uid_base +
+	 * worker_uid_count), the next block for each pool this process
+	 * creates, round robin; processes do not coordinate, so give
+	 * services that run pools side by side ranges of their own.
+	 * 0, 0: POOL_WORKER_UID_BASE_DEFAULT and _COUNT_DEFAULT, 65536 uids
+	 * from 1879048192 (0x70000000): above the users, systemd's dynamic
+	 * and container ranges and the usual subordinate-id ranges
+	 * (/etc/subuid), below systemd's foreign range and 2^31.
+	 * worker_uid_base = POOL_WORKER_UID_HOST: workers keep the host's uid
+	 * (root, without capabilities), the behaviour before this field.
+	 * Nothing changes in a process that is not root, nor with
+	 * sandbox_off. A range not mapped in the process's user namespace
+	 * (a container that maps only root) is skipped with a log line when
+	 * it is the default (workers keep uid 0), and makes pool_create fail
+	 * with EINVAL when it was given. worker_uid_count must be at least
+	 * max_workers, and the range must end below 2^32 - 1.
+	 */
+	unsigned worker_uid_base;
+	unsigned worker_uid_count;
+	/*
+	 * Workers' stdin, stdout and stderr (see README, "Workers' output").
+	 * POOL_STDIO_CAPTURE (0): stdin from /dev/null; stdout and stderr
+	 * into a pipe per worker, read by the pool and logged at WARN, one
+	 * "worker_output" line per line written, with the worker's slot,
+	 * pid and task; lines are cut at 512 bytes, escaped, and limited to
+	 * worker_output_rate per second per worker (the rest is dropped and
+	 * counted in a "worker_output_dropped" line). POOL_STDIO_DISCARD:
+	 * all three on /dev/null. POOL_STDIO_INHERIT: the host's own stdio,
+	 * shared with every worker (its flags, its SIGIO owner and its input
+	 * included): the behaviour before this field, not advised. A worker
+	 * always gets its own open file descriptions in the first two modes.
+	 */
+	int worker_stdio;
+	unsigned worker_output_rate; /* lines per second per worker logged
+				      * (CAPTURE), 1..100000; 0: 100 */
 } pool_config_t;
+
+#define POOL_STDIO_CAPTURE 0
+#define POOL_STDIO_INHERIT 1
+#define POOL_STDIO_DISCARD 2
+
+#define POOL_WORKER_UID_HOST	      0xffffffffu
+#define POOL_WORKER_UID_BASE_DEFAULT  1879048192u /* 0x70000000 */
+#define POOL_WORKER_UID_COUNT_DEFAULT 65536u
 
 #define POOL_SPAWN_FORK	     0
 #define POOL_SPAWN_CLEANROOM 1

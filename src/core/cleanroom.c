@@ -24,7 +24,8 @@ extern char **environ;
  *   u64 max_output
  *   u32 sandbox_off, u32 seccomp_errno
  *   u64 rlimit_as, rlimit_nofile, rlimit_cpu_s, rlimit_nproc
- *   u32 uid, u32 gid, u64 keep_caps
+ *   u32 uid, u32 gid (slot 0's), u32 id flags (PP_CLEANROOM_*_PER_SLOT:
+ *     add the slot index), u64 keep_caps
  *   u32 n_cpus, then n_cpus x (u32 cpu, u32 node + 1; 0: none)
  *   u32 n_insns, then n_insns x 8 bytes of BPF
  *   u32 learn, u32 pid_bound, u32 pid_bound_nr[2] (seccomp_policy.h)
@@ -34,7 +35,7 @@ extern char **environ;
 static size_t setup_size(const struct process_pool *pool,
 			 const struct pp_module_table *mods)
 {
-	return 8 + 8 + 8 + 32 + 8 + 8 + 4 + (size_t)pool->n_cpus * 8 + 4 +
+	return 8 + 8 + 8 + 32 + 12 + 8 + 4 + (size_t)pool->n_cpus * 8 + 4 +
 	       pool->seccomp.count * PP_CLEANROOM_BPF_INSN_SIZE + 16 + 4 +
 	       (size_t)mods->count * 16;
 }
@@ -42,7 +43,8 @@ static size_t setup_size(const struct process_pool *pool,
 static void write_setup(const struct process_pool *pool,
 			const struct pp_module_table *mods, struct pp_writer *w)
 {
-	uint32_t i;
+	unsigned uid, gid;
+	uint32_t i, flags = 0;
 
 	pp_writer_u32(w, PP_CLEANROOM_SETUP_MAGIC);
 	pp_writer_u32(w, PP_CLEANROOM_SETUP_VERSION);
@@ -53,8 +55,14 @@ static void write_setup(const struct process_pool *pool,
 	pp_writer_u64(w, pool->cfg.rlimit_nofile);
 	pp_writer_u64(w, pool->cfg.rlimit_cpu_s);
 	pp_writer_u64(w, pool->cfg.rlimit_nproc);
-	pp_writer_u32(w, pool->cfg.worker_uid);
-	pp_writer_u32(w, pool->cfg.worker_gid);
+	/* Per-slot ids: slot 0's here, each worker adds its index. */
+	pp_worker_ids(pool, 0, &uid, &gid);
+	if (pool->cfg.worker_uid_count)
+		flags = PP_CLEANROOM_UID_PER_SLOT |
+			(pool->cfg.worker_gid ? 0 : PP_CLEANROOM_GID_PER_SLOT);
+	pp_writer_u32(w, uid);
+	pp_writer_u32(w, gid);
+	pp_writer_u32(w, flags);
 	pp_writer_u64(w, pool->keep_caps);
 	pp_writer_u32(w, (uint32_t)pool->n_cpus);
 	for (i = 0; i < (uint32_t)pool->n_cpus; i++) {

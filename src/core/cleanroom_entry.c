@@ -56,10 +56,21 @@ static int match_modules(struct pp_cursor *c, struct pp_module_table *out)
 	return c->failed ? -EINVAL : 0;
 }
 
+/* A per-slot id: the slot's own, never wrapping past uid -1. */
+static int add_index(unsigned *id, uint32_t per_slot, int index)
+{
+	if (!per_slot)
+		return 0;
+	if (*id >= 0xffffffffu - (unsigned)index)
+		return -EINVAL;
+	*id += (unsigned)index;
+	return 0;
+}
+
 static int parse_setup(struct pp_cursor *c, int index,
 		       struct pp_worker_setup *s, struct pp_module_table *mods)
 {
-	uint32_t n, i, count;
+	uint32_t n, i, count, flags;
 	const uint8_t *insns;
 
 	if (pp_cursor_u32(c) != PP_CLEANROOM_SETUP_MAGIC ||
@@ -75,6 +86,10 @@ static int parse_setup(struct pp_cursor *c, int index,
 	s->rlimit_nproc = (unsigned long)pp_cursor_u64(c);
 	s->uid = pp_cursor_u32(c);
 	s->gid = pp_cursor_u32(c);
+	flags = pp_cursor_u32(c);
+	if (add_index(&s->uid, flags & PP_CLEANROOM_UID_PER_SLOT, index) ||
+	    add_index(&s->gid, flags & PP_CLEANROOM_GID_PER_SLOT, index))
+		return -EINVAL;
 	s->keep_caps = pp_cursor_u64(c);
 	s->cpu = s->node = -1;
 	n = pp_cursor_u32(c);

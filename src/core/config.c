@@ -1,8 +1,10 @@
 /* Config defaults and validation. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "src/core/log.h"
 #include "src/core/pool_internal.h"
 
 #define MAX_WORKERS   4096
@@ -20,6 +22,18 @@ static int online_cpus(void)
 	long n = sysconf(_SC_NPROCESSORS_ONLN);
 
 	return n > 0 ? (int)n : 1;
+}
+
+/* The worker uid range ends below uid -1, defaults applied. */
+static int uid_range_fits(const pool_config_t *c)
+{
+	uint64_t base = c->worker_uid_base, count = c->worker_uid_count;
+
+	if (base == POOL_WORKER_UID_HOST)
+		return 1;
+	base = base ? base : POOL_WORKER_UID_BASE_DEFAULT;
+	count = count ? count : POOL_WORKER_UID_COUNT_DEFAULT;
+	return base + count <= POOL_WORKER_UID_HOST;
 }
 
 /* Range checks on what the caller gave, before defaults are applied. */
@@ -74,6 +88,78 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "dlopen'd");
 	if (memchr(c->pool_name, '\0', sizeof(c->pool_name)) == NULL)
 		return bad(why, len, "pool_name is not NUL-terminated");
+	if (c->worker_stdio < POOL_STDIO_CAPTURE ||
+	    c->worker_stdio > POOL_STDIO_DISCARD)
+		return bad(why, len,
+			   "worker_stdio must be CAPTURE, INHERIT or DISCARD");
+	if (c->worker_output_rate > PP_OUTPUT_RATE_MAX)
+		return bad(why, len, "worker_output_rate must be 0..100000");
+	if (!uid_range_fits(c))
+		return bad(why, len,
+			   "worker_uid_base + worker_uid_count must stay below "
+			   "2^32 - 1");
+	return 0;
+}
+
+/* Whether [first, first + count) lies in one extent of an id map
+ * ("/proc/self/uid_map": inside, outside, count per line). */
+static int ids_mapped(const char *map, unsigned first, unsigned count)
+{
+	unsigned long long in, out, n;
+	FILE *f = fopen(map, "re");
+	int found = 0;
+
+	if (!f)
+		return 0;
+	while (!found && fscanf(f, "%llu %llu %llu", &in, &out, &n) == 3)
+		found =
+		    first >= in && (unsigned long long)first + count <= in + n;
+	fclose(f);
+	return found;
+}
+
+/*
+ * Each pool's workers run under uids of their own when root created it
+ * (see worker_uid_base in process_pool.h). Resolved, worker_uid_count is
+ * the pool's own block (max_workers uids from worker_uid_base), or 0 when
+ * workers keep the identity worker_uid and worker_gid give them.
+ */
+static int resolve_ids(const pool_config_t *in, pool_config_t *out, char *why,
+		       size_t len)
+{
+	static _Atomic unsigned next_block;
+	static _Atomic int warned;
+	unsigned base = in->worker_uid_base, count = in->worker_uid_count;
+	unsigned need = (unsigned)out->max_workers;
+	int given = base || count;
+
+	out->worker_uid_base = 0;
+	out->worker_uid_count = 0;
+	if (base == POOL_WORKER_UID_HOST || in->worker_uid || geteuid() != 0)
+		return 0;
+	base = base ? base : POOL_WORKER_UID_BASE_DEFAULT;
+	count = count ? count : POOL_WORKER_UID_COUNT_DEFAULT;
+	if (count < need)
+		return bad(why, len, "worker_uid_count is below max_workers");
+	if (!ids_mapped("/proc/self/uid_map", base, count) ||
+	    (!in->worker_gid &&
+	     !ids_mapped("/proc/self/gid_map", base, count))) {
+		if (given)
+			return bad(why, len,
+				   "worker_uid_base..+worker_uid_count is not "
+				   "mapped in this user namespace");
+		if (!atomic_exchange(&warned, 1))
+			pp_log(LOG_LEVEL_WARN, in->pool_name, "worker_uid_off",
+			       "base=%u count=%u reason=\"%s\"", base, count,
+			       "not mapped in this user namespace: workers "
+			       "keep the host's uid, without capabilities");
+		return 0;
+	}
+	/* Round robin over the blocks: pools alive together get their own
+	 * unless this process made count / max_workers pools since. */
+	out->worker_uid_base =
+	    base + atomic_fetch_add(&next_block, 1) % (count / need) * need;
+	out->worker_uid_count = need;
 	return 0;
 }
 
@@ -114,7 +200,9 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 	out->arena_size = (out->arena_size + 4095) & ~(size_t)4095;
 	if (!out->max_output_size || out->max_output_size > out->arena_size)
 		out->max_output_size = out->arena_size;
+	if (!out->worker_output_rate)
+		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
 	if (!out->pool_name[0])
 		snprintf(out->pool_name, sizeof(out->pool_name), "pool");
-	return 0;
+	return resolve_ids(in, out, why, why_len);
 }

@@ -109,6 +109,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 			      memory_order_relaxed);
 	atomic_store_explicit(&t->start_ns, pp_now_ns(), memory_order_relaxed);
 	w->slots[0] = t;
+	pp_worker_output_lane_task(&w->out, t->id); /* names its output */
 	w->in_flight = 1;
 	atomic_store_explicit(&w->info_busy, 1, memory_order_relaxed);
 	t->placed_prio = t->priority;

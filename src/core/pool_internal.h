@@ -21,8 +21,9 @@
 #include "src/core/latency.h"
 #include "src/core/modules.h"
 #include "src/core/protocol.h"
-#include "src/core/worker_setup.h"
 #include "src/core/queue_room.h"
+#include "src/core/worker_output.h"
+#include "src/core/worker_setup.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
@@ -94,6 +95,7 @@ struct pp_worker {
 				     * the supervisor acts on it on return */
 	const char *wake_fault;	    /* supervisor: a wakeup flood seen while
 				     * a client held the worker */
+	struct pp_worker_output out; /* its stdout and stderr (CAPTURE) */
 	/* What pool_get_workers reads from other threads. */
 	_Atomic int info_pid; /* 0 while the slot is empty */
 	_Atomic int info_busy;
@@ -247,6 +249,19 @@ void pp_worker_close_events(struct pp_worker *w);
 
 /* pp_worker_signal - send sig through the pidfd; changes no state. */
 void pp_worker_signal(struct pp_worker *w, int sig);
+
+/*
+ * pp_worker_output_event - w's output pipe is readable: read and log one
+ * wakeup's worth (supervisor). pp_worker_output_finish - at reap, before
+ * its tasks are settled: log what is left and close the pipe.
+ */
+void pp_worker_output_event(struct process_pool *pool, struct pp_worker *w);
+void pp_worker_output_finish(struct process_pool *pool, struct pp_worker *w);
+
+/* pp_worker_ids - the uid and gid the worker in slot index switches to
+ * (0: none): the config's, or the slot's own (see resolve_ids). */
+void pp_worker_ids(const struct process_pool *pool, int index, unsigned *uid,
+		   unsigned *gid);
 
 /* config.c */
 int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,

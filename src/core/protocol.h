@@ -19,7 +19,8 @@
 #define PP_EXIT_SANDBOX	  121 /* seccomp denied a syscall (kill mode) */
 #define PP_EXIT_CLEANROOM 122 /* a clean-room worker could not start */
 #define PP_EXIT_CGROUP	  123 /* could not move into its cgroup leaf */
-#define PP_EXIT_TASK_CALLED_EXIT 124 /* its task called exit() (see
+#define PP_EXIT_STDIO	  124 /* could not set up its fds 0, 1 and 2 */
+#define PP_EXIT_TASK_CALLED_EXIT 125 /* its task called exit() (see
 				      * worker_exit_trap.h) */
 #define PP_EXIT_CONFINE                                                        \
 	200 /* + enum pp_confine_step: could not confine                       \

@@ -39,6 +39,7 @@
 #define TAG_TIMER	2u
 #define TAG_CHANNEL	3u
 #define TAG_PIDFD	4u
+#define TAG_OUTPUT	5u
 #define MAX_DEFERRALS	100000
 /* Frames taken from one worker per drain: a worker that keeps its ring
  * full waits its turn behind the others. */
@@ -243,7 +244,9 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->wake_fault = NULL;
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
 	    epoll_add(pool, w->ch.wake_rd,
-		      tag(TAG_CHANNEL, (uint32_t)w->index))) {
+		      tag(TAG_CHANNEL, (uint32_t)w->index)) ||
+	    (w->out.open &&
+	     epoll_add(pool, w->out.fd, tag(TAG_OUTPUT, (uint32_t)w->index)))) {
 		pp_worker_kill(w);
 		return -errno;
 	}
@@ -723,6 +726,8 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 	char how[96];
 	siginfo_t info;
 
+	/* Its last words first, while its tasks are still on it. */
+	pp_worker_output_finish(pool, w);
 	memset(&info, 0, sizeof(info));
 	/* ECHILD: a host that ignores SIGCHLD had it reaped already. */
 	if (waitid((idtype_t)P_PIDFD, (id_t)w->pidfd, &info, WEXITED) == 0) {
@@ -1321,6 +1326,9 @@ static void handle_events(struct process_pool *pool, struct epoll_event *ev,
 				drain_worker(pool, w);
 				reap(pool, w);
 			}
+		} else if (kind == TAG_OUTPUT &&
+			   idx < (uint32_t)pool->cfg.max_workers) {
+			pp_worker_output_event(pool, &pool->workers[idx]);
 		}
 	}
 }

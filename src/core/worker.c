@@ -3,14 +3,16 @@
  *
  * Fork mode: glibc fork() from the supervisor thread, whose atfork
  * handlers keep malloc usable in the child; the child then enters the
- * worker side (worker_setup.h) with a setup built here from the pool. Clean-room mode forks the same way, then the child only
- * moves its channel's fds and execs the program (cleanroom.c). The death
- * signal is tied to the supervisor thread, so workers die with the pool
- * even if the host is killed.
+ * worker side (worker_setup.h) with a setup built here from the pool.
+ * Clean-room mode forks the same way, then the child only moves its
+ * channel's fds and execs the program (cleanroom.c). The death signal is
+ * tied to the supervisor thread, so workers die with the pool even if the
+ * host is killed.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/epoll.h>
 #include <sys/wait.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -157,6 +159,18 @@ void pp_worker_close_events(struct pp_worker *w)
 	w->pids_events_fd = -1;
 }
 
+void pp_worker_ids(const struct process_pool *pool, int index, unsigned *uid,
+		   unsigned *gid)
+{
+	*uid = pool->cfg.worker_uid;
+	*gid = pool->cfg.worker_gid;
+	if (!pool->cfg.worker_uid_count)
+		return;
+	*uid = pool->cfg.worker_uid_base + (unsigned)index;
+	if (!*gid)
+		*gid = *uid;
+}
+
 /* What worker w sets itself up with, from the pool: built before the
  * fork, so the child reads no more of the pool than it must. */
 static void make_setup(const struct process_pool *pool,
@@ -171,8 +185,7 @@ static void make_setup(const struct process_pool *pool,
 	s->rlimit_nofile = pool->cfg.rlimit_nofile;
 	s->rlimit_cpu_s = pool->cfg.rlimit_cpu_s;
 	s->rlimit_nproc = pool->cfg.rlimit_nproc;
-	s->uid = pool->cfg.worker_uid;
-	s->gid = pool->cfg.worker_gid;
+	pp_worker_ids(pool, w->index, &s->uid, &s->gid);
 	s->keep_caps = pool->keep_caps;
 	s->seccomp = pool->seccomp;
 	s->cpu = s->node = -1;
@@ -201,15 +214,61 @@ static void drop_parent_mappings(const struct process_pool *pool)
 
 /* Child, fork mode: becomes the worker from setup s; never returns. */
 static __attribute__((noreturn)) void
-run_forked(const struct process_pool *pool, const struct pp_worker *w,
+run_forked(const struct process_pool *pool, int memfd, int efd,
 	   const struct pp_worker_setup *s)
 {
-	int memfd = dup(w->ch.fd), efd = dup(w->ch.parent_eventfd);
-
-	if (memfd < 3 || efd < 3)
+	/* Copies above stdio: the worker keeps these two and 0..2 only. */
+	memfd = fcntl(memfd, F_DUPFD, 3);
+	efd = fcntl(efd, F_DUPFD, 3);
+	if (memfd < 0 || efd < 0)
 		_exit(6);
 	drop_parent_mappings(pool);
 	pp_worker_enter(s, memfd, efd);
+}
+
+/*
+ * The child of the fork: dies with the supervisor thread, joins its
+ * leaf, takes stdio of its own (fds it still needs are moved out of the
+ * way first), then becomes the worker or execs the clean-room one (ex).
+ * Only async-signal-safe calls until then: the parent has other threads.
+ */
+static __attribute__((noreturn)) void
+child(const struct process_pool *pool, const struct pp_worker *w, pid_t parent,
+      int procs_fd, int out_fd, const struct pp_worker_setup *s,
+      struct pp_cleanroom_exec *ex)
+{
+	struct pp_cleanroom cr = pool->cleanroom;
+	int memfd = w->ch.fd, efd = w->ch.parent_eventfd;
+	int *const keep[] = {&memfd, &efd, &cr.setup_fd, &cr.exe_fd};
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(1);
+	join_leaf(procs_fd);
+	if (pp_worker_stdio_child(pool->cfg.worker_stdio, out_fd, keep,
+				  ex ? 4 : 2))
+		_exit(PP_EXIT_STDIO);
+	if (ex)
+		pp_cleanroom_exec(&cr, memfd, efd, ex);
+	run_forked(pool, memfd, efd, s);
+}
+
+/* CAPTURE: the pipe for w's stdout and stderr; *out_fd its write end. */
+static int open_output(const struct process_pool *pool, struct pp_worker *w,
+		       int *out_fd)
+{
+	*out_fd = -1;
+	if (pool->cfg.worker_stdio != POOL_STDIO_CAPTURE)
+		return 0;
+	return pp_worker_output_open(&w->out, pool->cfg.worker_output_rate,
+				     out_fd);
+}
+
+static void close_output(struct pp_worker *w, int out_fd)
+{
+	if (out_fd >= 0)
+		close(out_fd);
+	pp_worker_output_close(&w->out, NULL, 0);
 }
 
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
@@ -218,7 +277,7 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	struct pp_cleanroom_exec ex;
 	struct pp_worker_setup setup;
 	pid_t parent = getpid(), pid;
-	int procs_fd, err;
+	int procs_fd, out_fd, err;
 
 	if (!w->slots) {
 		w->slots =
@@ -231,11 +290,12 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	err = make_channel(pool, w);
 	if (err)
 		return err;
+	err = open_output(pool, w, &out_fd);
+	if (err)
+		goto out_channel;
 	err = make_leaf(pool, w, &procs_fd);
-	if (err) {
-		pp_channel_close(&w->ch);
-		return err;
-	}
+	if (err)
+		goto out_output;
 	/* Nothing to build after the fork: the child of a threaded
 	 * parent only uses what is ready. */
 	if (cleanroom)
@@ -245,31 +305,25 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	if (pid < 0) {
 		err = -errno;
 		undo_leaf(w, procs_fd);
-		pp_channel_close(&w->ch);
-		return err;
+		goto out_output;
 	}
-	if (pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(1);
-		join_leaf(procs_fd);
-		if (cleanroom)
-			pp_cleanroom_exec(&pool->cleanroom, w->ch.fd,
-					  w->ch.parent_eventfd, &ex);
-		run_forked(pool, w, &setup);
-	}
+	if (pid == 0)
+		child(pool, w, parent, procs_fd, out_fd, &setup,
+		      cleanroom ? &ex : NULL);
 	if (procs_fd >= 0)
 		close(procs_fd);
+	if (out_fd >= 0)
+		close(out_fd); /* the child holds the only write end */
+	out_fd = -1;
 	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (w->pidfd < 0) {
 		err = -errno;
 		kill(pid, SIGKILL);
 		waitpid(pid, NULL, 0); /* our own child, by pid */
 		undo_leaf(w, -1);
-		pp_channel_close(&w->ch);
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "spawn_failed",
 		       "reason=pidfd_open errno=%d", -err);
-		return err;
+		goto out_output;
 	}
 	w->pid = pid;
 	w->state = PP_WORKER_LIVE;
@@ -292,6 +346,12 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	pp_log(LOG_LEVEL_DEBUG, pool->cfg.pool_name, "worker_spawned",
 	       "worker=%d pid=%d", w->index, (int)pid);
 	return 0;
+
+out_output:
+	close_output(w, out_fd);
+out_channel:
+	pp_channel_close(&w->ch);
+	return err;
 }
 
 void pp_worker_signal(struct pp_worker *w, int sig)
@@ -313,6 +373,7 @@ void pp_worker_kill(struct pp_worker *w)
 
 void pp_worker_unslot(struct pp_worker *w, struct task_future *t)
 {
+	pp_worker_output_task_ended(&w->out, t->id);
 	if (t->arena_in.length)
 		pp_channel_free(&w->ch, &t->arena_in);
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
@@ -325,4 +386,113 @@ void pp_worker_unslot(struct pp_worker *w, struct task_future *t)
 		w->idle_since_ns = pp_now_ns();
 		atomic_store(&w->info_busy, 0);
 	}
+}
+
+/* ---- output ----------------------------------------------------------- */
+
+struct output_reader {
+	struct process_pool *pool;
+	struct pp_worker *w;
+	int lent; /* a lane client held w when the read began */
+};
+
+/* The task w's RUNNING word names, if it is one in flight there: the
+ * worker's own claim, checked before it indexes anything. */
+static uint64_t running_task(const struct process_pool *pool,
+			     struct pp_worker *w)
+{
+	uint32_t word = pp_channel_word_load(&w->ch, PP_WORD_RUNNING);
+	unsigned slot = (word - 1) & 0xffff;
+	struct task_future *t;
+
+	if (!word || slot >= (unsigned)pool->cfg.max_in_flight)
+		return 0;
+	t = w->slots[slot];
+	if (!t || pp_running_word(pp_wire_id(t->id, slot)) != word)
+		return 0;
+	return t->id;
+}
+
+/* The one task in flight on w (the caller knows there is one). */
+static uint64_t only_task(const struct process_pool *pool,
+			  const struct pp_worker *w)
+{
+	int s;
+
+	for (s = 0; s < pool->cfg.max_in_flight; s++)
+		if (w->slots[s])
+			return w->slots[s]->id;
+	return 0;
+}
+
+/*
+ * Who could have written what was just read: the tasks that left w since
+ * the window opened, and those on it now. Its slots are read only when
+ * no client held it; a lent worker runs the lane's one task.
+ */
+static void name_writer(void *ctx, uint64_t ended, uint64_t last, uint64_t lane,
+			char *buf, size_t len)
+{
+	struct output_reader *r = ctx;
+	struct pp_worker *w = r->w;
+	uint64_t n = ended, one = last, running = 0;
+
+	if (r->lent) {
+		n += lane != 0;
+		one = ended ? last : lane;
+	} else if (w->in_flight) {
+		n += w->in_flight;
+		one = ended ? last : only_task(r->pool, w);
+		running = running_task(r->pool, w);
+	}
+	if (n == 0)
+		snprintf(buf, len, "task=-");
+	else if (n == 1)
+		snprintf(buf, len, "task=%llu", (unsigned long long)one);
+	else if (running)
+		snprintf(buf, len, "task=? tasks=%llu running=%llu",
+			 (unsigned long long)n, (unsigned long long)running);
+	else
+		snprintf(buf, len, "task=? tasks=%llu", (unsigned long long)n);
+}
+
+static void make_who(struct output_reader *r, struct pp_output_who *who)
+{
+	who->pool = r->pool->cfg.pool_name;
+	who->worker = r->w->index;
+	who->pid = (int)r->w->pid;
+	who->task = name_writer;
+	who->ctx = r;
+}
+
+void pp_worker_output_event(struct process_pool *pool, struct pp_worker *w)
+{
+	struct output_reader r = {pool, w, 0};
+	struct pp_output_who who;
+	int expect = PP_LANE_FREE;
+
+	if (!w->out.open)
+		return; /* closed earlier in this batch of events */
+	/* An idle lent worker is taken back, so its slots hold still. */
+	atomic_compare_exchange_strong(&w->lane, &expect, PP_LANE_SUPERVISOR);
+	r.lent = atomic_load(&w->lane) == PP_LANE_CLIENT;
+	make_who(&r, &who);
+	if (!pp_worker_output_read(&w->out, &who, pp_coarse_now_ns()))
+		return;
+	/* No writer left (a task closed fds 1 and 2): a level-triggered
+	 * hang-up would fire forever. */
+	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->out.fd, NULL);
+	pp_worker_output_close(&w->out, &who, pp_coarse_now_ns());
+}
+
+void pp_worker_output_finish(struct process_pool *pool, struct pp_worker *w)
+{
+	struct output_reader r = {pool, w, 0};
+	struct pp_output_who who;
+
+	if (!w->out.open)
+		return;
+	make_who(&r, &who);
+	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->out.fd, NULL);
+	pp_worker_output_close(&w->out, &who, pp_coarse_now_ns());
 }

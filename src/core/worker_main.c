@@ -19,6 +19,8 @@
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdio_ext.h>
 #include <ucontext.h>
 #include <stdlib.h>
 #include <string.h>
@@ -446,6 +448,10 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 		pp_channel_word_store(&ws->ch, PP_WORD_VIOLATION, 0);
 	}
 	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);
+	/* What it printed without a newline is its output, not the
+	 * next task's. */
+	if (__fpending(stdout))
+		fflush(stdout);
 	send_result(ws, f->task_id, status, rc, ref);
 }
 
@@ -596,6 +602,25 @@ static void place(const struct pp_worker_setup *s)
 		numa_set_preferred(s->node);
 }
 
+/*
+ * A fork's stdio buffers hold what the host had read from stdin and not
+ * yet used, and what it had printed and not yet flushed: neither is the
+ * task's to read or to print again. Fresh buffers, set now, also spare
+ * stdio its first-use isatty() (an ioctl the policy denies) on a
+ * /dev/null stdin or stdout. Output goes out a line at a time, so a
+ * crash loses at most an unfinished line.
+ */
+static void own_stdio(void)
+{
+	static char in_buf[BUFSIZ], out_buf[BUFSIZ];
+
+	__fpurge(stdin);
+	__fpurge(stdout);
+	__fpurge(stderr);
+	setvbuf(stdin, in_buf, _IOFBF, sizeof(in_buf));
+	setvbuf(stdout, out_buf, _IOLBF, sizeof(out_buf));
+}
+
 void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
 {
 	static struct worker_state ws;
@@ -610,6 +635,7 @@ void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
 		_exit(7);
 	pp_exit_trap_arm(&ws.ch); /* the host's stdio and atexit stay its */
 	close_other_fds(memfd, efd);
+	own_stdio();
 	place(s);
 	confine(s, &ws);
 	worker_loop(&ws);

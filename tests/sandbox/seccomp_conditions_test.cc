@@ -520,11 +520,19 @@ TEST(SeccompConditions, ArchPrctlOnlyTheRuntimesCodes)
 
 // ---- @file-read: reading only ------------------------------------------
 
+// In a directory every uid may enter: workers of a root pool run under
+// uids of their own (TEST_TMPDIR may be private to the test's user).
 std::string tmp_path(const char *name)
 {
-	const char *dir = getenv("TEST_TMPDIR");
-	return std::string(dir ? dir : "/tmp") + "/" + name + "." +
-	       std::to_string(getpid());
+	static std::string dir;
+	if (dir.empty()) {
+		char tmpl[] = "/tmp/pp_seccomp_XXXXXX";
+		if (mkdtemp(tmpl) && chmod(tmpl, 0755) == 0)
+			dir = tmpl;
+		else
+			dir = "/tmp";
+	}
+	return dir + "/" + name + "." + std::to_string(getpid());
 }
 
 // open(input path, (int)user_data), through openat as glibc does.
