@@ -54,7 +54,8 @@ rm -rf "$dir"
 mkdir -p "$dir/modules"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-chmod 755 "$tmp" # apt-get download drops to _apt when it can
+# apt-get download fetches as _apt when run as root.
+[ "$(id -u)" -ne 0 ] || chown _apt "$tmp" 2>/dev/null || chmod 777 "$tmp"
 (cd "$tmp" && apt-get download -q "$pkg=$ver" >&2)
 deb=$(ls "$tmp"/*.deb)
 
@@ -88,5 +89,9 @@ else
 	rm -f "$dir/vmlinux"
 fi
 touch "$dir/ok"
+# Older kernels in the cache (~75 MB each) are not needed any more.
+for old in "$cache"/linux-image-*; do
+	[ "$old" = "$dir" ] || rm -rf "$old"
+done
 say "kernel ready in $dir"
 echo "$dir"

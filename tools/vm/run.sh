@@ -121,6 +121,7 @@ timeout -k 10 "$budget" qemu-system-x86_64 \
 	-fsdev "local,id=results,path=$out,$fs" \
 	-device virtio-9p-pci,fsdev=results,mount_tag=results || rc=$?
 echo "vm: the guest ran for $(($(date +%s) - t0)) s (qemu exit $rc)"
+rm -f "$out/initramfs.cpio"
 grep -E '^ppvm' "$out/console.log" 2>/dev/null | sed 's/^/vm: /'
 
 status=0
