@@ -152,6 +152,14 @@ template <typename F> bool eventually(F cond)
 	return cond();
 }
 
+void end_child(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, nullptr, 0);
+}
+
 // A child that joins group and sleeps there until killed: a service's
 // own process.
 pid_t sleeper_in(const std::string &group)
@@ -169,17 +177,11 @@ pid_t sleeper_in(const std::string &group)
 	close(fd);
 	std::string procs = group + "/cgroup.procs";
 	if (pid > 0 &&
-	    !eventually([&] { return !read_text(procs).empty(); }))
+	    !eventually([&] { return !read_text(procs).empty(); })) {
+		end_child(pid);
 		return -1;
+	}
 	return pid;
-}
-
-void end_child(pid_t pid)
-{
-	if (pid <= 0)
-		return;
-	kill(pid, SIGKILL);
-	waitpid(pid, nullptr, 0);
 }
 
 // Removes group and the groups under it, killing what is left in them.
@@ -730,6 +732,7 @@ TEST(Cgroup, KilledHostsGroupsAreRemovedByTheNextPool)
 	end_child(inside);
 	remove_tree(busy);
 	remove_tree(alive);
+	remove_tree(left);  // only where the pool failed to
 }
 
 // ---- every kill reaches the whole leaf ----------------------------------
