@@ -42,7 +42,8 @@ if [ -z "$pkg" ]; then
 	say "cannot resolve $meta to a kernel package"
 	exit 1
 fi
-ver=$(apt-cache show "$pkg" 2>/dev/null | awk '/^Version:/ { print $2; exit }')
+ver=$(apt-cache policy "$pkg" 2>/dev/null |
+	awk '/Candidate:/ { print $2; exit }')
 dir=$cache/$pkg-$ver
 if [ -f "$dir/ok" ]; then
 	echo "$dir"
