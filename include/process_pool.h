@@ -188,7 +188,9 @@ typedef struct pool_config {
 	 * cgroup v2: a group per pool and a leaf per worker, under
 	 * cgroup_parent (a delegated group, e.g. a systemd service with
 	 * Delegate=yes) or, when NULL, under the process's own group.
-	 * Limits need the controller enabled there; see cgroup_mode.
+	 * Limits need the controller enabled there, which a group with
+	 * processes of its own cannot do (README, "cgroup v2 and
+	 * delegation"); see cgroup_mode.
 	 */
 	const char *cgroup_parent; /* copied by pool_create */
 	int cgroup_mode;	   /* POOL_CGROUP_BEST_EFFORT (0): run without
@@ -404,7 +406,9 @@ process_pool_t *pool_create(const pool_config_t *config);
  *
  * Returns 0, POOL_EINVAL for NULL, POOL_ESTATE if the pool was already
  * started, or POOL_ESYS when a worker or the supervisor could not be
- * started (logged). Call it once, from one thread.
+ * started, or when cgroup_mode is POOL_CGROUP_REQUIRED and a group or a
+ * limit cannot be had (logged, with what to do). Call it once, from one
+ * thread.
  */
 int pool_start(process_pool_t *pool);
 

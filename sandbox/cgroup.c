@@ -1,8 +1,11 @@
 /* cgroup v2 groups and leaves for workers; see cgroup.h. */
 #include "sandbox/cgroup.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,6 +74,19 @@ static int read_file(const char *dir, const char *file, char *buf, size_t len)
 	return 0;
 }
 
+/* An fd on one of the leaf's files, or -errno. */
+static int open_in_leaf(const char *leaf, const char *file, int flags)
+{
+	char path[PATH_MAX];
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/%s", leaf, file) >=
+	    sizeof(path))
+		return -ENAMETOOLONG;
+	fd = open(path, flags | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
 int pp_cgroup_find(char *mount, size_t mlen, char *own, size_t olen)
 {
 	char line[4096], root[PATH_MAX], mnt[PATH_MAX], fstype[64];
@@ -104,14 +120,14 @@ int pp_cgroup_find(char *mount, size_t mlen, char *own, size_t olen)
 	return found ? 0 : -ENOENT;
 }
 
-/* The controllers of want that dir's cgroup.controllers lists. */
-static unsigned offered(const char *dir, unsigned want)
+/* The controllers of want that one of dir's files lists. */
+static unsigned listed(const char *dir, const char *file, unsigned want)
 {
 	char list[512], *tok, *save;
 	unsigned have = 0;
 	size_t i;
 
-	if (read_file(dir, "cgroup.controllers", list, sizeof(list)))
+	if (read_file(dir, file, list, sizeof(list)))
 		return 0;
 	for (tok = strtok_r(list, " \n", &save); tok;
 	     tok = strtok_r(NULL, " \n", &save))
@@ -121,22 +137,193 @@ static unsigned offered(const char *dir, unsigned want)
 	return have & want;
 }
 
-/* Enables each controller of mask for dir's children; returns those that
- * took. One at a time, so one refusal does not hide the others. */
-static unsigned enable(const char *dir, unsigned mask)
+/* The controllers of want that dir may enable for its children. */
+static unsigned offered(const char *dir, unsigned want)
 {
-	char cmd[32];
+	return listed(dir, "cgroup.controllers", want);
+}
+
+/*
+ * dir's cgroup.type ("domain", "domain threaded", "domain invalid",
+ * "threaded"), or "root" for a root, which has none and may mix
+ * processes with controller-enabled children.
+ */
+static void group_type(const char *dir, char *buf, size_t len)
+{
+	if (read_file(dir, "cgroup.type", buf, len)) {
+		snprintf(buf, len, "root");
+		return;
+	}
+	buf[strcspn(buf, "\n")] = '\0';
+}
+
+/* Whether dir holds processes of its own (not counting its children). */
+static int has_processes(const char *dir)
+{
+	char c;
+	int fd = open_in_leaf(dir, "cgroup.procs", O_RDONLY);
+	ssize_t n;
+
+	if (fd < 0)
+		return 0;
+	n = read(fd, &c, 1);
+	close(fd);
+	return n > 0;
+}
+
+/* Fills why, unless an earlier, more precise reason is there. */
+static void say(char *why, size_t len, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why[0])
+		return;
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+#define DELEGATE_HINT                                                          \
+	"give the pool an empty, delegated parent in cgroup_parent (under "    \
+	"systemd: Delegate=yes and DelegateSubgroup=, and cgroup_parent "      \
+	"the service's group, the parent of that subgroup; see the README)"
+
+/*
+ * Enables each controller of mask for dir's children, one at a time, so
+ * one refusal does not hide the others; returns those that took. A
+ * group with processes of its own is left alone: it refuses memory, and
+ * accepting pids or cpu (which the kernel lets threads share) would turn
+ * it into a thread root ("domain threaded") whose child groups can take
+ * no process, for this pool and every later one. A write that changes
+ * dir's type anyway (a process joined meanwhile) is undone.
+ */
+static unsigned enable(const char *dir, unsigned mask, char *why,
+		       size_t why_len)
+{
+	char cmd[32], before[32], after[32], names[64];
 	unsigned on = 0;
 	size_t i;
+	int err;
 
+	if (!mask)
+		return 0;
+	group_type(dir, before, sizeof(before));
+	if (strcmp(before, "root") && has_processes(dir)) {
+		say(why, why_len,
+		    "%s has processes of its own, so it cannot enable %s for "
+		    "the pool's group: " DELEGATE_HINT,
+		    dir, pp_cgroup_names(mask, names, sizeof(names)));
+		return 0;
+	}
 	for (i = 0; i < NCTRL; i++) {
 		if (!(mask & controllers[i].bit))
 			continue;
 		snprintf(cmd, sizeof(cmd), "+%s", controllers[i].name);
-		if (!write_file(dir, "cgroup.subtree_control", cmd))
-			on |= controllers[i].bit;
+		err = write_file(dir, "cgroup.subtree_control", cmd);
+		if (err) {
+			say(why, why_len,
+			    "%s refused to enable %s for its children "
+			    "(%s): " DELEGATE_HINT,
+			    dir, controllers[i].name, strerror(-err));
+			continue;
+		}
+		group_type(dir, after, sizeof(after));
+		if (strcmp(before, after)) {
+			cmd[0] = '-';
+			(void)write_file(dir, "cgroup.subtree_control", cmd);
+			say(why, why_len,
+			    "%s took processes meanwhile, and enabling %s "
+			    "made it '%s': undone; " DELEGATE_HINT,
+			    dir, controllers[i].name, after);
+			continue;
+		}
+		on |= controllers[i].bit;
 	}
 	return on;
+}
+
+/* Whether a group and everything under it holds no process. */
+static int unpopulated(const char *dir)
+{
+	char buf[256];
+
+	return !read_file(dir, "cgroup.events", buf, sizeof(buf)) &&
+	       strstr(buf, "populated 0");
+}
+
+/*
+ * Removes a pool's group and its (empty) leaves; the kernel refuses to
+ * remove a group that still holds a process. Returns 0 or -errno.
+ */
+static int remove_group(const char *path)
+{
+	char leaf[PATH_MAX];
+	struct dirent *e;
+	DIR *d;
+
+	if (!unpopulated(path))
+		return -EBUSY;
+	d = opendir(path);
+	if (!d)
+		return -errno;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_type == DT_DIR && e->d_name[0] != '.' &&
+		    (size_t)snprintf(leaf, sizeof(leaf), "%s/%s", path,
+				     e->d_name) < sizeof(leaf))
+			(void)rmdir(leaf);
+	closedir(d);
+	return rmdir(path) ? -errno : 0;
+}
+
+/*
+ * A host killed with SIGKILL leaves its processpool-PID-N groups behind
+ * (its workers die with it: they hold a death signal). Those whose owner
+ * is gone and that hold no process are removed; pids are reused, so an
+ * owner that seems alive keeps its groups, and a group that still holds
+ * a process (a worker's orphan, or a pool of a host in another pid
+ * namespace) is never touched. This process's own are skipped: its other
+ * pools may be starting.
+ */
+static unsigned reap_stale(const char *base)
+{
+	char path[PATH_MAX];
+	struct dirent *e;
+	unsigned n = 0;
+	int pid, end;
+	unsigned gen;
+	DIR *d = opendir(base);
+
+	if (!d)
+		return 0;
+	while ((e = readdir(d)) != NULL) {
+		end = 0;
+		if (e->d_type != DT_DIR ||
+		    sscanf(e->d_name, "processpool-%d-%u%n", &pid, &gen,
+			   &end) != 2 ||
+		    e->d_name[end] || pid <= 0 || pid == (int)getpid())
+			continue;
+		if (!kill(pid, 0) || errno != ESRCH)
+			continue; /* alive, or not ours to signal */
+		if ((size_t)snprintf(path, sizeof(path), "%s/%s", base,
+				     e->d_name) < sizeof(path) &&
+		    !remove_group(path))
+			n++;
+	}
+	closedir(d);
+	return n;
+}
+
+/* Creates the pool's group; one that a dead process with this pid left
+ * behind is taken over when it holds nothing. Returns 0 or -errno. */
+static int make_group(const char *path)
+{
+	if (!mkdir(path, 0755))
+		return 0;
+	if (errno != EEXIST)
+		return -errno;
+	if (remove_group(path))
+		return -EEXIST;
+	return mkdir(path, 0755) ? -errno : 0;
 }
 
 int pp_cgroup_pool_open(struct pp_cgroup_pool *cg, const char *parent,
@@ -144,11 +331,13 @@ int pp_cgroup_pool_open(struct pp_cgroup_pool *cg, const char *parent,
 			size_t why_len)
 {
 	char mount[PATH_MAX], own[PATH_MAX], base[2 * PATH_MAX + 2];
-	char kill_file[PATH_MAX + 16];
+	char kill_file[PATH_MAX + 16], type[32], names[64];
+	unsigned absent;
 	struct stat st;
 	int err;
 
 	memset(cg, 0, sizeof(*cg));
+	why[0] = '\0';
 	err = pp_cgroup_find(mount, sizeof(mount), own, sizeof(own));
 	if (err) {
 		snprintf(why, why_len, "no cgroup2 filesystem mounted");
@@ -164,16 +353,38 @@ int pp_cgroup_pool_open(struct pp_cgroup_pool *cg, const char *parent,
 	if (snprintf(cg->path, sizeof(cg->path), "%s/%s", base, name) >=
 	    (int)sizeof(cg->path))
 		return -ENAMETOOLONG;
-	/* The parent enables what it offers (fails harmlessly when it has
-	 * processes of its own), then the pool group for its leaves. */
-	enable(base, offered(base, want));
-	if (mkdir(cg->path, 0755) && errno != EEXIST) {
-		err = -errno;
+	cg->stale_removed = reap_stale(base);
+	absent = want & ~offered(base, want);
+	/* The parent enables what it offers, unless that would change its
+	 * type; then the pool's group enables it for its leaves. */
+	enable(base,
+	       offered(base, want) &
+		   ~listed(base, "cgroup.subtree_control", want),
+	       why, why_len);
+	err = make_group(cg->path);
+	if (err) {
 		snprintf(why, why_len, "cannot create %s: %s", cg->path,
-			 strerror(errno));
+			 strerror(-err));
 		return err;
 	}
-	cg->available = enable(cg->path, offered(cg->path, want));
+	/* Under a thread root, a new group is "domain invalid": no process
+	 * could join its leaves. */
+	group_type(cg->path, type, sizeof(type));
+	if (strcmp(type, "domain")) {
+		rmdir(cg->path);
+		snprintf(why, why_len,
+			 "a new group under %s is '%s': no process could "
+			 "join it (is %s 'domain threaded'?); " DELEGATE_HINT,
+			 base, type, base);
+		return -EOPNOTSUPP;
+	}
+	cg->available = enable(cg->path, offered(cg->path, want), why, why_len);
+	if (absent)
+		say(why, why_len,
+		    "%s does not offer %s (not in its cgroup.controllers: "
+		    "not enabled by its parent, or bound to cgroup "
+		    "v1): " DELEGATE_HINT,
+		    base, pp_cgroup_names(absent, names, sizeof(names)));
 	snprintf(kill_file, sizeof(kill_file), "%s/cgroup.kill", cg->path);
 	cg->have_kill = stat(kill_file, &st) == 0;
 	cg->open = 1;
@@ -246,19 +457,6 @@ int pp_cgroup_leaf_attach(const char *leaf, int pid)
 
 	snprintf(v, sizeof(v), "%d", pid);
 	return write_file(leaf, "cgroup.procs", v);
-}
-
-/* An fd on one of the leaf's files, or -errno. */
-static int open_in_leaf(const char *leaf, const char *file, int flags)
-{
-	char path[PATH_MAX];
-	int fd;
-
-	if ((size_t)snprintf(path, sizeof(path), "%s/%s", leaf, file) >=
-	    sizeof(path))
-		return -ENAMETOOLONG;
-	fd = open(path, flags | O_CLOEXEC);
-	return fd < 0 ? -errno : fd;
 }
 
 int pp_cgroup_leaf_open_procs(const char *leaf)

@@ -10,7 +10,10 @@
  * processes"), so limits need a delegated parent (systemd's Delegate=yes
  * gives a service one) or a host where the own group is empty of
  * processes; without one, groups still work (kill, freeze), limits do
- * not, and pp_cgroup_pool says which controllers are in force.
+ * not, and pp_cgroup_pool says which controllers are in force. No group's
+ * cgroup.type is ever changed: a group with processes of its own is
+ * never asked to enable a controller (pids and cpu would be accepted and
+ * turn it into a thread root whose children can take no process).
  *
  * Hybrid v1/v2 hosts (cgroup2 mounted with few or no controllers) are
  * handled the same way: what is missing is reported, never pretended.
@@ -44,6 +47,7 @@ struct pp_cgroup_pool {
 	unsigned available;  /* PP_CG_* the leaves can use */
 	int have_kill;	     /* cgroup.kill exists (Linux >= 5.14) */
 	int open;
+	unsigned stale_removed; /* groups of dead hosts removed at open */
 };
 
 /*
@@ -54,10 +58,14 @@ struct pp_cgroup_pool {
 int pp_cgroup_find(char *mount, size_t mlen, char *own, size_t olen);
 
 /*
- * pp_cgroup_pool_open - create the pool's group (name must be unique)
- * under parent (a path under the cgroup2 mount, or NULL for this
- * process's own group) and enable in it the controllers of want that its
- * parent offers. Returns 0, or a negative errno with why filled.
+ * pp_cgroup_pool_open - create the pool's group (name must be unique,
+ * "processpool-PID-N") under parent (a path under the cgroup2 mount, or
+ * NULL for this process's own group) and enable in it the controllers of
+ * want that its parent offers or may enable without changing its type.
+ * First removes the empty processpool-PID-N groups there whose PID is
+ * gone (hosts killed without cleaning up). Returns 0, with why saying
+ * what to do when some of want is not available, or a negative errno
+ * with why filled.
  */
 int pp_cgroup_pool_open(struct pp_cgroup_pool *cg, const char *parent,
 			const char *name, unsigned want, char *why,

@@ -1,11 +1,13 @@
 #!/bin/sh
-# Installs the Debian/Ubuntu packages the build needs. Idempotent: does
+# Installs the Debian/Ubuntu packages the build and the tests need (QEMU
+# and busybox boot the cgroup v2 guest of tools/vm). Idempotent: does
 # nothing when they are all present. Uses sudo when not run as root.
 set -eu
 
 PACKAGES="bazel-bootstrap bazel-rules-java default-jdk-headless
 libseccomp-dev libcap-ng-dev libnuma-dev libgtest-dev
-clang libclang-rt-14-dev gcc g++ pkg-config libzmq3-dev python3"
+clang libclang-rt-14-dev gcc g++ pkg-config libzmq3-dev python3
+qemu-system-x86 busybox-static xz-utils"
 
 missing=""
 for p in $PACKAGES; do

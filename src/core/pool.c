@@ -339,7 +339,7 @@ static int open_cgroups(struct process_pool *pool)
 	static _Atomic unsigned counter;
 	unsigned want = wanted_limits(&pool->cfg), missing;
 	int required = pool->cfg.cgroup_mode == POOL_CGROUP_REQUIRED;
-	char name[96], why[256] = "", names[64];
+	char name[96], why[512] = "", names[64];
 
 	if (pool->cfg.cgroup_mode == POOL_CGROUP_OFF)
 		return 0;
@@ -353,6 +353,10 @@ static int open_cgroups(struct process_pool *pool)
 			       "reason=\"%s\" limits_in_force=none", why);
 		return required ? POOL_ESYS : 0;
 	}
+	if (pool->cg.stale_removed)
+		pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name,
+		       "cgroup_stale_removed", "groups=%u",
+		       pool->cg.stale_removed);
 	pool->cg_limits.memory_max = pool->cfg.memory_max;
 	pool->cg_limits.pids_max = pool->cfg.pids_max;
 	pool->cg_limits.cpu_max_percent = pool->cfg.cpu_max_percent;
@@ -361,9 +365,9 @@ static int open_cgroups(struct process_pool *pool)
 	if (missing) {
 		pp_log(required ? LOG_LEVEL_ERROR : LOG_LEVEL_WARN,
 		       pool->cfg.pool_name, "cgroup_controller_missing",
-		       "controllers=%s group=%s",
+		       "controllers=%s group=%s reason=\"%s\"",
 		       pp_cgroup_names(missing, names, sizeof(names)),
-		       pool->cg.path);
+		       pool->cg.path, why);
 		if (required) {
 			pp_cgroup_pool_close(&pool->cg);
 			return POOL_ESYS;

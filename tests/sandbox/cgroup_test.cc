@@ -2,14 +2,29 @@
 // group, leaves removed with their workers, the limits reported as they
 // really are, a memory hog and a fork bomb ending RESOURCE_LIMIT and a
 // CPU hog throttled where those controllers exist, and required mode
-// failing loudly where they do not. Tests that need a facility this host
-// lacks skip, naming it.
+// failing loudly where they do not; a service's populated group left as
+// found, the groups of a killed host removed by the next pool, and every
+// process a timed-out or cancelled task started killed with its worker.
+// Tests that need a facility this host lacks skip, naming it; where the
+// runner promises the limits (PP_TEST_CGROUP_LIMITS=required, as in the
+// pure cgroup v2 guest of tools/vm), they fail instead. A delegated
+// parent for the limited pools comes from PP_TEST_CGROUP_PARENT (the
+// recipe of the README: a service's group, its own processes in a
+// subgroup).
+#include <dirent.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include <cstdio>
 #include <cstdlib>
@@ -34,32 +49,241 @@ bool have_cgroup2()
 	return true;
 }
 
-// Whether this process may create a group next to its own.
+// The delegated parent the runner offers for limited pools, or NULL.
+const char *test_parent()
+{
+	const char *p = getenv("PP_TEST_CGROUP_PARENT");
+	return p && *p ? p : nullptr;
+}
+
+// Where this test's pools go: the delegated parent, else the own group.
+std::string pool_parent_dir()
+{
+	if (const char *p = test_parent())
+		return g_mount + (p[0] == '/' ? "" : "/") + p;
+	return g_mount + (g_own == "/" ? "" : g_own);
+}
+
+// Whether the runner promises working limits (the pure v2 guest).
+bool limits_required()
+{
+	const char *r = getenv("PP_TEST_CGROUP_LIMITS");
+	return r && !strcmp(r, "required");
+}
+
+// Skips naming why, or fails where the runner promised the facility.
+#define SKIP_OR_FAIL(why)                                           \
+	do {                                                        \
+		if (limits_required())                              \
+			FAIL() << (why) << " (the runner promised " \
+					   "cgroup limits)";        \
+		GTEST_SKIP() << (why);                              \
+	} while (0)
+
+// Whether this process may create a group where its pools go.
 bool can_create_groups()
 {
 	if (!have_cgroup2())
 		return false;
-	std::string dir = g_mount + (g_own == "/" ? "" : g_own) +
-			  "/pp-probe-" + std::to_string(getpid());
+	std::string dir =
+	    pool_parent_dir() + "/pp-probe-" + std::to_string(getpid());
 	if (mkdir(dir.c_str(), 0755))
 		return false;
 	rmdir(dir.c_str());
 	return true;
 }
 
+std::string read_text(const std::string &path)
+{
+	char buf[4096];
+	int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return "";
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	buf[n > 0 ? n : 0] = '\0';
+	std::string s = buf;
+	while (!s.empty() && s.back() == '\n')
+		s.pop_back();
+	return s;
+}
+
+bool write_text(const std::string &path, const char *text)
+{
+	int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool ok = write(fd, text, strlen(text)) == (ssize_t)strlen(text);
+	close(fd);
+	return ok;
+}
+
+bool listed_in(const std::string &file, const char *name)
+{
+	std::string all = " " + read_text(file) + " ";
+	return all.find(std::string(" ") + name + " ") != std::string::npos;
+}
+
 bool controller_offered(const char *name)
 {
-	std::string path = g_mount + (g_own == "/" ? "" : g_own) +
-			   "/cgroup.controllers";
-	FILE *f = fopen(path.c_str(), "r");
-	char buf[512] = "";
-	if (f) {
-		if (!fgets(buf, sizeof(buf), f))
-			buf[0] = '\0';
-		fclose(f);
+	return listed_in(pool_parent_dir() + "/cgroup.controllers", name);
+}
+
+bool exists(const std::string &path)
+{
+	struct stat st;
+	return stat(path.c_str(), &st) == 0;
+}
+
+bool unpopulated(const std::string &group)
+{
+	return read_text(group + "/cgroup.events").find("populated 0") !=
+	       std::string::npos;
+}
+
+// Polls cond every 10 ms for up to 10 s.
+template <typename F> bool eventually(F cond)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (cond())
+			return true;
+		usleep(10 * 1000);
 	}
-	std::string all = std::string(" ") + buf;
-	return all.find(std::string(" ") + name) != std::string::npos;
+	return cond();
+}
+
+void end_child(pid_t pid)
+{
+	if (pid <= 0)
+		return;
+	kill(pid, SIGKILL);
+	waitpid(pid, nullptr, 0);
+}
+
+// A child that joins group and sleeps there until killed: a service's
+// own process.
+pid_t sleeper_in(const std::string &group)
+{
+	int fd = open((group + "/cgroup.procs").c_str(), O_WRONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (write(fd, "0", 1) != 1)
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(fd);
+	std::string procs = group + "/cgroup.procs";
+	if (pid > 0 &&
+	    !eventually([&] { return !read_text(procs).empty(); })) {
+		end_child(pid);
+		return -1;
+	}
+	return pid;
+}
+
+// Removes group and the groups under it, killing what is left in them.
+void remove_tree(const std::string &group)
+{
+	if (!read_text(group + "/cgroup.procs").empty())
+		write_text(group + "/cgroup.kill", "1");
+	if (DIR *d = opendir(group.c_str())) {
+		while (struct dirent *e = readdir(d))
+			if (e->d_type == DT_DIR && e->d_name[0] != '.')
+				remove_tree(group + "/" + e->d_name);
+		closedir(d);
+	}
+	eventually([&] { return !rmdir(group.c_str()) || errno == ENOENT; });
+}
+
+// ---- steps run in a separate process ---------------------------------
+//
+// Some tests need a second process: a service in its populated group, or
+// a host that is then SIGKILLed. They run this binary again with
+// PP_CGROUP_TEST_STEP set; the step runs before main and exits.
+
+struct Child {
+	pid_t pid = -1;
+	int out = -1;  // its stdout and stderr
+};
+
+Child spawn_step(const std::string &step, const std::string &group)
+{
+	Child c;
+	int p[2];
+	if (pipe2(p, O_CLOEXEC))
+		return c;
+	std::vector<std::string> env = {"PP_CGROUP_TEST_STEP=" + step,
+					 "PP_CGROUP_TEST_GROUP=" + group};
+	for (char **e = environ; *e; e++)
+		if (strncmp(*e, "PP_CGROUP_TEST_", 15))
+			env.push_back(*e);
+	std::vector<char *> envp;
+	for (auto &e : env)
+		envp.push_back(const_cast<char *>(e.c_str()));
+	envp.push_back(nullptr);
+	char arg0[] = "cgroup_test_step";
+	char *argv[] = {arg0, nullptr};
+	posix_spawn_file_actions_t fa;
+	posix_spawn_file_actions_init(&fa);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 1);
+	posix_spawn_file_actions_adddup2(&fa, p[1], 2);
+	if (posix_spawn(&c.pid, "/proc/self/exe", &fa, nullptr, argv,
+			envp.data()))
+		c.pid = -1;
+	posix_spawn_file_actions_destroy(&fa);
+	close(p[1]);
+	c.out = p[0];
+	return c;
+}
+
+// Reads the child's output until it closes it (or 60 s pass).
+std::string read_all(int fd)
+{
+	std::string s;
+	char buf[4096];
+	for (;;) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (poll(&pfd, 1, 60000) <= 0)
+			break;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		s.append(buf, (size_t)n);
+	}
+	return s;
+}
+
+// Reads the child's output up to its first newline (or 60 s).
+std::string read_all_line(int fd)
+{
+	std::string s;
+	char c;
+	for (;;) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (poll(&pfd, 1, 60000) <= 0 || read(fd, &c, 1) != 1)
+			break;
+		s += c;
+		if (c == '\n')
+			break;
+	}
+	return s;
+}
+
+// Runs a step to its end: its exit status (128 + signal when killed).
+int run_step(const std::string &step, const std::string &group,
+	     std::string *output)
+{
+	Child c = spawn_step(step, group);
+	if (c.pid < 0)
+		return -1;
+	*output = read_all(c.out);
+	close(c.out);
+	int st = 0;
+	waitpid(c.pid, &st, 0);
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
 }
 
 // Returns the worker's /proc/self/cgroup v2 line as output.
@@ -132,8 +356,9 @@ process_pool_t *start(pool_config_t *c)
 	return p;
 }
 
-// A pool with the limits in c (cgroup_mode REQUIRED) when controller can
-// back them here; else NULL, with *why naming what is missing.
+// A pool with the limits in c (cgroup_mode REQUIRED) under the delegated
+// parent, if any, when controller can back them here; else NULL, with
+// *why naming what is missing.
 process_pool_t *start_limited(pool_config_t *c, const char *controller,
 			      std::string *why)
 {
@@ -143,18 +368,116 @@ process_pool_t *start_limited(pool_config_t *c, const char *controller,
 	}
 	if (!controller_offered(controller)) {
 		*why = std::string("the cgroup v2 ") + controller +
-		       " controller is not available here (hybrid v1/v2 "
-		       "host?)";
+		       " controller is not offered to " + pool_parent_dir() +
+		       " (hybrid v1/v2 host?)";
 		return nullptr;
 	}
 	c->cgroup_mode = POOL_CGROUP_REQUIRED;
+	c->cgroup_parent = test_parent();
 	process_pool_t *p = start(c);
 	if (!p)
 		*why = std::string("the ") + controller +
-		       " controller cannot be enabled for this process's "
-		       "group (not delegated)";
+		       " controller cannot be enabled for the pool's group "
+		       "under " + pool_parent_dir() +
+		       " (not delegated, or it has processes; set "
+		       "PP_TEST_CGROUP_PARENT to a delegated group)";
 	return p;
 }
+
+// ---- the steps -------------------------------------------------------
+
+// A service in its own, populated group: joins it, runs one task in a
+// pool, and checks that the group is still a plain "domain" with nothing
+// enabled for its children. Exits 0, or a code naming what went wrong.
+int populated_step(const char *mode, const std::string &group)
+{
+	if (!write_text(group + "/cgroup.procs", "0"))
+		return 2;
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.seccomp_allow = "@file-read";
+	if (strcmp(mode, "plain"))
+		c.pids_max = 16;
+	if (!strcmp(mode, "required"))
+		c.cgroup_mode = POOL_CGROUP_REQUIRED;
+	process_pool_t *p = pool_create(&c);
+	if (!p)
+		return 3;
+	int rc = pool_start(p);
+	if (!strcmp(mode, "required")) {
+		pool_destroy(p);
+		if (rc != POOL_ESYS)
+			return 4;  // required limits that cannot be had
+	} else {
+		pool_stats_t s;
+		task_result_t r;
+		if (rc || pool_get_stats(p, &s))
+			return 5;
+		if (s.cgroups != 1 || (s.limits_in_force & POOL_LIMIT_PIDS))
+			return 6;  // groups, and no pretended pids limit
+		if (pool_submit_sync(p, cgroup_task, nullptr, 0, nullptr,
+				     TASK_PRIORITY_NORMAL, 30000, &r))
+			return 7;
+		if (r.status != TASK_STATUS_COMPLETED) {
+			fprintf(stderr, "step: task ended %s: %s\n",
+				pool_task_status_str(r.status), r.detail);
+			return 8;
+		}
+		pool_result_free(&r);
+		pool_destroy(p);
+	}
+	std::string type = read_text(group + "/cgroup.type");
+	if (type != "domain") {
+		fprintf(stderr, "step: %s is now '%s'\n", group.c_str(),
+			type.c_str());
+		return 9;
+	}
+	if (!read_text(group + "/cgroup.subtree_control").empty())
+		return 10;
+	return 0;
+}
+
+// A host with a running pool: prints the pool's group, then waits to be
+// killed.
+int host_step()
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 2;
+	c.seccomp_allow = "@file-read";
+	c.cgroup_parent = test_parent();
+	process_pool_t *p = pool_create(&c);
+	task_result_t r;
+	if (!p || pool_start(p) ||
+	    pool_submit_sync(p, cgroup_task, nullptr, 0, nullptr,
+			     TASK_PRIORITY_NORMAL, 30000, &r) ||
+	    r.status != TASK_STATUS_COMPLETED)
+		return 2;
+	std::string leaf = static_cast<char *>(r.output_data);
+	leaf.erase(leaf.find_last_not_of("\n") + 1);
+	printf("%s%s\n", g_mount.c_str(),
+	       leaf.substr(0, leaf.rfind('/')).c_str());
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+// Runs the step this process was started for, if any, before main.
+int run_step_if_asked()
+{
+	const char *step = getenv("PP_CGROUP_TEST_STEP");
+	const char *group = getenv("PP_CGROUP_TEST_GROUP");
+	if (!step || !group || !have_cgroup2())
+		return 0;
+	if (!strncmp(step, "populated-", 10))
+		_exit(populated_step(step + 10, group));
+	if (!strcmp(step, "host"))
+		_exit(host_step());
+	_exit(99);
+}
+
+const int g_step = run_step_if_asked();
 
 TEST(Cgroup, EachWorkerRunsInItsOwnLeafAndLeavesAreRemoved)
 {
@@ -195,11 +518,15 @@ TEST(Cgroup, MemoryHogEndsResourceLimit)
 	std::string why;
 	process_pool_t *p = start_limited(&c, "memory", &why);
 	if (!p)
-		GTEST_SKIP() << why;
+		SKIP_OR_FAIL(why);
+	pool_stats_t s;
+	ASSERT_EQ(0, pool_get_stats(p, &s));
+	EXPECT_NE(0u, s.limits_in_force & POOL_LIMIT_MEMORY);
 	task_result_t r;
 	ASSERT_EQ(0, pool_submit_sync(p, hog_task, nullptr, 0, nullptr,
 				      TASK_PRIORITY_NORMAL, 30000, &r));
 	EXPECT_EQ(TASK_STATUS_RESOURCE_LIMIT, r.status) << r.detail;
+	EXPECT_NE(nullptr, strstr(r.detail, "memory")) << r.detail;
 	pool_destroy(p);
 }
 
@@ -235,7 +562,7 @@ TEST(Cgroup, ForkBombEndsResourceLimit)
 	std::string why;
 	process_pool_t *p = start_limited(&c, "pids", &why);
 	if (!p)
-		GTEST_SKIP() << why;
+		SKIP_OR_FAIL(why);
 	pool_stats_t s;
 	ASSERT_EQ(0, pool_get_stats(p, &s));
 	EXPECT_NE(0u, s.limits_in_force & POOL_LIMIT_PIDS);
@@ -263,7 +590,10 @@ TEST(Cgroup, CpuHogIsThrottledByCpuMax)
 	std::string why;
 	process_pool_t *p = start_limited(&c, "cpu", &why);
 	if (!p)
-		GTEST_SKIP() << why;
+		SKIP_OR_FAIL(why);
+	pool_stats_t s;
+	ASSERT_EQ(0, pool_get_stats(p, &s));
+	EXPECT_NE(0u, s.limits_in_force & POOL_LIMIT_CPU);
 	task_result_t r;
 	ASSERT_EQ(0, pool_submit_sync(p, cpu_hog_task, nullptr, 0, nullptr,
 				      TASK_PRIORITY_NORMAL, 30000, &r));
@@ -314,6 +644,242 @@ TEST(Cgroup, MissingControllerIsReportedNeverPretended)
 	p = pool_create(&c);
 	ASSERT_NE(nullptr, p);
 	EXPECT_EQ(POOL_ESYS, pool_start(p));  // required: refuses to start
+	pool_destroy(p);
+}
+
+// A service's own group holds its processes. A pool there used to write
+// +pids into it: the kernel took it (pids is a threaded controller) and
+// made the group a thread root, whose child groups take no process, so
+// every later pool's workers died, across processes. Now the group is
+// left as found: the limited pool runs without its limit (best effort)
+// or refuses to start saying what to do (required), and an unlimited
+// pool started afterwards, in another process, runs.
+TEST(Cgroup, PopulatedGroupIsLeftAsFound)
+{
+	if (!can_create_groups())
+		SKIP_OR_FAIL("cannot create cgroup v2 groups here");
+	std::string group =
+	    pool_parent_dir() + "/pp-service-" + std::to_string(getpid());
+	ASSERT_EQ(0, mkdir(group.c_str(), 0755)) << group;
+	if (!listed_in(group + "/cgroup.controllers", "pids")) {
+		rmdir(group.c_str());
+		SKIP_OR_FAIL("the pids controller is not offered to " + group);
+	}
+	pid_t service = sleeper_in(group);
+	ASSERT_GT(service, 0) << "cannot move a process into " << group;
+	ASSERT_EQ("domain", read_text(group + "/cgroup.type"));
+
+	std::string out;
+	EXPECT_EQ(0, run_step("populated-pids", group, &out)) << out;
+	EXPECT_NE(std::string::npos, out.find("cgroup_controller_missing"))
+	    << out;  // best effort says so
+	EXPECT_EQ("domain", read_text(group + "/cgroup.type"));
+
+	EXPECT_EQ(0, run_step("populated-required", group, &out)) << out;
+	EXPECT_NE(std::string::npos, out.find("cgroup_parent")) << out;
+	EXPECT_NE(std::string::npos, out.find("has processes of its own"))
+	    << out;
+	EXPECT_EQ("domain", read_text(group + "/cgroup.type"));
+
+	EXPECT_EQ(0, run_step("populated-plain", group, &out)) << out;
+	EXPECT_EQ("domain", read_text(group + "/cgroup.type"));
+	EXPECT_EQ("", read_text(group + "/cgroup.subtree_control"));
+
+	end_child(service);
+	remove_tree(group);
+}
+
+// A host killed with SIGKILL cannot remove its groups; its workers die
+// with it (death signal). The next pool under the same parent removes
+// the groups whose owner is gone and that hold no process; a group
+// that still holds one, or whose owner lives, stays.
+TEST(Cgroup, KilledHostsGroupsAreRemovedByTheNextPool)
+{
+	if (!can_create_groups())
+		SKIP_OR_FAIL("cannot create cgroup v2 groups here");
+	std::string parent = pool_parent_dir();
+	Child host = spawn_step("host", "-");
+	ASSERT_GT(host.pid, 0);
+	std::string out = read_all_line(host.out);
+	close(host.out);
+	kill(host.pid, SIGKILL);
+	waitpid(host.pid, nullptr, 0);
+	std::string left = out.substr(0, out.find('\n'));
+	ASSERT_EQ(0u, left.find(parent + "/processpool-")) << out;
+	ASSERT_TRUE(exists(left)) << left;  // what the kill leaves behind
+	ASSERT_TRUE(eventually([&] { return unpopulated(left); })) << left;
+
+	// Same dead owner, but a process still inside: kept.
+	std::string busy = parent + "/processpool-" +
+			   std::to_string(host.pid) + "-77";
+	ASSERT_EQ(0, mkdir(busy.c_str(), 0755)) << busy;
+	pid_t inside = sleeper_in(busy);
+	ASSERT_GT(inside, 0);
+	// Empty, but its owner lives: kept.
+	std::string alive = parent + "/processpool-" +
+			    std::to_string(getppid()) + "-78";
+	ASSERT_EQ(0, mkdir(alive.c_str(), 0755)) << alive;
+
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.cgroup_parent = test_parent();
+	process_pool_t *p = start(&c);
+	ASSERT_NE(nullptr, p);
+	EXPECT_FALSE(exists(left)) << left << " left behind";
+	EXPECT_TRUE(exists(busy)) << busy << " removed with a process in it";
+	EXPECT_TRUE(exists(alive)) << alive << " removed with its owner alive";
+	pool_destroy(p);
+	end_child(inside);
+	remove_tree(busy);
+	remove_tree(alive);
+	remove_tree(left);  // only where the pool failed to
+}
+
+// ---- every kill reaches the whole leaf ----------------------------------
+
+// Shared with the workers (MAP_SHARED before the pool forks them).
+std::atomic<int> *orphan_pid()
+{
+	static void *page = mmap(nullptr, 4096, PROT_READ | PROT_WRITE,
+				 MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	return static_cast<std::atomic<int> *>(page);
+}
+
+// Starts a grandchild in a session of its own (its parent exits at once,
+// so the worker does not even know it), publishes its pid, then hangs.
+int orphan_task(void *, size_t, void **, size_t *, void *)
+{
+	int p[2];
+	if (pipe(p))
+		return 1;
+	pid_t child = fork();
+	if (child == 0) {
+		pid_t g = fork();
+		if (g == 0) {
+			setsid();
+			for (;;)
+				pause();
+		}
+		if (write(p[1], &g, sizeof(g)) != sizeof(g))
+			_exit(1);
+		_exit(0);
+	}
+	pid_t g = -1;
+	if (child < 0 || read(p[0], &g, sizeof(g)) != sizeof(g))
+		return 2;
+	waitpid(child, nullptr, 0);
+	orphan_pid()->store(g);
+	for (;;)
+		pause();
+}
+
+// This process adopts the orphans (a subreaper), so that it can tell a
+// killed one (reaped, SIGKILL) from a live one.
+class CgroupKill : public ::testing::Test {
+protected:
+	void SetUp() override
+	{
+		orphan_pid()->store(0);
+		ASSERT_EQ(0, prctl(PR_SET_CHILD_SUBREAPER, 1));
+	}
+	void TearDown() override
+	{
+		prctl(PR_SET_CHILD_SUBREAPER, 0);
+	}
+
+	// A pool whose tasks may fork (no seccomp; pids.max where it can be
+	// had leaves room), in its own leaves unless off.
+	process_pool_t *forking_pool(bool cgroups)
+	{
+		pool_config_t c;
+		memset(&c, 0, sizeof(c));
+		c.sandbox_off = 1;
+		c.pids_max = 64;
+		c.cgroup_parent = test_parent();
+		if (!cgroups)
+			c.cgroup_mode = POOL_CGROUP_OFF;
+		return start(&c);
+	}
+
+	// Whether the orphan is gone: reaped here, killed by SIGKILL.
+	static bool killed(pid_t pid)
+	{
+		int st = 0;
+		return eventually([&] {
+			       return waitpid(pid, &st, WNOHANG) == pid;
+		       }) &&
+		       WIFSIGNALED(st) && WTERMSIG(st) == SIGKILL;
+	}
+
+	static bool still_running(pid_t pid)
+	{
+		usleep(200 * 1000);
+		return waitpid(pid, nullptr, WNOHANG) == 0;
+	}
+
+	bool have_kill()
+	{
+		if (!can_create_groups())
+			return false;
+		std::string dir = pool_parent_dir() + "/pp-kill-probe-" +
+				  std::to_string(getpid());
+		mkdir(dir.c_str(), 0755);
+		bool have = exists(dir + "/cgroup.kill");
+		rmdir(dir.c_str());
+		return have;
+	}
+};
+
+TEST_F(CgroupKill, TimeoutKillsEverythingTheTaskStarted)
+{
+	if (!have_kill())
+		SKIP_OR_FAIL("no cgroup v2 groups with cgroup.kill (Linux "
+			     "5.14) here");
+	// Without groups, the orphan outlives the timeout: the case at hand.
+	process_pool_t *p = forking_pool(false);
+	ASSERT_NE(nullptr, p);
+	task_result_t r;
+	ASSERT_EQ(0, pool_submit_sync(p, orphan_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 1000, &r));
+	EXPECT_EQ(TASK_STATUS_TIMEOUT, r.status) << r.detail;
+	pid_t g = orphan_pid()->load();
+	ASSERT_GT(g, 0);
+	EXPECT_TRUE(still_running(g));
+	kill(g, SIGKILL);
+	waitpid(g, nullptr, 0);
+	pool_destroy(p);
+
+	orphan_pid()->store(0);
+	p = forking_pool(true);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_submit_sync(p, orphan_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 1000, &r));
+	EXPECT_EQ(TASK_STATUS_TIMEOUT, r.status) << r.detail;
+	g = orphan_pid()->load();
+	ASSERT_GT(g, 0);
+	EXPECT_TRUE(killed(g)) << "pid " << g << " outlived its worker";
+	pool_destroy(p);
+}
+
+TEST_F(CgroupKill, CancelKillsEverythingTheTaskStarted)
+{
+	if (!have_kill())
+		SKIP_OR_FAIL("no cgroup v2 groups with cgroup.kill (Linux "
+			     "5.14) here");
+	process_pool_t *p = forking_pool(true);
+	ASSERT_NE(nullptr, p);
+	task_future_t *f = pool_submit_async(p, orphan_task, nullptr, 0,
+					     nullptr, TASK_PRIORITY_NORMAL, 0);
+	ASSERT_NE(nullptr, f);
+	ASSERT_TRUE(eventually([] { return orphan_pid()->load() > 0; }));
+	pid_t g = orphan_pid()->load();
+	EXPECT_EQ(0, pool_future_cancel(f));
+	task_result_t r;
+	ASSERT_EQ(0, pool_future_wait(f, &r, 30000));
+	EXPECT_EQ(TASK_STATUS_CANCELLED, r.status) << r.detail;
+	pool_result_free(&r);
+	pool_future_destroy(f);
+	EXPECT_TRUE(killed(g)) << "pid " << g << " outlived its worker";
 	pool_destroy(p);
 }
 
