@@ -3,7 +3,7 @@
 #
 #   fuzz/run.sh TARGET SECONDS [extra libFuzzer flags...]
 #
-# TARGET is ring, frame or channel (or ring_fuzzer, ...). Builds the target
+# TARGET is ring, frame, channel or frame_check (or ring_fuzzer, ...). Builds the target
 # with --config=fuzz (clang, libFuzzer, ASan, UBSan), grows the work corpus
 # fuzz/corpus-work/NAME (seeded from fuzz/corpus/NAME, kept between runs),
 # and runs one fuzzing process for SECONDS with the target's dictionary.
@@ -12,7 +12,7 @@
 set -euo pipefail
 
 if [ $# -lt 2 ]; then
-	echo "usage: $0 ring|frame|channel SECONDS [libFuzzer flags...]" >&2
+	echo "usage: $0 ring|frame|channel|frame_check SECONDS [libFuzzer flags...]" >&2
 	exit 2
 fi
 name=${1%_fuzzer}
