@@ -148,8 +148,12 @@ typedef struct pool_config {
 	int max_tasks_per_worker; /* recycle a worker after about this many
 				   * tasks (with jitter); 0: never */
 	size_t arena_size;	  /* shared payload bytes per worker and
-				   * direction; 0: 4 MiB */
-	size_t max_output_size;	  /* larger outputs end REJECTED; 0: 1 GiB */
+				   * direction; 0: 4 MiB. Payloads travel
+				   * through it, so it bounds them both
+				   * ways */
+	size_t max_output_size;	  /* larger outputs end REJECTED, the
+				   * detail naming the limit; 0 or more
+				   * than arena_size: arena_size */
 	/*
 	 * Confinement (see README, "Security"). By default every worker
 	 * drops all capabilities, sets no_new_privs, is not dumpable, has
@@ -284,6 +288,10 @@ typedef struct pool_config {
 	int worker_stdio;
 	unsigned worker_output_rate; /* lines per second per worker logged
 				      * (CAPTURE), 1..100000; 0: 100 */
+	/* Larger inputs are refused at submit, POOL_EMSGSIZE (errno
+	 * EMSGSIZE), never accepted and then rejected; 0 or more than
+	 * arena_size: arena_size. */
+	size_t max_input_size;
 } pool_config_t;
 
 #define POOL_STDIO_CAPTURE 0
@@ -443,7 +451,7 @@ void pool_destroy(process_pool_t *pool);
  * submitted: POOL_EINVAL (NULL pool, func or result, or input NULL with a
  * non-zero size, bad priority, a timeout_ms below POOL_NO_TIMEOUT, or, for
  * a clean-room pool, a func outside the modules loaded at startup),
- * POOL_ESTATE (pool not running, or stopped while waiting for room),
+ * POOL_EMSGSIZE (input_size above the pool's max_input_size), POOL_ESTATE (pool not running, or stopped while waiting for room),
  * POOL_EAGAIN (queue full, after waiting submit_block_ms for room when the
  * config asks for it), POOL_ENOMEM. Without a deadline it waits for the
  * task to end (pool_stop ends every task). The input is copied before the
@@ -456,8 +464,8 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 
 /*
  * pool_submit_async - queue one task; returns its future, or NULL with
- * errno set as for pool_submit_sync's errors (EINVAL, EBADFD for a pool
- * that is not running, EAGAIN for a full queue, ENOMEM). timeout_ms as for
+ * errno set as for pool_submit_sync's errors (EINVAL, EMSGSIZE, EBADFD
+ * for a pool that is not running, EAGAIN for a full queue, ENOMEM). timeout_ms as for
  * pool_submit_sync; a full queue waits as submit_block_ms says. The input
  * is copied before the call returns. Thread-safe. The caller owns the
  * future and releases it with pool_future_destroy.
@@ -474,7 +482,8 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
  * then free()s the array); an entry is NULL where that task was refused
  * (full queue, after waiting submit_block_ms for room when the config asks
  * for it), with errno set. Returns NULL with errno EINVAL (bad arguments
- * in any task, as for pool_submit_sync, or count 0), EBADFD or ENOMEM when
+ * in any task, as for pool_submit_sync, or count 0), EMSGSIZE (an input
+ * in any task above max_input_size), EBADFD or ENOMEM when
  * nothing was queued, EAGAIN when nothing fitted. Thread-safe.
  */
 task_future_t **pool_submit_batch(process_pool_t *pool,

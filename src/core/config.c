@@ -200,6 +200,8 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 	out->arena_size = (out->arena_size + 4095) & ~(size_t)4095;
 	if (!out->max_output_size || out->max_output_size > out->arena_size)
 		out->max_output_size = out->arena_size;
+	if (!out->max_input_size || out->max_input_size > out->arena_size)
+		out->max_input_size = out->arena_size;
 	if (!out->worker_output_rate)
 		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
 	if (!out->pool_name[0])

@@ -472,6 +472,9 @@ static int check_task(const struct process_pool *pool, task_func_t func,
 		return POOL_EINVAL;
 	if ((int)prio < TASK_PRIORITY_LOW || (int)prio > TASK_PRIORITY_CRITICAL)
 		return POOL_EINVAL;
+	/* Known now: refused here rather than accepted and then rejected. */
+	if (size > pool->cfg.max_input_size)
+		return POOL_EMSGSIZE;
 	return pp_func_ref(pool, func, ref);
 }
 
@@ -877,7 +880,7 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 	task_future_t **out;
 	uint64_t *refs;
 	size_t i, queued = 0, done = 0, took;
-	int err, why, last = 0;
+	int err, why, last = 0, bad;
 
 	if (!pool || !tasks || count == 0 ||
 	    count > SIZE_MAX / (sizeof(*out) + sizeof(*refs))) {
@@ -894,11 +897,12 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 	}
 	refs = (uint64_t *)(void *)(out + count);
 	for (i = 0; i < count; i++)
-		if (check_task(pool, tasks[i].task_func, tasks[i].input_data,
-			       tasks[i].input_size, tasks[i].priority,
-			       tasks[i].timeout_ms, &refs[i])) {
+		if ((bad = check_task(pool, tasks[i].task_func,
+				      tasks[i].input_data, tasks[i].input_size,
+				      tasks[i].priority, tasks[i].timeout_ms,
+				      &refs[i]))) {
 			free(out);
-			errno = EINVAL;
+			errno = to_errno(bad);
 			return NULL;
 		}
 	/* What fits goes at once; the rest as room appears, if the config

@@ -393,7 +393,8 @@ const char *pp_violation_detail(int nr, char *buf, size_t len)
  * replaced once idle: its leaf, with whatever the task started, goes
  * with it.
  */
-static task_status_t result_outcome(struct pp_worker *w,
+static task_status_t result_outcome(const struct process_pool *pool,
+				    struct pp_worker *w,
 				    const struct pp_frame *f, int copy_err,
 				    const char **detail, char *why,
 				    size_t len)
@@ -410,7 +411,10 @@ static task_status_t result_outcome(struct pp_worker *w,
 	} else if (status == TASK_STATUS_REJECTED && rc == PP_REJECT_NO_FUNC) {
 		*detail = "task function not found in the worker's modules";
 	} else if (status == TASK_STATUS_REJECTED) {
-		*detail = "output larger than max_output_size or the arena";
+		snprintf(why, len,
+			 "output larger than max_output_size (%zu bytes)",
+			 pool->cfg.max_output_size);
+		*detail = why;
 	} else if (status == TASK_STATUS_SANDBOX_VIOLATION) {
 		*detail = pp_violation_detail(rc, why, len);
 	} else if (status == PP_WORKER_DEFERRED) {
@@ -443,7 +447,7 @@ void pp_resolve_result(struct process_pool *pool, struct pp_worker *w,
 	const char *detail;
 	char why[96];
 	task_status_t status =
-	    result_outcome(w, f, copy_err, &detail, why, sizeof(why));
+	    result_outcome(pool, w, f, copy_err, &detail, why, sizeof(why));
 
 	resolve_outcome(pool, t, f, status, detail, out, now);
 }
@@ -582,7 +586,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 		return;
 	}
 	pp_learn_task_done(pool, w, t->id);
-	outcome = result_outcome(w, f, err, &detail, why, sizeof(why));
+	outcome = result_outcome(pool, w, f, err, &detail, why, sizeof(why));
 	if (!detail && (outcome == TASK_STATUS_COMPLETED ||
 			outcome == TASK_STATUS_FAILED)) {
 		resolve_batched(pool, batch, t, f, out, now);
@@ -1033,7 +1037,7 @@ static void dispatch(struct process_pool *pool)
 			fifo_pop(q);
 			leave_queue(pool, t);
 			pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
-				   "input larger than the worker arena");
+				   "input larger than max_input_size");
 			finish(pool, t);
 			continue;
 		}

@@ -166,8 +166,10 @@ TEST_F(PoolTest, OversizedInputAndOutputAreRejected)
 {
 	Start(1);
 	std::vector<unsigned char> big((size_t)8 << 20);
-	task_result_t r = Sync(noop_task, big.data(), big.size());
-	EXPECT_EQ(TASK_STATUS_REJECTED, r.status);
+	task_result_t r;
+	EXPECT_EQ(POOL_EMSGSIZE,
+		  pool_submit_sync(pool_, noop_task, big.data(), big.size(),
+				   nullptr, TASK_PRIORITY_NORMAL, 0, &r));
 	r = Sync(huge_output_task, nullptr, 0);
 	EXPECT_EQ(TASK_STATUS_REJECTED, r.status);
 	EXPECT_STRNE("", r.detail);
