@@ -148,9 +148,10 @@ typedef struct pool_config {
 	int max_tasks_per_worker; /* recycle a worker after about this many
 				   * tasks (with jitter); 0: never */
 	size_t arena_size;	  /* shared payload bytes per worker and
-				   * direction; 0: 4 MiB. Payloads travel
-				   * through it, so it bounds them both
-				   * ways */
+				   * direction; 0: 4 MiB. Outputs travel
+				   * through it, so it bounds them; an
+				   * input above 1 MiB (or above the arena)
+				   * travels as a sealed memfd instead */
 	size_t max_output_size;	  /* larger outputs end REJECTED, the
 				   * detail naming the limit; 0 or more
 				   * than arena_size: arena_size */
@@ -289,8 +290,8 @@ typedef struct pool_config {
 	unsigned worker_output_rate; /* lines per second per worker logged
 				      * (CAPTURE), 1..100000; 0: 100 */
 	/* Larger inputs are refused at submit, POOL_EMSGSIZE (errno
-	 * EMSGSIZE), never accepted and then rejected; 0 or more than
-	 * arena_size: arena_size. */
+	 * EMSGSIZE), never accepted and then rejected; 0: 1 GiB; at most
+	 * 1 TiB. */
 	size_t max_input_size;
 } pool_config_t;
 

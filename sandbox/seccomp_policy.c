@@ -56,6 +56,11 @@ static const char *const runtime_calls[] = {
     "brk",
     "madvise",
     "mremap",
+    /* Large inputs (src/ipc/fd_payload.h): the sealed memfd comes on
+     * the worker's socket (recvmsg, see its rule), is mapped read-only,
+     * and its fd closed. */
+    "recvmsg",
+    "close",
     NULL,
 };
 
@@ -127,6 +132,9 @@ static const char *const network_calls[] = {
     "setsockopt", "getsockname", "getpeername", NULL,
 };
 
+/* What @network grants whole, beyond the runtime's conditioned form. */
+static const char *const network_whole[] = {"recvmsg", NULL};
+
 static const struct group groups[] = {
     {"@memory", memory_calls},
     {"@time", time_calls},
@@ -134,7 +142,7 @@ static const struct group groups[] = {
     {"@fd-io", fd_io_calls},
     {"@process-self", process_self_calls},
     {"@file-read", file_read_calls},
-    {"@network", network_calls},
+    {"@network", network_calls, network_whole},
     {"@runtime", runtime_calls},
     {"@thread", thread_calls, thread_whole},
 };
@@ -199,6 +207,9 @@ struct arg_rule {
 	IF1("futex", MASKED_IS(1, (uint32_t)FUTEX_CMD_MASK, (op)))
 
 static const struct arg_rule arg_rules[] = {
+    /* recvmsg: the runtime's own receive of a large input, with the
+     * flags it always passes (PP_FD_PAYLOAD_RECV_FLAGS). */
+    IF1("recvmsg", INT_IS(2, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)),
     /* prctl: reading the worker's own state, and naming its threads. */
     {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_GET_SECUREBITS, 0}}},
     {"prctl", 0, 1, {{0, SCMP_CMP_EQ, PR_GET_NO_NEW_PRIVS, 0}}},

@@ -193,9 +193,9 @@ void pp_cleanroom_exec_prepare(const struct pp_worker *w,
 {
 	int i;
 
-	snprintf(ex->worker_var, sizeof(ex->worker_var), "%s=%d,%d,%d,%d",
+	snprintf(ex->worker_var, sizeof(ex->worker_var), "%s=%d,%d,%d,%d,%d",
 		 PP_CLEANROOM_ENV, PP_CLEANROOM_FD_MEM, PP_CLEANROOM_FD_EVENT,
-		 PP_CLEANROOM_FD_SETUP, w->index);
+		 PP_CLEANROOM_FD_SETUP, PP_CLEANROOM_FD_SOCK, w->index);
 	ex->argv[0] = (char *)"processpool-worker";
 	ex->argv[1] = NULL;
 	ex->envp[0] = ex->worker_var;
@@ -214,23 +214,25 @@ static __attribute__((noreturn)) void die_early(const char *msg, size_t len)
 
 /* Async-signal-safe only: the parent has other threads. */
 void pp_cleanroom_exec(const struct pp_cleanroom *cr, int memfd, int efd,
-		       struct pp_cleanroom_exec *ex)
+		       int sock, struct pp_cleanroom_exec *ex)
 {
 	static const char failed[] = "processpool: clean-room exec failed\n";
 	sigset_t none;
-	int m, e, s, x;
+	int m, e, s, k, x;
 
 	/* Above the fixed numbers first, so no dup2 overwrites a source. */
 	m = fcntl(memfd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
 	e = fcntl(efd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
 	s = fcntl(cr->setup_fd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
+	k = fcntl(sock, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
 	x = fcntl(cr->exe_fd, F_DUPFD_CLOEXEC, PP_CLEANROOM_FD_EXE + 1);
-	if (m < 0 || e < 0 || s < 0 || x < 0)
+	if (m < 0 || e < 0 || s < 0 || k < 0 || x < 0)
 		die_early(failed, sizeof(failed) - 1);
 	/* dup2 leaves the new fds without O_CLOEXEC: they survive exec. */
 	if (dup2(m, PP_CLEANROOM_FD_MEM) < 0 ||
 	    dup2(e, PP_CLEANROOM_FD_EVENT) < 0 ||
 	    dup2(s, PP_CLEANROOM_FD_SETUP) < 0 ||
+	    dup2(k, PP_CLEANROOM_FD_SOCK) < 0 ||
 	    dup3(x, PP_CLEANROOM_FD_EXE, O_CLOEXEC) < 0)
 		die_early(failed, sizeof(failed) - 1);
 	syscall(SYS_close_range, (unsigned)PP_CLEANROOM_FD_EXE + 1, ~0u, 0u);

@@ -33,7 +33,8 @@
 #define PP_CLEANROOM_FD_MEM   3
 #define PP_CLEANROOM_FD_EVENT 4
 #define PP_CLEANROOM_FD_SETUP 5
-#define PP_CLEANROOM_FD_EXE   6 /* close-on-exec: gone in the worker */
+#define PP_CLEANROOM_FD_SOCK  6 /* the payload socket (fd_payload.h) */
+#define PP_CLEANROOM_FD_EXE   7 /* close-on-exec: gone in the worker */
 #define PP_CLEANROOM_ENV_MAX  8
 
 /* The setup record (its layout is described in cleanroom.c). */
@@ -87,6 +88,7 @@ void pp_cleanroom_exec_prepare(const struct pp_worker *w,
  * the exec fails).
  */
 void pp_cleanroom_exec(const struct pp_cleanroom *cr, int memfd, int efd,
+		       int sock,
 		       struct pp_cleanroom_exec *ex) __attribute__((noreturn));
 
 /*

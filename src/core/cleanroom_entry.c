@@ -149,17 +149,18 @@ static __attribute__((noreturn)) void become_worker(const char *var)
 	static struct pp_module_table mods;
 	static const char bad[] = "processpool: bad clean-room worker setup\n";
 	struct pp_worker_setup s;
-	int mem, ev, setup, index;
+	int mem, ev, setup, sock, index;
 
 	memset(&s, 0, sizeof(s));
-	if (sscanf(var, "%d,%d,%d,%d", &mem, &ev, &setup, &index) != 4 ||
+	if (sscanf(var, "%d,%d,%d,%d,%d", &mem, &ev, &setup, &sock, &index) !=
+		5 ||
 	    index < 0)
 		die_early(bad, sizeof(bad) - 1);
 	unsetenv(PP_CLEANROOM_ENV); /* nothing the task starts sees it */
 	if (read_setup(setup, index, &s, &mods))
 		die_early(bad, sizeof(bad) - 1);
 	close(setup);
-	pp_worker_enter(&s, mem, ev);
+	pp_worker_enter(&s, mem, ev, sock);
 }
 
 /* After the module table (priority 101), before any of main's own

@@ -10,6 +10,7 @@
 #define MAX_WORKERS   4096
 #define MAX_QUEUE     ((size_t)1 << 26)
 #define MAX_IN_FLIGHT 256
+#define MAX_PAYLOAD   ((size_t)1 << 40)
 
 static int bad(char *why, size_t len, const char *msg)
 {
@@ -64,6 +65,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "max_tasks_per_worker must not be negative");
 	if (c->arena_size > PP_CHANNEL_MAX_ARENA)
 		return bad(why, len, "arena_size larger than 16 GiB");
+	if (c->max_input_size > MAX_PAYLOAD)
+		return bad(why, len, "max_input_size larger than 1 TiB");
 	if (c->cgroup_mode < POOL_CGROUP_BEST_EFFORT ||
 	    c->cgroup_mode > POOL_CGROUP_OFF)
 		return bad(why, len, "cgroup_mode out of range");
@@ -200,8 +203,8 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 	out->arena_size = (out->arena_size + 4095) & ~(size_t)4095;
 	if (!out->max_output_size || out->max_output_size > out->arena_size)
 		out->max_output_size = out->arena_size;
-	if (!out->max_input_size || out->max_input_size > out->arena_size)
-		out->max_input_size = out->arena_size;
+	if (!out->max_input_size)
+		out->max_input_size = (size_t)1 << 30;
 	if (!out->worker_output_rate)
 		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
 	if (!out->pool_name[0])

@@ -91,17 +91,19 @@ static void hand_back(struct process_pool *pool, struct pp_worker *w)
 int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t)
 {
+	int by_fd = pp_worker_input_by_fd(pool, t);
 	struct pp_frame f;
 	void *dst;
 
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
-	if (t->input_size &&
-	    (t->input_size > pool->cfg.arena_size ||
-	     pp_channel_alloc(&w->ch, t->input_size, &t->arena_in, &dst))) {
+	/* Anything in the way: the supervisor's queue takes it instead. */
+	if (by_fd ? pp_worker_send_input_fd(w, t, pp_wire_id(t->id, 0)) != 0
+		  : t->input_size && pp_channel_alloc(&w->ch, t->input_size,
+						      &t->arena_in, &dst)) {
 		atomic_store(&w->lane, PP_LANE_FREE);
 		return -EAGAIN;
 	}
-	if (t->input_size)
+	if (t->input_size && !by_fd)
 		memcpy(dst, t->input, t->input_size);
 	t->slot = 0;
 	t->worker = w;
@@ -122,6 +124,10 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 	f.u.submit.func = t->func_ref;
 	f.u.submit.user_data = (uint64_t)(uintptr_t)t->user_data;
 	f.payload = t->arena_in;
+	if (by_fd) {
+		f.flags |= PP_FRAME_F_FD;
+		f.payload.length = t->input_size;
+	}
 	if (pp_channel_send(&w->ch, &f)) {
 		hand_back(pool, w); /* the supervisor sees the violation */
 		return 1;

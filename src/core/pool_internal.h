@@ -233,6 +233,24 @@ const char *pp_violation_detail(int nr, char *buf, size_t len);
 /* worker.c (parent side) */
 int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w);
 void pp_worker_kill(struct pp_worker *w);
+/*
+ * pp_worker_input_by_fd - whether t's input travels as a sealed memfd
+ * (fd_payload.h) rather than through w's arena: above 1 MiB, or above
+ * the arena when that is smaller.
+ */
+int pp_worker_input_by_fd(const struct process_pool *pool,
+			  const struct task_future *t);
+
+/*
+ * pp_worker_send_input_fd - put t's input in a sealed memfd and send it
+ * on w's payload socket, tagged with the wire id its SUBMIT will carry
+ * (the frame must follow). By whoever owns the worker now. Returns 0,
+ * -EAGAIN when the socket is full (try again after results), or a
+ * negated errno when no memfd could be made.
+ */
+int pp_worker_send_input_fd(struct pp_worker *w, const struct task_future *t,
+			    uint64_t wire);
+
 /* pp_worker_unslot - take t off w: free its input in the arena and its
  * slot. By whoever owns the worker now (supervisor or lane client). */
 void pp_worker_unslot(struct pp_worker *w, struct task_future *t);

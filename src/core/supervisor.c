@@ -933,22 +933,33 @@ static unsigned free_slot(struct process_pool *pool, struct pp_worker *w)
 	return 0; /* unreachable: the caller checked in_flight */
 }
 
-/* Places a task on a worker; returns 0, or -ENOSPC when its arena is full. */
+/*
+ * Places a task on a worker; returns 0, -ENOSPC when its arena is full or
+ * -EAGAIN when its payload socket is (wait for results), or another
+ * negated errno when a large input's memfd could not be made.
+ */
 static int place(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t, int prio, int64_t now,
 		 struct pp_frame *f)
 {
+	unsigned slot = free_slot(pool, w);
+	int by_fd = pp_worker_input_by_fd(pool, t);
 	void *dst;
 
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
-	if (t->input_size) {
+	if (by_fd) {
+		int err = pp_worker_send_input_fd(w, t,
+						  pp_wire_id(t->id, slot));
+		if (err)
+			return err;
+	} else if (t->input_size) {
 		int err =
 		    pp_channel_alloc(&w->ch, t->input_size, &t->arena_in, &dst);
 		if (err)
 			return err;
 		memcpy(dst, t->input, t->input_size);
 	}
-	t->slot = free_slot(pool, w);
+	t->slot = slot;
 	t->worker = w;
 	/* Figures for the result and the stats: no ordering needed. */
 	atomic_store_explicit(&t->worker_pid, (int)w->pid,
@@ -969,6 +980,10 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	f->u.submit.func = t->func_ref;
 	f->u.submit.user_data = (uint64_t)(uintptr_t)t->user_data;
 	f->payload = t->arena_in;
+	if (by_fd) {
+		f->flags |= PP_FRAME_F_FD;
+		f->payload.length = t->input_size;
+	}
 	return 0;
 }
 
@@ -1033,20 +1048,22 @@ static void dispatch(struct process_pool *pool)
 		w = t->suspect ? idle_worker(pool) : best_worker(pool, prio);
 		if (!w)
 			break;
-		if (t->input_size > pool->cfg.arena_size) {
-			fifo_pop(q);
-			leave_queue(pool, t);
-			pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
-				   "input larger than max_input_size");
-			finish(pool, t);
-			continue;
-		}
 		struct pp_dispatch_batch *b = &batches[w->index];
+		int err;
 
 		if (b->n == 64)
 			flush(pool, w, b);
-		if (place(pool, w, t, prio, now, &b->frames[b->n]))
-			break; /* arena full: wait for results */
+		err = place(pool, w, t, prio, now, &b->frames[b->n]);
+		if (err == -ENOSPC || err == -EAGAIN)
+			break; /* arena or socket full: wait for results */
+		if (err) {
+			fifo_pop(q);
+			leave_queue(pool, t);
+			pp_resolve(pool, t, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
+				   "could not make the input's memfd");
+			finish(pool, t);
+			continue;
+		}
 		b->n++;
 		fifo_pop(q);
 		/* Left the queue: counted once for the whole round. */

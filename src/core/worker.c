@@ -25,6 +25,7 @@
 #include "src/core/clock.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
+#include "src/ipc/fd_payload.h"
 
 #ifndef SYS_pidfd_open
 #define SYS_pidfd_open 434
@@ -214,16 +215,17 @@ static void drop_parent_mappings(const struct process_pool *pool)
 
 /* Child, fork mode: becomes the worker from setup s; never returns. */
 static __attribute__((noreturn)) void
-run_forked(const struct process_pool *pool, int memfd, int efd,
+run_forked(const struct process_pool *pool, int memfd, int efd, int sock,
 	   const struct pp_worker_setup *s)
 {
-	/* Copies above stdio: the worker keeps these two and 0..2 only. */
+	/* Copies above stdio: the worker keeps these three and 0..2 only. */
 	memfd = fcntl(memfd, F_DUPFD, 3);
 	efd = fcntl(efd, F_DUPFD, 3);
-	if (memfd < 0 || efd < 0)
+	sock = fcntl(sock, F_DUPFD, 3);
+	if (memfd < 0 || efd < 0 || sock < 0)
 		_exit(6);
 	drop_parent_mappings(pool);
-	pp_worker_enter(s, memfd, efd);
+	pp_worker_enter(s, memfd, efd, sock);
 }
 
 /*
@@ -239,18 +241,19 @@ child(const struct process_pool *pool, const struct pp_worker *w, pid_t parent,
 {
 	struct pp_cleanroom cr = pool->cleanroom;
 	int memfd = w->ch.fd, efd = w->ch.parent_eventfd;
-	int *const keep[] = {&memfd, &efd, &cr.setup_fd, &cr.exe_fd};
+	int sock = w->ch.worker_sock;
+	int *const keep[] = {&memfd, &efd, &sock, &cr.setup_fd, &cr.exe_fd};
 
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	if (getppid() != parent)
 		_exit(1);
 	join_leaf(procs_fd);
 	if (pp_worker_stdio_child(pool->cfg.worker_stdio, out_fd, keep,
-				  ex ? 4 : 2))
+				  ex ? 5 : 3))
 		_exit(PP_EXIT_STDIO);
 	if (ex)
-		pp_cleanroom_exec(&cr, memfd, efd, ex);
-	run_forked(pool, memfd, efd, s);
+		pp_cleanroom_exec(&cr, memfd, efd, sock, ex);
+	run_forked(pool, memfd, efd, sock, s);
 }
 
 /* CAPTURE: the pipe for w's stdout and stderr; *out_fd its write end. */
@@ -369,6 +372,31 @@ void pp_worker_kill(struct pp_worker *w)
 		pp_cgroup_leaf_kill(w->cg_leaf);
 	pp_worker_signal(w, SIGKILL);
 	w->state = PP_WORKER_DYING;
+}
+
+#define FD_INPUT_ABOVE ((size_t)1 << 20)
+
+int pp_worker_input_by_fd(const struct process_pool *pool,
+			  const struct task_future *t)
+{
+	size_t above = pool->cfg.arena_size < FD_INPUT_ABOVE
+			   ? pool->cfg.arena_size
+			   : FD_INPUT_ABOVE;
+
+	return t->input_size > above;
+}
+
+int pp_worker_send_input_fd(struct pp_worker *w, const struct task_future *t,
+			    uint64_t wire)
+{
+	int fd = pp_fd_payload_make(t->input, t->input_size), err;
+
+	if (fd < 0)
+		return fd;
+	/* The message holds its own reference to the memfd. */
+	err = pp_fd_payload_send(w->ch.sock, wire, fd);
+	close(fd);
+	return err;
 }
 
 void pp_worker_unslot(struct pp_worker *w, struct task_future *t)

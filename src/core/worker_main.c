@@ -24,7 +24,9 @@
 #include <ucontext.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,6 +38,7 @@
 #include "src/core/protocol.h"
 #include "src/core/worker_setup.h"
 #include "src/ipc/channel.h"
+#include "src/ipc/fd_payload.h"
 #include "src/core/worker_exit_trap.h"
 
 #define LOCAL_MAX   256
@@ -43,6 +46,7 @@
 
 struct local_task {
 	struct pp_frame f;
+	const void *mapped; /* an fd payload's read-only mapping, or NULL */
 	int prio; /* aged priority when it arrived */
 	int gone; /* cancelled or handed back: skip it */
 	int64_t received_ns;
@@ -180,6 +184,35 @@ static void send_result(struct worker_state *ws, uint64_t wire, int status,
 	send_frame(ws, &r);
 }
 
+/* A task leaves the worker: its fd payload's mapping goes with it. */
+static void drop_input(struct local_task *t)
+{
+	if (t->mapped)
+		munmap((void *)t->mapped, (size_t)t->f.payload.length);
+	t->mapped = NULL;
+}
+
+/*
+ * The sealed memfd a SUBMIT with PP_FRAME_F_FD announces: the parent sent
+ * it on the socket before the frame. The parent is trusted, but a
+ * mismatch means the two sides disagree: stop and be replaced.
+ */
+static const void *take_fd_input(struct worker_state *ws,
+				 const struct pp_frame *f)
+{
+	const void *p;
+	uint64_t tag;
+	int fd;
+
+	if (pp_fd_payload_recv(ws->ch.sock, &tag, &fd))
+		_exit(8);
+	if (tag != f->task_id || f->payload.length > SIZE_MAX ||
+	    pp_fd_payload_map_trusted(fd, (size_t)f->payload.length, &p))
+		_exit(8);
+	close(fd);
+	return p;
+}
+
 static struct local_task *at(struct local_fifo *q, unsigned i)
 {
 	return &q->items[i % LOCAL_MAX];
@@ -210,6 +243,7 @@ static void cancel_local(struct worker_state *ws, uint64_t wire)
 			if (t->gone || t->f.task_id != wire)
 				continue;
 			t->gone = 1;
+			drop_input(t);
 			ws->nlocal--;
 			send_result(ws, wire, TASK_STATUS_CANCELLED, 0, none);
 			return;
@@ -235,6 +269,8 @@ static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
 			_exit(4); /* the parent broke its own limit */
 		t = at(q, q->tail++);
 		t->f = *f;
+		t->mapped = (f->flags & PP_FRAME_F_FD) ? take_fd_input(ws, f)
+						       : NULL;
 		t->prio = prio;
 		t->gone = 0;
 		t->order = ws->order++;
@@ -328,6 +364,7 @@ static int defer_lower(struct worker_state *ws, int prio)
 			send_result(ws, t->f.task_id, PP_WORKER_DEFERRED, 0,
 				    none);
 			t->gone = 1;
+			drop_input(t);
 			ws->nlocal--;
 			deferred++;
 		}
@@ -413,13 +450,16 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 {
 	const struct pp_frame *f = &t->f;
 	task_func_t func = task_function(ws, f->u.submit.func);
-	void *input = (void *)pp_channel_peer_payload(&ws->ch, &f->payload);
+	void *input = t->mapped ? (void *)t->mapped
+				: (void *)pp_channel_peer_payload(&ws->ch,
+								  &f->payload);
 	struct pp_payload_ref ref;
 	void *out = NULL;
 	size_t out_size = 0;
 	int rc, status;
 
 	if (!func) {
+		drop_input(t);
 		memset(&ref, 0, sizeof(ref));
 		pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);
 		send_result(ws, f->task_id, TASK_STATUS_REJECTED,
@@ -431,6 +471,7 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	rc = func(f->payload.length ? input : NULL, (size_t)f->payload.length,
 		  &out, &out_size, (void *)(uintptr_t)f->u.submit.user_data);
 	current_worker = NULL;
+	drop_input(t);
 	if (learning)
 		send_learned(ws, f->task_id);
 	status = place_output(ws, out, out_size, &ref);
@@ -513,17 +554,27 @@ static void worker_loop(struct worker_state *ws)
 	}
 }
 
-/* Closes every fd but stdio and the ones in keep (sorted, 2 entries). */
-static void close_other_fds(int a, int b)
+/* Closes every fd but stdio and the three it keeps (all above 2). */
+static void close_other_fds(int a, int b, int c)
 {
-	int lo = a < b ? a : b, hi = a < b ? b : a;
+	int keep[3] = {a, b, c}, i, j, from = 3;
 
-	if (lo > 3)
-		syscall(SYS_close_range, 3u, (unsigned)lo - 1, 0u);
-	if (hi > lo + 1)
-		syscall(SYS_close_range, (unsigned)lo + 1, (unsigned)hi - 1,
-			0u);
-	syscall(SYS_close_range, (unsigned)hi + 1, ~0u, 0u);
+	for (i = 0; i < 3; i++)
+		for (j = i + 1; j < 3; j++)
+			if (keep[j] < keep[i]) {
+				int x = keep[i];
+
+				keep[i] = keep[j];
+				keep[j] = x;
+			}
+	for (i = 0; i < 3; i++) {
+		if (keep[i] > from)
+			syscall(SYS_close_range, (unsigned)from,
+				(unsigned)keep[i] - 1, 0u);
+		if (keep[i] + 1 > from)
+			from = keep[i] + 1;
+	}
+	syscall(SYS_close_range, (unsigned)from, ~0u, 0u);
 }
 
 /* The worker's channel and seccomp mode, for the SIGSYS handler. */
@@ -621,7 +672,8 @@ static void own_stdio(void)
 	setvbuf(stdout, out_buf, _IOLBF, sizeof(out_buf));
 }
 
-void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
+void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd,
+		     int sock)
 {
 	static struct worker_state ws;
 	sigset_t all;
@@ -633,8 +685,9 @@ void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
 	ws.modules = s->modules;
 	if (pp_channel_open_worker(&ws.ch, memfd, efd))
 		_exit(7);
+	ws.ch.sock = sock;
 	pp_exit_trap_arm(&ws.ch); /* the host's stdio and atexit stay its */
-	close_other_fds(memfd, efd);
+	close_other_fds(memfd, efd, sock);
 	own_stdio();
 	place(s);
 	confine(s, &ws);

@@ -31,11 +31,12 @@ struct pp_worker_setup {
 };
 
 /*
- * pp_worker_enter - open the channel from memfd and efd, close every
- * other fd but stdio, place and confine the process as s says, and run
+ * pp_worker_enter - open the channel from memfd and efd (and sock, its
+ * end of the payload socket), close every other fd but stdio, place and confine the process as s says, and run
  * the worker loop. For both spawn modes; never returns.
  */
-void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd)
+void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd,
+		     int sock)
     __attribute__((noreturn));
 
 #endif /* PP_CORE_WORKER_SETUP_H */

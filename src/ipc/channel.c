@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "src/ipc/cursor.h"
+#include "src/ipc/fd_payload.h"
 
 #define PAGE	    4096u
 #define SEALS	    (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -170,13 +171,15 @@ static void reset(struct pp_channel *ch)
 	ch->fd = -1;
 	ch->parent_eventfd = -1;
 	ch->wake_rd = -1;
+	ch->sock = -1;
+	ch->worker_sock = -1;
 }
 
 int pp_channel_create(struct pp_channel *ch,
 		      const struct pp_channel_config *cfg)
 {
 	struct layout l;
-	int err, wake[2];
+	int err, wake[2], sv[2];
 
 	if (!ch)
 		return -EINVAL;
@@ -203,6 +206,11 @@ int pp_channel_create(struct pp_channel *ch,
 		goto out_errno;
 	ch->wake_rd = wake[0];
 	ch->parent_eventfd = wake[1];
+	err = pp_fd_payload_socketpair(sv);
+	if (err)
+		goto out_close;
+	ch->sock = sv[0];
+	ch->worker_sock = sv[1];
 	write_header(ch->base, &l);
 	pp_wake_word_init(ch->base + PP_CHANNEL_WAKE_WORKER_OFFSET);
 	pp_wake_word_init(ch->base + PP_CHANNEL_WAKE_PARENT_OFFSET);
@@ -272,6 +280,10 @@ void pp_channel_close(struct pp_channel *ch)
 		close(ch->parent_eventfd);
 	if (ch->wake_rd >= 0)
 		close(ch->wake_rd);
+	if (ch->sock >= 0)
+		close(ch->sock);
+	if (ch->worker_sock >= 0)
+		close(ch->worker_sock);
 	reset(ch);
 }
 
@@ -372,7 +384,10 @@ static int check_frame(struct pp_channel *ch, const struct pp_frame *f)
 	if (f->sequence != ch->rx_seq)
 		return violate(ch, PP_CHANNEL_BAD_SEQUENCE,
 			       (int32_t)(f->sequence - ch->rx_seq));
-	if (!(f->flags & PP_FRAME_F_INLINE) &&
+	/* A payload in a memfd of its own starts at its offset 0. */
+	if ((f->flags & PP_FRAME_F_FD) && f->payload.offset != 0)
+		return violate(ch, PP_CHANNEL_BAD_PAYLOAD, 0);
+	if (!(f->flags & (PP_FRAME_F_INLINE | PP_FRAME_F_FD)) &&
 	    (f->type == PP_FRAME_SUBMIT || f->type == PP_FRAME_RESULT) &&
 	    !pp_range_ok(f->payload.offset, f->payload.length,
 			 ch->peer_part_size))
@@ -484,6 +499,9 @@ void pp_channel_worker_started(struct pp_channel *ch)
 		return;
 	close(ch->parent_eventfd);
 	ch->parent_eventfd = -1;
+	if (ch->worker_sock >= 0)
+		close(ch->worker_sock);
+	ch->worker_sock = -1;
 }
 
 int pp_channel_alloc(struct pp_channel *ch, size_t len,

@@ -18,6 +18,10 @@
  *           output part; each side allocates only in its own part, and a
  *           payload reference's offset is relative to its sender's part
  *
+ * A payload too large for the arena travels instead as a sealed memfd of
+ * its own over a socket pair (fd_payload.h); its frame has PP_FRAME_F_FD,
+ * offset 0 and the length.
+ *
  * The parent trusts nothing the worker writes. pp_channel_recv on the
  * parent copies a slot out once, decodes it, and checks that the type may
  * come from a worker, that the sequence number is the next one, and that a
@@ -111,6 +115,10 @@ struct pp_channel {
 	 * the parent's reads block or signal anyone. */
 	int parent_eventfd; /* write end; owned until the worker has it */
 	int wake_rd;	    /* parent: read end its epoll watches, owned */
+	/* Large payloads (fd_payload.h): this side's end of the socket
+	 * pair, and on the parent the worker's end until it has it. */
+	int sock;
+	int worker_sock;
 	uint32_t wake_owed; /* parent: wakeup bytes an honest worker may
 			     * still write (one note per claimed arm) */
 	unsigned char *base; /* mapping, owned */
@@ -206,8 +214,8 @@ void pp_channel_disarm(struct pp_channel *ch);
 int pp_channel_drain_wakes(struct pp_channel *ch);
 
 /*
- * pp_channel_worker_started - parent only: the worker now holds its end of
- * the wakeup pipe; the parent closes its copy.
+ * pp_channel_worker_started - parent only: the worker now holds its ends
+ * of the wakeup pipe and the payload socket; the parent closes its copies.
  */
 void pp_channel_worker_started(struct pp_channel *ch);
 

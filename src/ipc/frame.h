@@ -36,9 +36,12 @@ extern "C" {
 	(1u << 20)		      /* largest frame, inline bytes included  \
 				       */
 #define PP_FRAME_F_INLINE     0x0001u /* payload bytes follow the body */
+#define PP_FRAME_F_FD	      0x0002u /* SUBMIT only: the payload is a sealed
+				       * memfd on the socket (fd_payload.h) */
 #define PP_FRAME_F_PRIO_SHIFT 8	      /* SUBMIT only: task priority 0..3 */
 #define PP_FRAME_F_PRIO_MASK  0x0300u
-#define PP_FRAME_F_KNOWN      (PP_FRAME_F_INLINE | PP_FRAME_F_PRIO_MASK)
+#define PP_FRAME_F_KNOWN                                                       \
+	(PP_FRAME_F_INLINE | PP_FRAME_F_FD | PP_FRAME_F_PRIO_MASK)
 
 /*
  * A LEARNED frame carries one chunk of a syscall bitmap: bit b of

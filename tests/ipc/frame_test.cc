@@ -219,6 +219,29 @@ TEST_F(FrameCorruption, InlineFlagOnTypeWithoutPayload)
 	EXPECT_EQ(-PP_FRAME_BAD_FLAGS, Decode());
 }
 
+// An fd payload goes parent to worker only (SUBMIT), never inline: a
+// RESULT claiming one, from a worker, is a bad frame.
+TEST_F(FrameCorruption, FdFlagOnlyOnSubmitAndNeverInline)
+{
+	pp_frame f = submit_frame();
+	f.flags = PP_FRAME_F_FD;
+	bytes_ = encode(f);
+	EXPECT_EQ(56, Decode());
+	EXPECT_EQ(PP_FRAME_F_FD, out_.flags);
+	bytes_[6] = PP_FRAME_F_FD | PP_FRAME_F_INLINE;
+	EXPECT_EQ(-PP_FRAME_BAD_FLAGS, Decode());
+	for (int type : {PP_FRAME_RESULT, PP_FRAME_CANCEL, PP_FRAME_PONG,
+			 PP_FRAME_LEARNED}) {
+		memset(&f, 0, sizeof(f));
+		f.type = (uint8_t)type;
+		bytes_ = encode(f);
+		bytes_[6] = PP_FRAME_F_FD;
+		EXPECT_EQ(-PP_FRAME_BAD_FLAGS, Decode()) << type;
+		f.flags = PP_FRAME_F_FD;
+		EXPECT_EQ(0u, pp_frame_encoded_size(&f)) << type;
+	}
+}
+
 TEST_F(FrameCorruption, InlineLengthMustMatchPayloadReference)
 {
 	const uint8_t data[8] = {1, 2, 3, 4, 5, 6, 7, 8};

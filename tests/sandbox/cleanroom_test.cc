@@ -374,11 +374,12 @@ TEST(Cleanroom, OnlyTheChannelIsOpen)
 		ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
 		uint64_t mask;
 		memcpy(&mask, r.output_data, sizeof(mask));
-		// The channel's memfd and eventfd, nothing else.
-		EXPECT_EQ(2, __builtin_popcountll(mask))
+		// The channel's memfd and eventfd and the payload socket,
+		// nothing else.
+		EXPECT_EQ(3, __builtin_popcountll(mask))
 		    << "mode " << mode << " mask " << std::hex << mask;
 		if (mode == POOL_SPAWN_CLEANROOM) {
-			EXPECT_EQ(uint64_t{0x18}, mask) << std::hex << mask;
+			EXPECT_EQ(uint64_t{0x58}, mask) << std::hex << mask;
 		}
 		pool_result_free(&r);
 		pool_destroy(p);
