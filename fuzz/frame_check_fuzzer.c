@@ -124,6 +124,9 @@ static void op_frame(struct pp_cursor *in)
 	if (status >= 200)
 		status = PP_WORKER_DEFERRED; /* often enough to matter */
 	f.payload.length = pp_cursor_u16(in);
+	/* The top bit of the length: the output comes as a memfd. */
+	if (f.payload.length & 0x8000)
+		f.flags = PP_FRAME_F_FD;
 	f.u.learned.chunk = pp_cursor_u8(in) % PP_FRAME_LEARNED_CHUNKS;
 	f.u.result.status = status;
 	f.task_id = slots[s % (unsigned)pool.cfg.max_in_flight]
@@ -148,6 +151,9 @@ static void op_frame(struct pp_cursor *in)
 	case PP_FRAME_RESULT:
 		ok = named && status_ok(status) &&
 		     f.payload.length <= pool.cfg.max_output_size &&
+		     (!(f.flags & PP_FRAME_F_FD) ||
+		      status == TASK_STATUS_COMPLETED ||
+		      status == TASK_STATUS_FAILED) &&
 		     (status != PP_WORKER_DEFERRED || credit > 0);
 		FUZZ_CHECK(ok == (why == NULL));
 		if (ok) {

@@ -148,13 +148,12 @@ typedef struct pool_config {
 	int max_tasks_per_worker; /* recycle a worker after about this many
 				   * tasks (with jitter); 0: never */
 	size_t arena_size;	  /* shared payload bytes per worker and
-				   * direction; 0: 4 MiB. Outputs travel
-				   * through it, so it bounds them; an
-				   * input above 1 MiB (or above the arena)
-				   * travels as a sealed memfd instead */
+				   * direction; 0: 4 MiB. A payload above
+				   * 1 MiB (or above the arena) travels as
+				   * a sealed memfd of its own instead */
 	size_t max_output_size;	  /* larger outputs end REJECTED, the
-				   * detail naming the limit; 0 or more
-				   * than arena_size: arena_size */
+				   * detail naming the limit; 0: 1 GiB;
+				   * at most 1 TiB */
 	/*
 	 * Confinement (see README, "Security"). By default every worker
 	 * drops all capabilities, sets no_new_privs, is not dumpable, has
@@ -332,7 +331,12 @@ typedef struct task_desc {
 	int timeout_ms; /* 0: the pool's task_timeout; POOL_NO_TIMEOUT: none */
 } task_desc_t;
 
-/* A finished task. Release output_data with pool_result_free. */
+/*
+ * A finished task. Release output_data with pool_result_free, never
+ * free(): an output above 1 MiB is a read-only mapping of the worker's
+ * sealed memfd (zero copy; nobody can change it), which
+ * pool_result_free unmaps.
+ */
 typedef struct task_result {
 	task_status_t status;
 	int return_code;   /* the task function's return value */
@@ -529,16 +533,19 @@ int pool_future_fd(task_future_t *future);
  */
 void pool_future_destroy(task_future_t *future);
 
-/* pool_result_free - release a result's output; safe to call twice. */
+/* pool_result_free - release a result's output (free it, or unmap it
+ * when it is a mapping); safe to call twice. Thread-safe. */
 void pool_result_free(task_result_t *result);
 
 /*
  * pool_output_alloc - for task code in a worker: size bytes of shared
- * memory to return as *output without a copy in the worker (the parent
- * copies the output out of the shared arena into the result, which the
- * worker can then no longer change). Returns NULL when the worker's
- * arena is full (then return malloc'd memory instead) or when called
- * outside a task. Do not free it.
+ * memory to return as *output without a copy in the worker. Up to 1 MiB
+ * (or the arena) it lies in the arena, and the parent copies it out into
+ * the result; above, it is a memfd of its own, sealed once the task
+ * returns and handed to the caller as a read-only mapping, uncopied.
+ * Returning fewer bytes than asked costs a copy of them. Returns NULL
+ * above max_output_size, when no space can be had (then return malloc'd
+ * memory instead) or when called outside a task. Do not free it.
  */
 void *pool_output_alloc(size_t size);
 

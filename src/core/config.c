@@ -67,6 +67,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "arena_size larger than 16 GiB");
 	if (c->max_input_size > MAX_PAYLOAD)
 		return bad(why, len, "max_input_size larger than 1 TiB");
+	if (c->max_output_size > MAX_PAYLOAD)
+		return bad(why, len, "max_output_size larger than 1 TiB");
 	if (c->cgroup_mode < POOL_CGROUP_BEST_EFFORT ||
 	    c->cgroup_mode > POOL_CGROUP_OFF)
 		return bad(why, len, "cgroup_mode out of range");
@@ -201,8 +203,8 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 	if (!out->arena_size)
 		out->arena_size = (size_t)4 << 20;
 	out->arena_size = (out->arena_size + 4095) & ~(size_t)4095;
-	if (!out->max_output_size || out->max_output_size > out->arena_size)
-		out->max_output_size = out->arena_size;
+	if (!out->max_output_size)
+		out->max_output_size = (size_t)1 << 30;
 	if (!out->max_input_size)
 		out->max_input_size = (size_t)1 << 30;
 	if (!out->worker_output_rate)

@@ -84,6 +84,11 @@ static const char *check_result(const struct process_pool *pool,
 		return "impossible task status";
 	if (f->payload.length > pool->cfg.max_output_size)
 		return "output larger than max_output_size";
+	/* Only a kept output may come as a memfd: any other would sit
+	 * unread on the socket. */
+	if ((f->flags & PP_FRAME_F_FD) &&
+	    (status != TASK_STATUS_COMPLETED && status != TASK_STATUS_FAILED))
+		return "memfd output with a status that keeps none";
 	if (status == PP_WORKER_DEFERRED) {
 		if (!w->defer_credit)
 			return "task handed back with nothing higher waiting";

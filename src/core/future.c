@@ -1,5 +1,6 @@
 /* Futures with one outcome; see future.h. */
 #include "src/core/future.h"
+#include "src/core/output_map.h"
 
 #include <errno.h>
 #include <limits.h>
@@ -45,7 +46,7 @@ void pp_future_put(struct task_future *f)
 	if (f->input != f->input_inline && !f->input_borrowed)
 		free(f->input);
 	if (!atomic_load(&f->output_taken))
-		free(f->result.output_data);
+		pp_output_free(f->result.output_data);
 	if (!pp_future_cache_put(f))
 		free(f);
 }
@@ -224,7 +225,7 @@ void pool_result_free(task_result_t *result)
 {
 	if (!result)
 		return;
-	free(result->output_data);
+	pp_output_free(result->output_data);
 	result->output_data = NULL;
 	result->output_size = 0;
 }

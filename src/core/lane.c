@@ -204,7 +204,10 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		}
 		err = pp_copy_output(pool, w, &f, &out);
 		if (err == -EPROTO) {
-			refuse(pool, w, t, "output outside the arena");
+			refuse(pool, w, t,
+			       f.flags & PP_FRAME_F_FD
+				   ? "memfd output missing or not sealed"
+				   : "output outside the arena");
 			return -1;
 		}
 		pp_worker_unslot(w, t);

@@ -17,12 +17,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/timerfd.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "sandbox/confine.h"
 #include "src/core/clock.h"
+#include "src/core/output_map.h"
+#include "src/ipc/fd_payload.h"
 #include "src/core/deadline_heap.h"
 #include "src/core/frame_check.h"
 #include "src/core/future_cache.h"
@@ -211,7 +214,7 @@ int pp_resolve_at(struct process_pool *pool, struct task_future *t,
 		  int sig, const char *detail, int64_t now)
 {
 	if (!pp_future_claim(t)) {
-		free(out);
+		pp_output_free(out);
 		return 0;
 	}
 	pp_future_fill(t, status, rc, out, out_size, sig, detail, now);
@@ -433,7 +436,7 @@ static void resolve_outcome(struct process_pool *pool, struct task_future *t,
 {
 	if (out && status != TASK_STATUS_COMPLETED &&
 	    status != TASK_STATUS_FAILED) {
-		free(out);
+		pp_output_free(out);
 		out = NULL;
 	}
 	pp_resolve_at(pool, t, status, f->u.result.return_code, out,
@@ -460,13 +463,47 @@ int pp_status_from_worker_ok(int status)
 	       status == TASK_STATUS_CANCELLED || status == PP_WORKER_DEFERRED;
 }
 
-/* Copies a result's output out of the worker's arena, checked. */
+/*
+ * A memfd output: the message ahead of the frame must carry its fd, for
+ * this task, a sealed memfd of exactly the announced size (never more
+ * than max_output_size: the frame check saw to that). Mapped read-only,
+ * it goes to the caller as it is: sealed, no one can change it.
+ */
+static int map_output(struct process_pool *pool, struct pp_worker *w,
+		      const struct pp_frame *f, void **out)
+{
+	const void *p;
+	uint64_t tag;
+	int fd, err;
+
+	if (f->payload.length == 0 ||
+	    f->payload.length > pool->cfg.max_output_size)
+		return -EPROTO;
+	if (pp_fd_payload_recv(w->ch.sock, &tag, &fd))
+		return -EPROTO;
+	err = tag == f->task_id ? pp_fd_payload_map(fd, f->payload.length, &p)
+				: -EPROTO;
+	close(fd);
+	if (err)
+		return err == -EPROTO ? -EPROTO : -ENOMEM;
+	if (pp_output_register((void *)p, (size_t)f->payload.length)) {
+		munmap((void *)p, (size_t)f->payload.length);
+		return -ENOMEM;
+	}
+	*out = (void *)p;
+	return 0;
+}
+
+/* Copies a result's output out of the worker's arena, checked; a memfd
+ * output is mapped instead. */
 int pp_copy_output(struct process_pool *pool, struct pp_worker *w,
 		   const struct pp_frame *f, void **out)
 {
 	const void *src;
 
 	*out = NULL;
+	if (f->flags & PP_FRAME_F_FD)
+		return map_output(pool, w, f, out);
 	if (f->flags & PP_FRAME_F_INLINE)
 		src = f->inline_data;
 	else
@@ -534,7 +571,7 @@ static void resolve_batched(struct process_pool *pool,
 	int status = f->u.result.status;
 
 	if (!pp_future_claim(t)) {
-		free(out); /* cancelled or timed out first */
+		pp_output_free(out); /* cancelled or timed out first */
 		finish(pool, t);
 		return;
 	}
@@ -564,7 +601,10 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 
 	err = pp_copy_output(pool, w, f, &out);
 	if (err == -EPROTO) {
-		protocol_violation(pool, w, "output outside the arena");
+		protocol_violation(pool, w,
+				   f->flags & PP_FRAME_F_FD
+				       ? "memfd output missing or not sealed"
+				       : "output outside the arena");
 		return;
 	}
 	pp_worker_unslot(w, t);
@@ -572,7 +612,7 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	atomic_store_explicit(&w->info_done, w->tasks_done,
 			      memory_order_relaxed);
 	if (status == PP_WORKER_DEFERRED && !pp_future_is_done(t)) {
-		free(out);
+		pp_output_free(out);
 		if (++t->deferrals > MAX_DEFERRALS) {
 			pp_resolve(pool, t, TASK_STATUS_PROTOCOL_ERROR, 0, NULL,
 				   0, 0, "endless deferral");

@@ -14,6 +14,7 @@
  * ones are handed back (DEFERRED) rather than started.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdatomic.h>
 #include <numa.h>
 #include <pthread.h>
@@ -85,10 +86,70 @@ struct worker_state {
 static struct pp_seccomp_learner learner;
 static int learning;
 
-/* What pool_output_alloc hands out, for the task running now. */
+/* What pool_output_alloc hands out, for the task running now: arena
+ * space, or (above FD_OUTPUT_ABOVE) a writable mapping of a memfd. */
 static struct worker_state *current_worker;
 static void *current_output;
 static struct pp_payload_ref current_output_ref;
+static int current_output_fd = -1;
+
+/* Outputs above this, or above the arena, go as sealed memfds. */
+#define FD_OUTPUT_ABOVE ((size_t)1 << 20)
+
+static int output_by_fd(const struct worker_state *ws, size_t size)
+{
+	size_t arena = ws->ch.own.size;
+
+	return size > (arena < FD_OUTPUT_ABOVE ? arena : FD_OUTPUT_ABOVE);
+}
+
+/*
+ * A memfd of size bytes, writable through *map when map is not NULL. It
+ * grows by a one-byte pwrite at its end (the seccomp profile grants
+ * pwrite64 of one byte, not ftruncate, which would reach a file the host
+ * shares).
+ */
+static int output_memfd(size_t size, void **map)
+{
+	int fd = memfd_create("processpool-output",
+			      MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0)
+		return -1;
+	if (map) {
+		if (pwrite(fd, "", 1, (off_t)size - 1) != 1)
+			goto fail;
+		*map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
+			    0);
+		if (*map == MAP_FAILED)
+			goto fail;
+	}
+	return fd;
+fail:
+	close(fd);
+	return -1;
+}
+
+/* Writes size bytes of src into a new memfd; -1 when it cannot. */
+static int output_memfd_copy(const void *src, size_t size)
+{
+	const unsigned char *p = src;
+	size_t done = 0;
+	int fd = output_memfd(size, NULL);
+
+	while (fd >= 0 && done < size) {
+		ssize_t n = write(fd, p + done, size - done);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			close(fd);
+			return -1;
+		}
+		done += (size_t)n;
+	}
+	return fd;
+}
 
 static void release_acked(struct worker_state *ws);
 
@@ -127,6 +188,15 @@ void *pool_output_alloc(size_t size)
 	if (!current_worker || current_output || size == 0 ||
 	    size > current_worker->max_output)
 		return NULL;
+	if (output_by_fd(current_worker, size)) {
+		current_output_fd = output_memfd(size, &p);
+		if (current_output_fd < 0)
+			return NULL;
+		current_output = p;
+		current_output_ref.offset = 0;
+		current_output_ref.length = size;
+		return p;
+	}
 	if (alloc_output(current_worker, size, &ref, &p))
 		return NULL;
 	current_output = p;
@@ -161,8 +231,27 @@ static void send_frame(struct worker_state *ws, struct pp_frame *r)
 		_exit(3); /* the channel is unusable: let the parent respawn */
 }
 
-static void send_result(struct worker_state *ws, uint64_t wire, int status,
-			int rc, struct pp_payload_ref ref)
+/*
+ * Seals an output memfd and sends it ahead of its RESULT. The writable
+ * mapping is gone by now: F_SEAL_WRITE cannot be added while one exists,
+ * and once added nobody can write the bytes the parent maps.
+ */
+static void send_output_fd(struct worker_state *ws, uint64_t wire, int fd)
+{
+	int err;
+
+	if (fcntl(fd, F_ADD_SEALS, PP_FD_PAYLOAD_SEALS))
+		_exit(9);
+	while ((err = pp_fd_payload_send(ws->ch.sock, wire, fd)) == -EAGAIN)
+		sched_yield(); /* the parent reads one per result it takes */
+	if (err)
+		_exit(9);
+	close(fd);
+}
+
+static void send_result_fd(struct worker_state *ws, uint64_t wire,
+			   int status, int rc, struct pp_payload_ref ref,
+			   int fd)
 {
 	struct pp_frame r;
 
@@ -172,7 +261,10 @@ static void send_result(struct worker_state *ws, uint64_t wire, int status,
 	r.u.result.status = status;
 	r.u.result.return_code = rc;
 	r.payload = ref;
-	if (ref.length) {
+	if (fd >= 0) {
+		send_output_fd(ws, wire, fd);
+		r.flags = PP_FRAME_F_FD;
+	} else if (ref.length) {
 		while (ws->nout == OUTPUTS_MAX) {
 			release_acked(ws);
 			sched_yield();
@@ -182,6 +274,12 @@ static void send_result(struct worker_state *ws, uint64_t wire, int status,
 		ws->nout++;
 	}
 	send_frame(ws, &r);
+}
+
+static void send_result(struct worker_state *ws, uint64_t wire, int status,
+			int rc, struct pp_payload_ref ref)
+{
+	send_result_fd(ws, wire, status, rc, ref, -1);
 }
 
 /* A task leaves the worker: its fd payload's mapping goes with it. */
@@ -372,13 +470,46 @@ static int defer_lower(struct worker_state *ws, int prio)
 	return deferred;
 }
 
-/* Places the task's output in the arena; returns the status to report. */
+/*
+ * Places the task's output in the arena, or in a memfd (*fd, unsealed
+ * yet, with no writable mapping left); returns the status to report.
+ */
 static int place_output(struct worker_state *ws, void *out, size_t size,
-			struct pp_payload_ref *ref)
+			struct pp_payload_ref *ref, int *fd)
 {
 	void *dst;
 
 	memset(ref, 0, sizeof(*ref));
+	*fd = -1;
+	if (current_output_fd >= 0) {
+		size_t len = (size_t)current_output_ref.length;
+		int mine = out == current_output && size <= len, copy = -1;
+
+		/* Shorter than asked: the parent maps exactly what is
+		 * announced, so the part used goes into a memfd of its
+		 * size (the profile has no ftruncate). */
+		if (mine && size && size < len)
+			copy = output_memfd_copy(current_output, size);
+		munmap(current_output, len);
+		if (mine && size == len) {
+			*fd = current_output_fd;
+			*ref = current_output_ref;
+			current_output_fd = -1;
+			return 0;
+		}
+		close(current_output_fd);
+		current_output_fd = -1;
+		if (mine) {
+			if (!size)
+				return 0;
+			if (copy < 0)
+				return TASK_STATUS_REJECTED;
+			*fd = copy;
+			ref->length = size;
+			return 0;
+		}
+		current_output = NULL; /* and out is the task's own */
+	}
 	if (out && out == current_output && size <= current_output_ref.length) {
 		*ref = current_output_ref;
 		ref->length = size;
@@ -393,6 +524,15 @@ static int place_output(struct worker_state *ws, void *out, size_t size,
 	if (!out || size == 0) {
 		if (out)
 			free(out);
+		return 0;
+	}
+	if (size <= ws->max_output && output_by_fd(ws, size)) {
+		*fd = output_memfd_copy(out, size);
+		free(out);
+		if (*fd < 0)
+			return TASK_STATUS_REJECTED;
+		ref->offset = 0;
+		ref->length = size;
 		return 0;
 	}
 	if (size > ws->max_output || alloc_output(ws, size, ref, &dst)) {
@@ -456,7 +596,7 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	struct pp_payload_ref ref;
 	void *out = NULL;
 	size_t out_size = 0;
-	int rc, status;
+	int rc, status, out_fd;
 
 	if (!func) {
 		drop_input(t);
@@ -474,15 +614,18 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	drop_input(t);
 	if (learning)
 		send_learned(ws, f->task_id);
-	status = place_output(ws, out, out_size, &ref);
+	status = place_output(ws, out, out_size, &ref, &out_fd);
 	current_output = NULL;
 	if (!status)
 		status = rc == 0 ? TASK_STATUS_COMPLETED : TASK_STATUS_FAILED;
 	/* Errno mode: the task went on after a denied syscall, but its
 	 * outcome says so; the parent names the syscall from the word. */
 	if (pp_channel_word_load(&ws->ch, PP_WORD_VIOLATION)) {
-		if (ref.length)
+		if (out_fd >= 0)
+			close(out_fd);
+		else if (ref.length)
 			pp_channel_free(&ws->ch, &ref);
+		out_fd = -1;
 		memset(&ref, 0, sizeof(ref));
 		status = TASK_STATUS_SANDBOX_VIOLATION;
 		rc = (int)pp_channel_word_load(&ws->ch, PP_WORD_VIOLATION) - 1;
@@ -493,7 +636,7 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	 * next task's. */
 	if (__fpending(stdout))
 		fflush(stdout);
-	send_result(ws, f->task_id, status, rc, ref);
+	send_result_fd(ws, f->task_id, status, rc, ref, out_fd);
 }
 
 /*

@@ -55,12 +55,11 @@ static int flags_ok(unsigned type, unsigned flags)
 {
 	if (flags & ~PP_FRAME_F_KNOWN)
 		return 0;
-	/* A worker never sends an fd payload: outputs use the arena. */
 	if ((flags & PP_FRAME_F_FD) &&
-	    (type != PP_FRAME_SUBMIT || (flags & PP_FRAME_F_INLINE)))
+	    ((type != PP_FRAME_SUBMIT && type != PP_FRAME_RESULT) ||
+	     (flags & PP_FRAME_F_INLINE)))
 		return 0;
-	return type == PP_FRAME_SUBMIT ||
-	       !(flags & (PP_FRAME_F_PRIO_MASK | PP_FRAME_F_FD));
+	return type == PP_FRAME_SUBMIT || !(flags & PP_FRAME_F_PRIO_MASK);
 }
 
 size_t pp_frame_encoded_size(const struct pp_frame *f)

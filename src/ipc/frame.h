@@ -36,8 +36,9 @@ extern "C" {
 	(1u << 20)		      /* largest frame, inline bytes included  \
 				       */
 #define PP_FRAME_F_INLINE     0x0001u /* payload bytes follow the body */
-#define PP_FRAME_F_FD	      0x0002u /* SUBMIT only: the payload is a sealed
-				       * memfd on the socket (fd_payload.h) */
+#define PP_FRAME_F_FD	      0x0002u /* SUBMIT or RESULT: the payload is a
+				       * sealed memfd on the socket
+				       * (fd_payload.h), never inline */
 #define PP_FRAME_F_PRIO_SHIFT 8	      /* SUBMIT only: task priority 0..3 */
 #define PP_FRAME_F_PRIO_MASK  0x0300u
 #define PP_FRAME_F_KNOWN                                                       \

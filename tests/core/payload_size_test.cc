@@ -4,6 +4,7 @@
 // (POOL_EMSGSIZE), a larger output ends REJECTED with a detail that names
 // the limit.
 #include <errno.h>
+#include <unistd.h>
 #include <gtest/gtest.h>
 
 #include <cstdlib>
@@ -58,6 +59,37 @@ void expect_echo(const task_result_t &r, const std::vector<unsigned char> &in,
 }
 
 const size_t kFits[] = {0, 1, kArena - 1, kArena};
+
+// Echoes through malloc; an empty input (NULL) gives an empty output.
+int copy_task(void *in, size_t n, void **out, size_t *out_n, void *)
+{
+	void *p = malloc(n ? n : 1);
+	if (!p)
+		return 12;
+	if (n)
+		memcpy(p, in, n);
+	*out = p;
+	*out_n = n;
+	return 0;
+}
+
+// Writes n bytes of pattern into pool_output_alloc (n: user_data); with
+// a second argument of 1 returns only half of what it asked for.
+int alloc_output_task(void *, size_t, void **out, size_t *out_n, void *ud)
+{
+	size_t n = (size_t)(uintptr_t)ud, keep = n;
+	if (n & 1) { // odd: ask for n + 1, keep n (the "shorter" path)
+		n++;
+	}
+	auto *p = static_cast<unsigned char *>(pool_output_alloc(n));
+	if (!p)
+		return 12;
+	for (size_t i = 0; i < keep; i++)
+		p[i] = (unsigned char)(i * 31);
+	*out = p;
+	*out_n = keep;
+	return 0;
+}
 
 // FNV-1a of the input, as an 8-byte output: checks inputs too large to
 // echo.
@@ -158,7 +190,7 @@ TEST_F(PayloadSizeTest, InputsUpToTheLimitEchoThroughEveryPath)
 	for (size_t n : kFits) {
 		std::vector<unsigned char> in = pattern(n);
 		// echo_task writes into pool_output_alloc, which has no 0.
-		for (task_func_t f : {echo_malloc_task, echo_task}) {
+		for (task_func_t f : {copy_task, echo_task}) {
 			if (n == 0 && f == echo_task)
 				continue;
 			task_result_t r;
@@ -250,41 +282,122 @@ task_result_t sized(process_pool_t *pool, size_t n)
 	return r;
 }
 
-TEST_F(PayloadSizeTest, OutputsUpToTheLimitComeBack)
+void expect_pattern(const task_result_t &r, size_t n)
 {
-	Start();
-	for (size_t n : kFits) {
-		task_result_t r = sized(pool_, n);
-		ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << n << r.detail;
-		ASSERT_EQ(n, r.output_size);
-		if (n) {
-			EXPECT_EQ((unsigned char)((n - 1) * 31),
-				  ((unsigned char *)r.output_data)[n - 1]);
-		}
-		pool_result_free(&r);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << n << " " << r.detail;
+	ASSERT_EQ(n, r.output_size);
+	const unsigned char *p = (const unsigned char *)r.output_data;
+	for (size_t i = 0; i < n; i += 4093)
+		ASSERT_EQ((unsigned char)(i * 31), p[i]) << n << " at " << i;
+	if (n) {
+		EXPECT_EQ((unsigned char)((n - 1) * 31), p[n - 1]) << n;
 	}
 }
 
-TEST_F(PayloadSizeTest, OutputOverTheLimitIsRejectedNamingIt)
+// Every size, malloc'd or from pool_output_alloc (the memfd path above
+// 1 MiB: handed over as a read-only mapping), through sync, async and
+// batch.
+TEST_F(PayloadSizeTest, OutputsOfAnySizeComeBackThroughEveryPath)
 {
 	Start();
-	task_result_t r = sized(pool_, kArena + 1);
+	for (size_t n : {(size_t)0, (size_t)1, kArena - 1, kArena, kArena + 1,
+			 (size_t)16 << 20, (size_t)256 << 20}) {
+		for (task_func_t f : {sized_output_task, alloc_output_task}) {
+			if (n == 0 && f == alloc_output_task)
+				continue; // pool_output_alloc(0) is NULL
+			void *ud = (void *)(uintptr_t)n;
+			task_result_t r;
+			ASSERT_EQ(0, pool_submit_sync(pool_, f, nullptr, 0, ud,
+						      TASK_PRIORITY_NORMAL, 0,
+						      &r));
+			expect_pattern(r, n);
+			pool_result_free(&r);
+			pool_result_free(&r); // twice is safe
+
+			task_future_t *fu = pool_submit_async(
+			    pool_, f, nullptr, 0, ud, TASK_PRIORITY_NORMAL, 0);
+			ASSERT_NE(nullptr, fu);
+			ASSERT_EQ(0, pool_future_wait(fu, &r, 60000));
+			expect_pattern(r, n);
+			pool_result_free(&r);
+			pool_future_destroy(fu);
+
+			task_desc_t d = {f, nullptr, 0, ud,
+					 TASK_PRIORITY_NORMAL, 0};
+			task_future_t **fs = pool_submit_batch(pool_, &d, 1);
+			ASSERT_NE(nullptr, fs);
+			ASSERT_EQ(0, pool_future_wait(fs[0], &r, 60000));
+			expect_pattern(r, n);
+			pool_result_free(&r);
+			pool_future_destroy(fs[0]);
+			free(fs);
+		}
+	}
+}
+
+// A future destroyed with its output never taken releases the mapping.
+TEST_F(PayloadSizeTest, UntakenMappedOutputIsReleased)
+{
+	Start();
+	for (int i = 0; i < 8; i++) {
+		task_future_t *fu = pool_submit_async(
+		    pool_, alloc_output_task, nullptr, 0,
+		    (void *)(uintptr_t)(8 << 20), TASK_PRIORITY_NORMAL, 0);
+		ASSERT_NE(nullptr, fu);
+		while (pool_future_done(fu) != 1)
+			usleep(1000);
+		pool_future_destroy(fu);
+	}
+}
+
+// Many large outputs in flight on one worker, each its own memfd.
+TEST_F(PayloadSizeTest, ManyConcurrentLargeOutputsOnOneWorker)
+{
+	Start();
+	const size_t n = 1536 * 1024;
+	std::vector<task_future_t *> fs;
+	for (int i = 0; i < 32; i++) {
+		fs.push_back(pool_submit_async(pool_, alloc_output_task,
+					       nullptr, 0, (void *)(uintptr_t)n,
+					       TASK_PRIORITY_NORMAL, 0));
+		ASSERT_NE(nullptr, fs.back());
+	}
+	for (auto *f : fs) {
+		task_result_t r;
+		ASSERT_EQ(0, pool_future_wait(f, &r, 60000));
+		expect_pattern(r, n);
+		pool_result_free(&r);
+		pool_future_destroy(f);
+	}
+}
+
+TEST_F(PayloadSizeTest, OutputOverTheDefaultLimitIsRejectedNamingIt)
+{
+	Start();
+	// pool_output_alloc refuses it; malloc'd, the worker refuses it.
+	task_result_t r = sized(pool_, ((size_t)1 << 30) + 1);
 	EXPECT_EQ(TASK_STATUS_REJECTED, r.status);
 	EXPECT_EQ(nullptr, r.output_data);
-	EXPECT_NE(nullptr, strstr(r.detail, "max_output_size (4194304 bytes)"))
+	EXPECT_NE(nullptr,
+		  strstr(r.detail, "max_output_size (1073741824 bytes)"))
 	    << r.detail;
 }
 
 TEST_F(PayloadSizeTest, ConfiguredOutputLimitIsRejectedNamingIt)
 {
-	Start(0, 1000);
-	task_result_t r = sized(pool_, 1000);
-	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
-	pool_result_free(&r);
-	r = sized(pool_, 1001);
-	EXPECT_EQ(TASK_STATUS_REJECTED, r.status);
-	EXPECT_NE(nullptr, strstr(r.detail, "max_output_size (1000 bytes)"))
-	    << r.detail;
+	for (size_t limit : {(size_t)1000, (size_t)6 << 20}) {
+		Start(0, limit);
+		task_result_t r = sized(pool_, limit);
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+		pool_result_free(&r);
+		r = sized(pool_, limit + 1);
+		EXPECT_EQ(TASK_STATUS_REJECTED, r.status);
+		std::string want = "max_output_size (" +
+				   std::to_string(limit) + " bytes)";
+		EXPECT_NE(nullptr, strstr(r.detail, want.c_str())) << r.detail;
+		pool_destroy(pool_);
+		pool_ = nullptr;
+	}
 }
 
 }  // namespace

@@ -21,6 +21,17 @@ int forged_blame_task(void *, size_t, void **, size_t *, void *);
 // task in flight, 2 carries an impossible status, 3 an output of 8 KiB
 // inside the arena (over a pool's max_output_size of 4 KiB).
 int forged_result_task(void *, size_t, void **, size_t *, void *ud);
+// Announces a memfd output (PP_FRAME_F_FD, 64 KiB) with a bad fd on the
+// worker's payload socket: ud 1 none, 2 unsealed, 3 sealed but for
+// F_SEAL_WRITE and changed after sending through a mapping kept
+// writable, 4 a pipe, 5 sealed but larger than announced, 6 sealed but
+// for another task, 7 two fds, 8 sealed but its status keeps no output
+// (CANCELLED). Needs "@file-read".
+int bad_fd_output_task(void *, size_t, void **, size_t *, void *ud);
+// The honest form of the above (ud 0): a sealed memfd of 64 KiB of 0xab,
+// sent the same way; the worker then exits once the parent has taken it.
+// Needs "@network" (getsockopt), "fcntl" whole, "pipe2".
+#define PP_BAD_FD_OUTPUT_SIZE 65536
 // Floods its completion ring with well-formed frames a worker may send:
 // user_data 1 PONGs, 2 LEARNED frames. Runs until killed.
 int frame_flood_task(void *, size_t, void **, size_t *, void *ud);

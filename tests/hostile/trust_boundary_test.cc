@@ -266,6 +266,56 @@ TEST(TrustBoundary, AFrameFloodCostsOnlyTheFlooder)
 	}
 }
 
+// The parent maps a worker's memfd output only when it is a sealed memfd
+// (all four seals) of exactly the announced size, sent for that task,
+// alone, with a status that keeps an output; anything else ends the task
+// PROTOCOL_ERROR and replaces the worker, on the lane and the
+// supervisor's path alike. A worker that kept a writable mapping could
+// not add F_SEAL_WRITE, so the bytes it changes later never reach the
+// caller. The honest form comes back intact.
+TEST(TrustBoundary, MemfdOutputsAreSealedOrRefused)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.max_retries = 1; // a task placed as the honest worker leaves
+	// A stronger attacker than the default profile allows: whole fcntl
+	// (any seals), pipes, socket options.
+	c.seccomp_allow = "@file-read,@network,fcntl,pipe,pipe2";
+	strcpy(c.pool_name, "hostile");
+	pp_test::reset_board();
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	for (intptr_t kind = 1; kind <= 8; kind++) {
+		task_result_t s = run_sync(p, bad_fd_output_task, (void *)kind,
+					   20000);
+		task_result_t a = run_async(p, bad_fd_output_task,
+					    (void *)kind, 20000);
+		EXPECT_EQ(TASK_STATUS_PROTOCOL_ERROR, s.status)
+		    << kind << " " << s.detail;
+		EXPECT_EQ(TASK_STATUS_PROTOCOL_ERROR, a.status)
+		    << kind << " " << a.detail;
+		EXPECT_EQ(nullptr, s.output_data);
+		EXPECT_EQ(nullptr, a.output_data);
+		EXPECT_EQ(TASK_STATUS_COMPLETED,
+			  run_sync(p, pp_test::noop_task).status);
+	}
+	for (int i = 0; i < 2; i++) {
+		task_result_t r = i ? run_async(p, bad_fd_output_task, nullptr,
+						20000)
+				    : run_sync(p, bad_fd_output_task, nullptr,
+					       20000);
+		ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+		ASSERT_EQ((size_t)PP_BAD_FD_OUTPUT_SIZE, r.output_size);
+		const unsigned char *b = (const unsigned char *)r.output_data;
+		for (size_t j = 0; j < r.output_size; j++)
+			ASSERT_EQ(0xab, b[j]) << j;
+		pool_result_free(&r);
+	}
+	pool_destroy(p);
+}
+
 // A worker that hands back every task it gets would keep the supervisor
 // requeueing them. A deferral is honest only when the parent said a
 // higher priority waits; any other is refused.

@@ -219,9 +219,8 @@ TEST_F(FrameCorruption, InlineFlagOnTypeWithoutPayload)
 	EXPECT_EQ(-PP_FRAME_BAD_FLAGS, Decode());
 }
 
-// An fd payload goes parent to worker only (SUBMIT), never inline: a
-// RESULT claiming one, from a worker, is a bad frame.
-TEST_F(FrameCorruption, FdFlagOnlyOnSubmitAndNeverInline)
+// An fd payload rides a SUBMIT or a RESULT only, never inline.
+TEST_F(FrameCorruption, FdFlagOnlyOnSubmitOrResultAndNeverInline)
 {
 	pp_frame f = submit_frame();
 	f.flags = PP_FRAME_F_FD;
@@ -230,8 +229,11 @@ TEST_F(FrameCorruption, FdFlagOnlyOnSubmitAndNeverInline)
 	EXPECT_EQ(PP_FRAME_F_FD, out_.flags);
 	bytes_[6] = PP_FRAME_F_FD | PP_FRAME_F_INLINE;
 	EXPECT_EQ(-PP_FRAME_BAD_FLAGS, Decode());
-	for (int type : {PP_FRAME_RESULT, PP_FRAME_CANCEL, PP_FRAME_PONG,
-			 PP_FRAME_LEARNED}) {
+	memset(&f, 0, sizeof(f));
+	f.type = PP_FRAME_RESULT;
+	f.flags = PP_FRAME_F_FD;
+	EXPECT_NE(0u, pp_frame_encoded_size(&f));
+	for (int type : {PP_FRAME_CANCEL, PP_FRAME_PONG, PP_FRAME_LEARNED}) {
 		memset(&f, 0, sizeof(f));
 		f.type = (uint8_t)type;
 		bytes_ = encode(f);
