@@ -37,11 +37,11 @@ struct mode_defaults {
 };
 
 static const struct mode_defaults full_mode = {
-    1000000, 2000000000, 50000, 10, {20000, 1000, 60}, 300000000,
+    1000000, 2000000000, 50000, 10, {20000, 5000, 1000, 60, 8}, 300000000,
 };
 
 static const struct mode_defaults quick_mode = {
-    100000, 300000000, 5000, 2, {2000, 100, 10}, 100000000,
+    100000, 300000000, 5000, 2, {2000, 500, 100, 10, 3}, 100000000,
 };
 
 static const char *const section_names[PB_NSECTIONS] = {

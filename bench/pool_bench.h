@@ -30,7 +30,7 @@ enum pb_section {
 	PB_NSECTIONS,
 };
 
-#define PB_NPAYLOADS 3
+#define PB_NPAYLOADS 5
 
 /* The contended section: sync callers sharing a pool of 2 workers. */
 #define PB_CONTENDED_WORKERS 2
@@ -62,6 +62,11 @@ struct pb_payload {
 	double pool_gbps; /* size x iters / time of the sync calls */
 	double memcpy_gbps;
 	struct bu_pct lat; /* round trip, us */
+	/* Peak RSS (VmHWM) measured over this size's round trips, for the
+	 * largest size only (-1: not measured): the parent's, and the
+	 * largest of the workers'. */
+	long parent_peak_kib;
+	long worker_peak_kib;
 };
 
 struct pb_results {

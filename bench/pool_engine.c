@@ -23,7 +23,7 @@
 #define WAIT_MS	   30000 /* one future; longer is a hang */
 #define BARRIER_NS (10LL * 1000000000)
 /* The 4 MiB default arena rejects 16 MiB inputs; twice the largest. */
-#define PAYLOAD_ARENA ((size_t)32 << 20)
+#define PAYLOAD_ARENA ((size_t)4 << 20) /* the default arena_size */
 #define ARENA_GRANULE 4096
 
 /* A pool and the worker pids its results have named. */
@@ -368,6 +368,7 @@ int pb_engine_noop(const struct pb_opts *o, struct pb_results *res)
 static int echo_once(struct pool_run *pr, unsigned char *in, size_t size,
 		     int64_t *ns)
 {
+	int pid;
 	task_result_t r;
 	int64_t t0 = bu_now_ns();
 	int err = pool_submit_sync(pr->pool, echo_task, in, size, NULL,
@@ -379,7 +380,9 @@ static int echo_once(struct pool_run *pr, unsigned char *in, size_t size,
 			pool_strerror(err));
 		return err;
 	}
+	pid = r.worker_pid;
 	err = pb_check_result(&r, "payload");
+	note_pid(pr, pid);
 	/* Checked outside the timed call: every byte came back. */
 	if (!err &&
 	    (r.output_size != size || memcmp(r.output_data, in, size))) {
@@ -431,8 +434,35 @@ uint64_t pb_payload_warmup(size_t size)
 	return PAYLOAD_ARENA / step + 2;
 }
 
+/* Resets this process's VmHWM (clear_refs 5), so that the next reading
+ * is the peak from now on; workers are read as they are (their peak
+ * includes the smaller sizes, far below the largest). */
+static void reset_peak(void)
+{
+	FILE *f = fopen("/proc/self/clear_refs", "w");
+
+	if (f) {
+		fputs("5", f);
+		fclose(f);
+	}
+}
+
+static void read_peaks(const struct pool_run *pr, struct pb_payload *pl)
+{
+	int i;
+
+	pl->parent_peak_kib = bu_proc_status_kib(0, "VmHWM");
+	pl->worker_peak_kib = -1;
+	for (i = 0; i < pr->npids; i++) {
+		long kib = bu_proc_status_kib(pr->pids[i], "VmHWM");
+
+		if (kib > pl->worker_peak_kib)
+			pl->worker_peak_kib = kib;
+	}
+}
+
 static int payload_size(const struct pb_opts *o, struct pool_run *pr,
-			struct pb_payload *pl)
+			struct pb_payload *pl, int peaks)
 {
 	unsigned char *in = malloc(pl->size), *dst = malloc(pl->size);
 	struct bu_samples lat;
@@ -442,6 +472,8 @@ static int payload_size(const struct pb_opts *o, struct pool_run *pr,
 
 	for (i = 0; !err && i < pl->size; i++)
 		in[i] = (unsigned char)(i * 131 + 7);
+	if (peaks)
+		reset_peak(); /* after the buffers: they are the caller's */
 	for (i = 0; !err && i < pb_payload_warmup(pl->size); i++)
 		err = echo_once(pr, in, pl->size, &ns);
 	for (i = 0; !err && i < pl->iters; i++) {
@@ -453,6 +485,8 @@ static int payload_size(const struct pb_opts *o, struct pool_run *pr,
 		pl->pool_gbps =
 		    (double)pl->size * (double)pl->iters / (double)total;
 		pl->lat = bu_samples_pct(&lat);
+		if (peaks)
+			read_peaks(pr, pl);
 		pl->memcpy_gbps = memcpy_gbps(dst, in, pl->size, o->memcpy_ns);
 	}
 	if (in && dst)
@@ -464,8 +498,7 @@ static int payload_size(const struct pb_opts *o, struct pool_run *pr,
 
 int pb_engine_payload(const struct pb_opts *o, struct pb_results *res)
 {
-	pool_config_t cfg = {.worker_count = o->workers,
-			     .arena_size = PAYLOAD_ARENA};
+	pool_config_t cfg = {.worker_count = o->workers};
 	struct pool_run pr = {.npids = 0};
 	int i, err = 0;
 
@@ -474,7 +507,8 @@ int pb_engine_payload(const struct pb_opts *o, struct pb_results *res)
 	if (!pr.pool)
 		return -ESRCH;
 	for (i = 0; i < PB_NPAYLOADS && !err; i++)
-		err = payload_size(o, &pr, &res->payload[i]);
+		err = payload_size(o, &pr, &res->payload[i],
+				   i == PB_NPAYLOADS - 1);
 	pool_destroy(pr.pool);
 	return err;
 }

@@ -8,9 +8,11 @@
 #include "process_pool.h"
 
 static const struct pb_payload payload_defaults[PB_NPAYLOADS] = {
-    {.size = 1024, .label = "1 KiB", .key = "1kib"},
+    {.size = 4 * 1024, .label = "4 KiB", .key = "4kib"},
+    {.size = 64 * 1024, .label = "64 KiB", .key = "64kib"},
     {.size = 1024 * 1024, .label = "1 MiB", .key = "1mib"},
     {.size = 16 * 1024 * 1024, .label = "16 MiB", .key = "16mib"},
+    {.size = 256 * 1024 * 1024, .label = "256 MiB", .key = "256mib"},
 };
 
 void pb_results_init(struct pb_results *res)
@@ -29,6 +31,8 @@ void pb_results_init(struct pb_results *res)
 		res->payload[i].pool_gbps = NAN;
 		res->payload[i].memcpy_gbps = NAN;
 		res->payload[i].lat = (struct bu_pct){NAN, NAN, NAN, NAN};
+		res->payload[i].parent_peak_kib = -1;
+		res->payload[i].worker_peak_kib = -1;
 	}
 	res->parent_base_rss_kib = -1;
 	res->parent_started_rss_kib = -1;
@@ -78,12 +82,16 @@ void pb_print_settings(const struct pb_opts *o)
 	       " warm-up, one client thread\n",
 	       o->roundtrips, o->warmup);
 	printf("payload:  echo task (pool_output_alloc), sync, %" PRIu64
-	       "/%" PRIu64 "/%" PRIu64 " round trips of 1 KiB/1 MiB/16 MiB\n"
-	       "          after %" PRIu64 "/%" PRIu64 "/%" PRIu64
-	       " warm-up (once around the arena), arena_size 32 MiB\n",
+	       "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
+	       " round trips of\n          4 KiB/64 KiB/1 MiB/16 MiB/256 MiB "
+	       "after %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
+	       "/%" PRIu64 " warm-up,\n          default config (arena 4 MiB; "
+	       "above 1 MiB each way a sealed memfd)\n",
 	       o->payload_iters[0], o->payload_iters[1], o->payload_iters[2],
-	       pb_payload_warmup(1024), pb_payload_warmup(1 << 20),
-	       pb_payload_warmup(16 << 20));
+	       o->payload_iters[3], o->payload_iters[4],
+	       pb_payload_warmup(4 << 10), pb_payload_warmup(64 << 10),
+	       pb_payload_warmup(1 << 20), pb_payload_warmup(16 << 20),
+	       pb_payload_warmup((size_t)256 << 20));
 	printf("idle:     %d s, CPU of parent (getrusage) + workers "
 	       "(/proc/PID/stat)\n",
 	       o->idle_s);
@@ -196,6 +204,15 @@ static void print_payload_table(const struct pb_results *res)
 	printf("\npool GB/s: payload bytes / time of the sync call that "
 	       "sends them and gets\nthem back (10^9 bytes); memcpy: one "
 	       "copy of the same size, same run.\n");
+	for (i = 0; i < PB_NPAYLOADS; i++) {
+		const struct pb_payload *p = &res->payload[i];
+
+		if (p->parent_peak_kib < 0)
+			continue;
+		printf("peak RSS over the %s round trips: parent %ld KiB, "
+		       "largest worker %ld KiB\n",
+		       p->label, p->parent_peak_kib, p->worker_peak_kib);
+	}
 }
 
 static double kib_or_nan(long kib)
@@ -392,6 +409,12 @@ static void json_payload(struct bu_json *j, const struct pb_results *res)
 		bu_json_num(j, k, p->lat.p50);
 		snprintf(k, sizeof(k), "memcpy_%s_gbps", p->key);
 		bu_json_num(j, k, p->memcpy_gbps);
+		if (p->parent_peak_kib < 0)
+			continue;
+		snprintf(k, sizeof(k), "payload_%s_parent_peak_kib", p->key);
+		bu_json_num(j, k, (double)p->parent_peak_kib);
+		snprintf(k, sizeof(k), "payload_%s_worker_peak_kib", p->key);
+		bu_json_num(j, k, (double)p->worker_peak_kib);
 	}
 }
 
