@@ -74,8 +74,12 @@ int pp_fd_payload_send(int sock, uint64_t tag, int fd)
 	do
 		n = sendmsg(sock, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
 	while (n < 0 && errno == EINTR);
+	/* ETOOMANYREFS: the sender's user has RLIMIT_NOFILE fds in flight
+	 * already; like a full socket, it passes as results are taken. */
 	if (n < 0)
-		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+		return errno == EWOULDBLOCK || errno == ETOOMANYREFS
+			   ? -EAGAIN
+			   : -errno;
 	return n == (ssize_t)sizeof(tag) ? 0 : -EIO;
 }
 

@@ -48,7 +48,8 @@ int pp_fd_payload_make(const void *src, size_t len);
 
 /*
  * pp_fd_payload_send - send fd with tag on sock, without blocking.
- * Returns 0, -EAGAIN when the socket is full, or a negated errno. The
+ * Returns 0, -EAGAIN when the socket is full or the sender's user has
+ * too many fds in flight (ETOOMANYREFS), or a negated errno. The
  * caller still owns fd (the message holds its own reference).
  */
 int pp_fd_payload_send(int sock, uint64_t tag, int fd);
