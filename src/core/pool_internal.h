@@ -96,6 +96,8 @@ struct pp_worker {
 	const char *wake_fault;	    /* supervisor: a wakeup flood seen while
 				     * a client held the worker */
 	struct pp_worker_output out; /* its stdout and stderr (CAPTURE) */
+	int64_t out_paused_until;    /* output fd unwatched until then (its
+				      * byte budget is spent), or 0 */
 	/* What pool_get_workers reads from other threads. */
 	_Atomic int info_pid; /* 0 while the slot is empty */
 	_Atomic int info_busy;

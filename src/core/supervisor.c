@@ -242,6 +242,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->suspects = 0;
 	w->lane_fault = NULL;
 	w->wake_fault = NULL;
+	w->out_paused_until = 0;
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
 	    epoll_add(pool, w->ch.wake_rd,
 		      tag(TAG_CHANNEL, (uint32_t)w->index)) ||
@@ -1135,6 +1136,13 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
+		if (w->out_paused_until && now >= w->out_paused_until) {
+			w->out_paused_until = 0;
+			if (w->out.open &&
+			    epoll_add(pool, w->out.fd,
+				      tag(TAG_OUTPUT, (uint32_t)w->index)))
+				pp_worker_output_finish(pool, w);
+		}
 		if (w->state == PP_WORKER_LIVE)
 			live++;
 		if (!usable(w) || w->in_flight)
@@ -1239,9 +1247,12 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 		next = t->deadline_ns;
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		int64_t at = pool->workers[i].respawn_at_ns;
+		int64_t out = pool->workers[i].out_paused_until;
 
 		if (at && at < next)
 			next = at;
+		if (out && out < next)
+			next = out;
 	}
 	if (pool->cfg.enable_dynamic_scaling || pool->cfg.max_tasks_per_worker)
 		if (now + HOUSEKEEPING_NS < next)
