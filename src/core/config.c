@@ -4,6 +4,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/core/health.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
 
@@ -94,6 +95,12 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "worker_stdio must be CAPTURE, INHERIT or DISCARD");
 	if (c->worker_output_rate > PP_OUTPUT_RATE_MAX)
 		return bad(why, len, "worker_output_rate must be 0..100000");
+	if (c->health_check_interval_ms > PP_HEALTH_MAX_MS ||
+	    c->health_check_timeout_ms < 0 ||
+	    c->health_check_timeout_ms > PP_HEALTH_MAX_MS)
+		return bad(why, len,
+			   "health_check_interval_ms and _timeout_ms must be "
+			   "at most 24 h (timeout not negative)");
 	if (!uid_range_fits(c))
 		return bad(why, len,
 			   "worker_uid_base + worker_uid_count must stay below "
@@ -202,6 +209,10 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->max_output_size = out->arena_size;
 	if (!out->worker_output_rate)
 		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
+	if (!out->health_check_interval_ms)
+		out->health_check_interval_ms = PP_HEALTH_INTERVAL_MS;
+	if (!out->health_check_timeout_ms)
+		out->health_check_timeout_ms = PP_HEALTH_TIMEOUT_MS;
 	if (!out->pool_name[0])
 		snprintf(out->pool_name, sizeof(out->pool_name), "pool");
 	return resolve_ids(in, out, why, why_len);

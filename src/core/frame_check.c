@@ -112,8 +112,11 @@ const char *pp_frame_check(const struct process_pool *pool,
 			return "more LEARNED frames than a task can send";
 		return NULL;
 	case PP_FRAME_PONG:
-		/* The pool sends no PING yet: any PONG is unsolicited. */
-		return "PONG without a PING";
+		/* Only the answer to the PING it owes (health.c). */
+		if (!w->ping_nonce || f->u.ping.nonce != w->ping_nonce)
+			return "PONG without a PING";
+		w->ping_nonce = 0;
+		return NULL;
 	default:
 		return "frame type a worker does not send";
 	}

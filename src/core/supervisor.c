@@ -25,6 +25,7 @@
 #include "src/core/clock.h"
 #include "src/core/deadline_heap.h"
 #include "src/core/frame_check.h"
+#include "src/core/health.h"
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
@@ -228,6 +229,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 {
 	int err = pp_worker_spawn(pool, w);
 
+	atomic_store(&pool->spawn_failing, err != 0);
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "spawn_failed",
 		       "worker=%d errno=%d", w->index, -err);
@@ -243,6 +245,9 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->lane_fault = NULL;
 	w->wake_fault = NULL;
 	w->out_paused_until = 0;
+	w->heard_ns = pp_now_ns();
+	w->ping_nonce = 0;
+	w->health_failed = 0;
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
 	    epoll_add(pool, w->ch.wake_rd,
 		      tag(TAG_CHANNEL, (uint32_t)w->index)) ||
@@ -626,9 +631,11 @@ static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 		}
 	}
 	publish_batch(pool, &batch);
-	if (got)
+	if (got) {
+		w->heard_ns = now;
 		pp_channel_word_store(&w->ch, PP_WORD_RESULTS_ACKED,
 				      w->ch.rx_seq);
+	}
 	if (err == -EPROTO)
 		protocol_violation(pool, w, pp_channel_violation_str(&w->ch));
 }
@@ -661,6 +668,7 @@ static int64_t respawn_delay(struct process_pool *pool, int64_t now)
 	pool->backoff_ns = pool->backoff_ns ? pool->backoff_ns * 2 : 10000000;
 	if (pool->backoff_ns > 1000000000)
 		pool->backoff_ns = 1000000000;
+	atomic_store(&pool->backoff_until_ns, now + pool->backoff_ns);
 	return pool->backoff_ns;
 }
 
@@ -794,8 +802,12 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 					    sizeof(how)) >= 0 &&
 			shared == 1;
 	}
-	if (w->kill_reason == TASK_STATUS_RESOURCE_LIMIT ||
-	    w->kill_reason == TASK_STATUS_SANDBOX_VIOLATION)
+	if (w->health_failed)
+		snprintf(how, sizeof(how),
+			 "worker %d did not answer a health check",
+			 (int)w->pid);
+	else if (w->kill_reason == TASK_STATUS_RESOURCE_LIMIT ||
+		 w->kill_reason == TASK_STATUS_SANDBOX_VIOLATION)
 		cause = (task_status_t)w->kill_reason;
 	else if (w->kill_reason)
 		snprintf(how, sizeof(how),
@@ -1125,6 +1137,20 @@ static int target_workers(struct process_pool *pool)
 	return pool->target_workers;
 }
 
+/* A worker that did not answer its PING: replaced, and remembered for
+ * pool_health. */
+static void health_failed(struct process_pool *pool, struct pp_worker *w,
+			  int64_t now)
+{
+	pp_log(LOG_LEVEL_WARN, pool->cfg.pool_name, "health_check_failed",
+	       "worker=%d pid=%d waited_ms=%lld", w->index, (int)w->pid,
+	       (long long)((now - w->ping_sent_ns) / 1000000));
+	w->health_failed = 1;
+	atomic_store(&pool->unresponsive_ns, now);
+	atomic_fetch_add(&pool->unresponsive_total, 1);
+	pp_worker_kill(w);
+}
+
 static void housekeeping(struct process_pool *pool, int64_t now)
 {
 	int i, live = 0, busy = 0,
@@ -1143,6 +1169,9 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 				      tag(TAG_OUTPUT, (uint32_t)w->index)))
 				pp_worker_output_finish(pool, w);
 		}
+		if (w->state == PP_WORKER_LIVE && usable(w) &&
+		    pp_health_check(pool, w, now))
+			health_failed(pool, w, now);
 		if (w->state == PP_WORKER_LIVE)
 			live++;
 		if (!usable(w) || w->in_flight)
@@ -1249,10 +1278,16 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 		int64_t at = pool->workers[i].respawn_at_ns;
 		int64_t out = pool->workers[i].out_paused_until;
 
+		int64_t health = pool->workers[i].state == PP_WORKER_LIVE
+				     ? pp_health_due(pool, &pool->workers[i])
+				     : 0;
+
 		if (at && at < next)
 			next = at;
 		if (out && out < next)
 			next = out;
+		if (health && health < next)
+			next = health;
 	}
 	if (pool->cfg.enable_dynamic_scaling || pool->cfg.max_tasks_per_worker)
 		if (now + HOUSEKEEPING_NS < next)
