@@ -295,6 +295,18 @@ typedef struct pool_config {
 	 */
 	int health_check_interval_ms;
 	int health_check_timeout_ms;
+	/*
+	 * Recycling besides max_tasks_per_worker (see README, "Health"): a
+	 * worker whose resident memory passes recycle_rss_bytes (read by
+	 * the pool from /proc every 100 ms, so a worker that is stuck is
+	 * seen too), or older than max_worker_age_ms (each worker's limit
+	 * drawn up to 25 % higher, so they do not all go at once), is
+	 * retired once it holds no task and replaced; never before
+	 * min_worker_age_ms (0: 1000), which stops flapping. 0: never.
+	 */
+	size_t recycle_rss_bytes;
+	int max_worker_age_ms;
+	int min_worker_age_ms;
 } pool_config_t;
 
 #define POOL_STDIO_CAPTURE 0

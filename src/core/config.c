@@ -95,6 +95,10 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "worker_stdio must be CAPTURE, INHERIT or DISCARD");
 	if (c->worker_output_rate > PP_OUTPUT_RATE_MAX)
 		return bad(why, len, "worker_output_rate must be 0..100000");
+	if (c->max_worker_age_ms < 0 || c->min_worker_age_ms < 0)
+		return bad(why, len,
+			   "max_worker_age_ms and min_worker_age_ms must not "
+			   "be negative");
 	if (c->health_check_interval_ms > PP_HEALTH_MAX_MS ||
 	    c->health_check_timeout_ms < 0 ||
 	    c->health_check_timeout_ms > PP_HEALTH_MAX_MS)
@@ -209,6 +213,8 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->max_output_size = out->arena_size;
 	if (!out->worker_output_rate)
 		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
+	if (!out->min_worker_age_ms)
+		out->min_worker_age_ms = 1000;
 	if (!out->health_check_interval_ms)
 		out->health_check_interval_ms = PP_HEALTH_INTERVAL_MS;
 	if (!out->health_check_timeout_ms)

@@ -138,6 +138,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 static void release(struct process_pool *pool, struct pp_worker *w)
 {
 	if ((w->recycle_after && w->tasks_done >= w->recycle_after) ||
+	    w->recycle_now ||
 	    atomic_load(&pool->queued))
 		hand_back(pool, w);
 	else

@@ -100,6 +100,10 @@ struct pp_worker {
 	uint64_t ping_nonce;   /* the PING it owes a PONG for, or 0 */
 	int64_t ping_sent_ns;  /* when that PING went */
 	int health_failed;     /* killed for not answering */
+	/* Recycling (recycle.c), supervisor. */
+	int64_t spawned_ns;
+	int64_t max_age_ns;    /* this worker's age limit, jittered; 0 */
+	const char *recycle_now; /* why it goes once idle, or NULL */
 	struct pp_worker_output out; /* its stdout and stderr (CAPTURE) */
 	int64_t out_paused_until;    /* output fd unwatched until then (its
 				      * byte budget is spent), or 0 */
@@ -174,6 +178,7 @@ struct process_pool {
 	_Atomic int64_t unresponsive_ns;   /* last health-check kill */
 	_Atomic uint64_t unresponsive_total;
 	uint64_t ping_next;		   /* nonce source */
+	int64_t recycle_checked_ns;	   /* last RSS look */
 	_Atomic uint64_t restarts;
 	_Atomic int busy_workers;
 	_Atomic int active_workers;

@@ -26,6 +26,7 @@
 #include "src/core/deadline_heap.h"
 #include "src/core/frame_check.h"
 #include "src/core/health.h"
+#include "src/core/recycle.h"
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
@@ -248,6 +249,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->heard_ns = pp_now_ns();
 	w->ping_nonce = 0;
 	w->health_failed = 0;
+	pp_recycle_spawned(pool, w, w->heard_ns);
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
 	    epoll_add(pool, w->ch.wake_rd,
 		      tag(TAG_CHANNEL, (uint32_t)w->index)) ||
@@ -1159,6 +1161,7 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		waiting += pool->pending[i].count;
+	pp_recycle_check(pool, now);
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
@@ -1184,7 +1187,8 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 				live++;
 		}
 		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
-		    w->recycle_after && w->tasks_done >= w->recycle_after) {
+		    (w->recycle_now || (w->recycle_after &&
+					w->tasks_done >= w->recycle_after))) {
 			struct pp_frame f;
 
 			memset(&f, 0, sizeof(f));
@@ -1288,6 +1292,12 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 			next = out;
 		if (health && health < next)
 			next = health;
+	}
+	{
+		int64_t recycle = pp_recycle_due(pool, now);
+
+		if (recycle && recycle < next)
+			next = recycle;
 	}
 	if (pool->cfg.enable_dynamic_scaling || pool->cfg.max_tasks_per_worker)
 		if (now + HOUSEKEEPING_NS < next)
