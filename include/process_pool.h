@@ -307,6 +307,18 @@ typedef struct pool_config {
 	size_t recycle_rss_bytes;
 	int max_worker_age_ms;
 	int min_worker_age_ms;
+	/*
+	 * Graceful-then-forceful timeouts (see README, "Health"): a task
+	 * running past its deadline first gets timeout_signal (e.g. SIGTERM
+	 * or SIGUSR1, which the task may catch to clean up and return),
+	 * then, if it is still running timeout_grace_ms later (0: 1000), its
+	 * worker is killed. The task ends TIMEOUT either way, at its
+	 * deadline; a task that returns within the grace keeps its worker
+	 * alive. 0: no signal, the worker is killed at once. A signal the
+	 * task does not handle ends the worker as its default action says.
+	 */
+	int timeout_signal;
+	int timeout_grace_ms;
 } pool_config_t;
 
 #define POOL_STDIO_CAPTURE 0

@@ -1,4 +1,5 @@
 /* Config defaults and validation. */
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
@@ -95,6 +96,13 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "worker_stdio must be CAPTURE, INHERIT or DISCARD");
 	if (c->worker_output_rate > PP_OUTPUT_RATE_MAX)
 		return bad(why, len, "worker_output_rate must be 0..100000");
+	if (c->timeout_signal < 0 || c->timeout_signal > SIGRTMAX ||
+	    c->timeout_signal == SIGKILL || c->timeout_signal == SIGSTOP)
+		return bad(why, len,
+			   "timeout_signal must be 0 or a signal a task can "
+			   "catch");
+	if (c->timeout_grace_ms < 0 || c->timeout_grace_ms > 3600000)
+		return bad(why, len, "timeout_grace_ms must be 0..3600000");
 	if (c->max_worker_age_ms < 0 || c->min_worker_age_ms < 0)
 		return bad(why, len,
 			   "max_worker_age_ms and min_worker_age_ms must not "
@@ -213,6 +221,8 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->max_output_size = out->arena_size;
 	if (!out->worker_output_rate)
 		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
+	if (!out->timeout_grace_ms)
+		out->timeout_grace_ms = 1000;
 	if (!out->min_worker_age_ms)
 		out->min_worker_age_ms = 1000;
 	if (!out->health_check_interval_ms)

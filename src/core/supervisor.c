@@ -297,12 +297,13 @@ static int running_on(struct pp_worker *w, const struct task_future *t)
 	       pp_running_word(pp_wire_id(t->id, t->slot));
 }
 
-/* Looks again at a stopped task after STOP_CHECK_NS (see check_stop). */
+/* Looks again at a stopped task after delay (see check_stop). */
 static void schedule_stop_check(struct process_pool *pool,
-				struct task_future *t, int64_t now)
+				struct task_future *t, int64_t now,
+				int64_t delay)
 {
 	pp_deadline_remove(&pool->deadlines, t);
-	t->deadline_ns = now + STOP_CHECK_NS;
+	t->deadline_ns = now + delay;
 	pp_deadline_add(&pool->deadlines, t);
 }
 
@@ -330,11 +331,22 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 		return;
 	}
 	if (running_on(w, t)) {
+		/* Graceful first, when asked: a signal the task may catch,
+		 * then the kill at the stop check if it is still there. */
+		if (reason == TASK_STATUS_TIMEOUT && pool->cfg.timeout_signal &&
+		    !t->stopping) {
+			t->stopping = reason;
+			pp_worker_signal(w, pool->cfg.timeout_signal);
+			schedule_stop_check(
+			    pool, t, pp_now_ns(),
+			    (int64_t)pool->cfg.timeout_grace_ms * 1000000);
+			return;
+		}
 		kill_worker(pool, w, reason, "task stopped while running");
 		return;
 	}
 	t->stopping = reason;
-	schedule_stop_check(pool, t, pp_now_ns());
+	schedule_stop_check(pool, t, pp_now_ns(), STOP_CHECK_NS);
 }
 
 /*
@@ -374,7 +386,7 @@ static void check_stop(struct process_pool *pool, struct task_future *t,
 	if (!w || w->state == PP_WORKER_DYING || w->state == PP_WORKER_EMPTY)
 		return; /* reaped with it, or about to be */
 	if (!usable(w) || busy_with_other(pool, w, t)) {
-		schedule_stop_check(pool, t, now);
+		schedule_stop_check(pool, t, now, STOP_CHECK_NS);
 		return;
 	}
 	kill_worker(pool, w, t->stopping,

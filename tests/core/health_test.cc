@@ -188,3 +188,108 @@ TEST(Health, AbsurdSettingsAreRefused)
 }
 
 }  // namespace
+
+namespace {
+
+volatile sig_atomic_t asked_to_stop;
+
+void on_usr1(int)
+{
+	asked_to_stop = 1;
+}
+
+// Runs until SIGUSR1 asks it to stop, then returns (it cleans up).
+int polite_task(void *, size_t, void **, size_t *, void *)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigaction(SIGUSR1, &sa, nullptr);
+	asked_to_stop = 0;
+	while (!asked_to_stop)
+		usleep(1000);
+	return 0;
+}
+
+// Ignores SIGUSR1 and runs on.
+int stubborn_task(void *, size_t, void **, size_t *, void *)
+{
+	signal(SIGUSR1, SIG_IGN);
+	for (;;)
+		usleep(1000);
+	return 0;
+}
+
+process_pool_t *graceful(int grace_ms)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.timeout_signal = SIGUSR1;
+	c.timeout_grace_ms = grace_ms;
+	process_pool_t *p = pool_create(&c);
+	if (p && pool_start(p)) {
+		pool_destroy(p);
+		p = nullptr;
+	}
+	return p;
+}
+
+// A task past its deadline gets the signal first; one that returns
+// within the grace keeps its worker; one that does not loses it.
+TEST(GracefulTimeout, ATaskThatReturnsKeepsItsWorker)
+{
+	process_pool_t *p = graceful(2000);
+	ASSERT_NE(nullptr, p);
+	task_result_t r;
+	ASSERT_EQ(0, pool_submit_sync(p, polite_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 200, &r));
+	EXPECT_EQ(TASK_STATUS_TIMEOUT, r.status) << r.detail;
+	int pid = r.worker_pid;
+	ASSERT_EQ(0, pool_submit_sync(p, noop_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 5000, &r));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status);
+	EXPECT_EQ(pid, r.worker_pid) << "the polite task's worker was killed";
+	pool_stats_t s;
+	ASSERT_EQ(0, pool_get_stats(p, &s));
+	EXPECT_EQ(0u, s.worker_restarts);
+	pool_destroy(p);
+}
+
+TEST(GracefulTimeout, ATaskThatIgnoresItIsKilledAfterTheGrace)
+{
+	process_pool_t *p = graceful(300);
+	ASSERT_NE(nullptr, p);
+	task_result_t r;
+	ASSERT_EQ(0, pool_submit_sync(p, stubborn_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 200, &r));
+	EXPECT_EQ(TASK_STATUS_TIMEOUT, r.status) << r.detail;
+	int pid = r.worker_pid;
+	bool gone = false;
+	for (int i = 0; i < 10000 && !gone; i++) {
+		gone = kill(pid, 0) != 0;
+		usleep(1000);
+	}
+	EXPECT_TRUE(gone) << "the stubborn task's worker still runs";
+	ASSERT_EQ(0, pool_submit_sync(p, noop_task, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 5000, &r));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status);
+	pool_destroy(p);
+}
+
+TEST(GracefulTimeout, SignalsATaskCannotCatchAreRefused)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.timeout_signal = SIGKILL;
+	EXPECT_EQ(nullptr, pool_create(&c));
+	c.timeout_signal = SIGSTOP;
+	EXPECT_EQ(nullptr, pool_create(&c));
+	c.timeout_signal = 1000;
+	EXPECT_EQ(nullptr, pool_create(&c));
+	c.timeout_signal = SIGTERM;
+	c.timeout_grace_ms = -1;
+	EXPECT_EQ(nullptr, pool_create(&c));
+}
+
+}  // namespace
