@@ -1294,7 +1294,10 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 		int64_t at = pool->workers[i].respawn_at_ns;
 		int64_t out = pool->workers[i].out_paused_until;
 
-		int64_t health = pool->workers[i].state == PP_WORKER_LIVE
+		/* Not one a lane client holds (it owns the fields): it is
+		 * looked at once it comes back. */
+		int64_t health = pool->workers[i].state == PP_WORKER_LIVE &&
+					 usable(&pool->workers[i])
 				     ? pp_health_due(pool, &pool->workers[i])
 				     : 0;
 
@@ -1499,6 +1502,8 @@ static void wait_for_work(struct process_pool *pool)
 	struct epoll_event ev[32];
 	unsigned char *armed = pool->armed;
 	int i, n, ready = 0;
+	/* Before lending: a worker a client may claim is not read. */
+	int64_t wake_at = next_timer(pool, pp_now_ns());
 
 	lend_idle(pool);
 	for (i = 0; i < SPIN_ROUNDS; i++) {
@@ -1506,7 +1511,7 @@ static void wait_for_work(struct process_pool *pool)
 			return;
 		pp_cpu_relax();
 	}
-	arm_timer(pool, next_timer(pool, pp_now_ns()));
+	arm_timer(pool, wake_at);
 	atomic_store(&pool->supervisor_sleeping, 1);
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];

@@ -239,6 +239,12 @@ process_pool_t *graceful(int grace_ms)
 // within the grace keeps its worker; one that does not loses it.
 TEST(GracefulTimeout, ATaskThatReturnsKeepsItsWorker)
 {
+#if defined(__SANITIZE_THREAD__)
+	GTEST_SKIP() << "ThreadSanitizer defers a signal handler installed in "
+			"a forked child of a threaded process and never runs "
+			"it (strace: SIGUSR1 delivered, the task's handler not "
+			"called)";
+#endif
 	process_pool_t *p = graceful(2000);
 	ASSERT_NE(nullptr, p);
 	task_result_t r;
