@@ -580,7 +580,8 @@ typedef enum pool_health_state {
 #define POOL_HEALTH_NOT_RUNNING	    1u	/* never started, or stopped */
 #define POOL_HEALTH_NO_WORKERS	    2u	/* no worker alive */
 #define POOL_HEALTH_BELOW_MIN	    4u	/* fewer workers than wanted */
-#define POOL_HEALTH_CRASH_BACKOFF   8u	/* a crash loop: respawns wait */
+#define POOL_HEALTH_CRASH_BACKOFF   8u	/* a crash loop in the last second:
+					 * respawns are held back */
 #define POOL_HEALTH_QUEUE_SATURATED 16u /* the queue is 90 % full */
 #define POOL_HEALTH_SPAWN_FAILING   32u /* the last spawn failed */
 #define POOL_HEALTH_UNRESPONSIVE    64u /* a worker failed a health check

@@ -682,7 +682,12 @@ static int64_t respawn_delay(struct process_pool *pool, int64_t now)
 	pool->backoff_ns = pool->backoff_ns ? pool->backoff_ns * 2 : 10000000;
 	if (pool->backoff_ns > 1000000000)
 		pool->backoff_ns = 1000000000;
-	atomic_store(&pool->backoff_until_ns, now + pool->backoff_ns);
+	/* pool_health shows the loop while respawns wait, and for the rest
+	 * of the second it was seen in. */
+	atomic_store(&pool->backoff_until_ns,
+		     now + pool->backoff_ns > pool->crash_window_ns + 1000000000
+			 ? now + pool->backoff_ns
+			 : pool->crash_window_ns + 1000000000);
 	return pool->backoff_ns;
 }
 
