@@ -20,10 +20,10 @@
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
 
-int pp_health_check(struct process_pool *pool, struct pp_worker *w,
-		    int64_t now)
+int pp_health_check(struct process_pool *pool, struct pp_worker *w, int64_t now)
 {
-	int64_t interval = (int64_t)pool->cfg.health_check_interval_ms * 1000000;
+	int64_t interval =
+	    (int64_t)pool->cfg.health_check_interval_ms * 1000000;
 	int64_t timeout = (int64_t)pool->cfg.health_check_timeout_ms * 1000000;
 	struct pp_frame f;
 
@@ -52,8 +52,7 @@ int64_t pp_health_due(const struct process_pool *pool,
 		return 0;
 	if (w->ping_nonce)
 		return w->ping_sent_ns +
-		       (int64_t)pool->cfg.health_check_timeout_ms * 1000000 +
-		       1;
+		       (int64_t)pool->cfg.health_check_timeout_ms * 1000000 + 1;
 	if (w->in_flight)
 		return 0;
 	return w->heard_ns +

@@ -35,8 +35,8 @@ void pp_recycle_spawned(const struct process_pool *pool, struct pp_worker *w,
 
 	w->spawned_ns = now;
 	w->recycle_now = NULL;
-	w->max_age_ns = base ? base + (int64_t)(draw() % (uint64_t)(base / 4 + 1))
-			     : 0;
+	w->max_age_ns =
+	    base ? base + (int64_t)(draw() % (uint64_t)(base / 4 + 1)) : 0;
 }
 
 /* Resident bytes of pid from /proc/PID/statm, or 0 when unknown. */
