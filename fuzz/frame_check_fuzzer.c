@@ -129,12 +129,11 @@ static void op_frame(struct pp_cursor *in)
 		f.flags = PP_FRAME_F_FD;
 	f.u.learned.chunk = pp_cursor_u8(in) % PP_FRAME_LEARNED_CHUNKS;
 	f.u.result.status = status;
-	f.task_id = slots[s % (unsigned)pool.cfg.max_in_flight]
-			? pp_wire_id(slots[s % (unsigned)
-						   pool.cfg.max_in_flight]
-					 ->id,
-				     s % (unsigned)pool.cfg.max_in_flight)
-			: pp_wire_id(next_id + 7, s);
+	f.task_id =
+	    slots[s % (unsigned)pool.cfg.max_in_flight]
+		? pp_wire_id(slots[s % (unsigned)pool.cfg.max_in_flight]->id,
+			     s % (unsigned)pool.cfg.max_in_flight)
+		: pp_wire_id(next_id + 7, s);
 	if (lie & 1)
 		f.task_id ^= (uint64_t)(lie >> 1) << 16;
 	if (lie & 0x80)

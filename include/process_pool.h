@@ -288,6 +288,41 @@ typedef struct pool_config {
 	int worker_stdio;
 	unsigned worker_output_rate; /* lines per second per worker logged
 				      * (CAPTURE), 1..100000; 0: 100 */
+	/*
+	 * Health checks (see README, "Health"). A worker that holds no task
+	 * and has sent nothing for health_check_interval_ms gets a PING; one
+	 * that does not answer within health_check_timeout_ms (stuck in a
+	 * deadlock, stopped by SIGSTOP) is killed and replaced. A worker
+	 * running a task is never pinged: the task's deadline covers it.
+	 * 0: 10000 and 2000 ms; health_check_interval_ms < 0: no checks.
+	 * Each at most 24 h.
+	 */
+	int health_check_interval_ms;
+	int health_check_timeout_ms;
+	/*
+	 * Recycling besides max_tasks_per_worker (see README, "Health"): a
+	 * worker whose resident memory passes recycle_rss_bytes (read by
+	 * the pool from /proc every 100 ms, so a worker that is stuck is
+	 * seen too), or older than max_worker_age_ms (each worker's limit
+	 * drawn up to 25 % higher, so they do not all go at once), is
+	 * retired once it holds no task and replaced; never before
+	 * min_worker_age_ms (0: 1000), which stops flapping. 0: never.
+	 */
+	size_t recycle_rss_bytes;
+	int max_worker_age_ms;
+	int min_worker_age_ms;
+	/*
+	 * Graceful-then-forceful timeouts (see README, "Health"): a task
+	 * running past its deadline first gets timeout_signal (e.g. SIGTERM
+	 * or SIGUSR1, which the task may catch to clean up and return),
+	 * then, if it is still running timeout_grace_ms later (0: 1000), its
+	 * worker is killed. The task ends TIMEOUT either way, at its
+	 * deadline; a task that returns within the grace keeps its worker
+	 * alive. 0: no signal, the worker is killed at once. A signal the
+	 * task does not handle ends the worker as its default action says.
+	 */
+	int timeout_signal;
+	int timeout_grace_ms;
 	/* Larger inputs are refused at submit, POOL_EMSGSIZE (errno
 	 * EMSGSIZE), never accepted and then rejected; 0: 1 GiB; at most
 	 * 1 TiB. */
@@ -456,7 +491,8 @@ void pool_destroy(process_pool_t *pool);
  * submitted: POOL_EINVAL (NULL pool, func or result, or input NULL with a
  * non-zero size, bad priority, a timeout_ms below POOL_NO_TIMEOUT, or, for
  * a clean-room pool, a func outside the modules loaded at startup),
- * POOL_EMSGSIZE (input_size above the pool's max_input_size), POOL_ESTATE (pool not running, or stopped while waiting for room),
+ * POOL_EMSGSIZE (input_size above the pool's max_input_size),
+ * POOL_ESTATE (pool not running, or stopped while waiting for room),
  * POOL_EAGAIN (queue full, after waiting submit_block_ms for room when the
  * config asks for it), POOL_ENOMEM. Without a deadline it waits for the
  * task to end (pool_stop ends every task). The input is copied before the
@@ -548,6 +584,48 @@ void pool_result_free(task_result_t *result);
  * memory instead) or when called outside a task. Do not free it.
  */
 void *pool_output_alloc(size_t size);
+
+/* ---- Health ------------------------------------------------------------ */
+
+/* pool_health_t.state: READY and DEGRADED accept and run tasks. */
+typedef enum pool_health_state {
+	POOL_HEALTH_READY = 0,	  /* nothing wrong */
+	POOL_HEALTH_DEGRADED = 1, /* serving, with the reasons below */
+	POOL_HEALTH_FAILING = 2,  /* not serving: stopped, or no worker */
+} pool_health_state_t;
+
+/* pool_health_t.reasons bits */
+#define POOL_HEALTH_NOT_RUNNING	    1u	/* never started, or stopped */
+#define POOL_HEALTH_NO_WORKERS	    2u	/* no worker alive */
+#define POOL_HEALTH_BELOW_MIN	    4u	/* fewer workers than wanted */
+#define POOL_HEALTH_CRASH_BACKOFF   8u	/* a crash loop in the last second:
+					 * respawns are held back */
+#define POOL_HEALTH_QUEUE_SATURATED 16u /* the queue is 90 % full */
+#define POOL_HEALTH_SPAWN_FAILING   32u /* the last spawn failed */
+#define POOL_HEALTH_UNRESPONSIVE    64u /* a worker failed a health check
+					 * in the last minute */
+
+typedef struct pool_health {
+	pool_health_state_t state;
+	unsigned reasons;	      /* POOL_HEALTH_* bits */
+	int workers;		      /* alive now */
+	int wanted_workers;	      /* the pool's target now */
+	size_t queue_depth;	      /* accepted, not yet on a worker */
+	size_t queue_size;	      /* the config's queue_size */
+	uint64_t unresponsive_total; /* workers replaced by health checks */
+} pool_health_t;
+
+/*
+ * pool_health - the pool as a whole, for a readiness or liveness probe.
+ *
+ * FAILING (the pool is not running, or no worker is alive) means it
+ * cannot serve: a readiness probe should fail, and so should a liveness
+ * probe once it lasts longer than a respawn back-off (about a second).
+ * DEGRADED still serves (readiness may pass) and says why in reasons.
+ * Returns 0 with *out filled, or POOL_EINVAL for a NULL argument.
+ * Thread-safe; a snapshot, each figure read once.
+ */
+int pool_health(process_pool_t *pool, pool_health_t *out);
 
 /* ---- Observability ---------------------------------------------------- */
 

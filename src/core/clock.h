@@ -16,7 +16,8 @@ static inline int64_t pp_now_ns(void)
 /*
  * The kernel's tick-granular clock (a few ms): enough for what works on
  * the scale of seconds, such as aging, at a fraction of the cost of a
- * precise read. Not comparable with pp_now_ns values.
+ * precise read. It lags pp_now_ns by up to a tick: compare the two only
+ * with that margin.
  */
 static inline int64_t pp_coarse_now_ns(void)
 {

@@ -1,9 +1,11 @@
 /* Config defaults and validation. */
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "src/core/health.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
 
@@ -99,6 +101,23 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 			   "worker_stdio must be CAPTURE, INHERIT or DISCARD");
 	if (c->worker_output_rate > PP_OUTPUT_RATE_MAX)
 		return bad(why, len, "worker_output_rate must be 0..100000");
+	if (c->timeout_signal < 0 || c->timeout_signal > SIGRTMAX ||
+	    c->timeout_signal == SIGKILL || c->timeout_signal == SIGSTOP)
+		return bad(why, len,
+			   "timeout_signal must be 0 or a signal a task can "
+			   "catch");
+	if (c->timeout_grace_ms < 0 || c->timeout_grace_ms > 3600000)
+		return bad(why, len, "timeout_grace_ms must be 0..3600000");
+	if (c->max_worker_age_ms < 0 || c->min_worker_age_ms < 0)
+		return bad(why, len,
+			   "max_worker_age_ms and min_worker_age_ms must not "
+			   "be negative");
+	if (c->health_check_interval_ms > PP_HEALTH_MAX_MS ||
+	    c->health_check_timeout_ms < 0 ||
+	    c->health_check_timeout_ms > PP_HEALTH_MAX_MS)
+		return bad(why, len,
+			   "health_check_interval_ms and _timeout_ms must be "
+			   "at most 24 h (timeout not negative)");
 	if (!uid_range_fits(c))
 		return bad(why, len,
 			   "worker_uid_base + worker_uid_count must stay below "
@@ -209,6 +228,14 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->max_input_size = (size_t)1 << 30;
 	if (!out->worker_output_rate)
 		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
+	if (!out->timeout_grace_ms)
+		out->timeout_grace_ms = 1000;
+	if (!out->min_worker_age_ms)
+		out->min_worker_age_ms = 1000;
+	if (!out->health_check_interval_ms)
+		out->health_check_interval_ms = PP_HEALTH_INTERVAL_MS;
+	if (!out->health_check_timeout_ms)
+		out->health_check_timeout_ms = PP_HEALTH_TIMEOUT_MS;
 	if (!out->pool_name[0])
 		snprintf(out->pool_name, sizeof(out->pool_name), "pool");
 	return resolve_ids(in, out, why, why_len);

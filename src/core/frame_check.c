@@ -50,8 +50,8 @@ static void credit(const struct process_pool *pool, struct pp_worker *w,
 	w->defer_credit = w->defer_credit + n > cap ? cap : w->defer_credit + n;
 }
 
-void pp_frame_note_waiting(const struct process_pool *pool,
-			   struct pp_worker *w, uint32_t waiting)
+void pp_frame_note_waiting(const struct process_pool *pool, struct pp_worker *w,
+			   uint32_t waiting)
 {
 	unsigned n = 0;
 	int p;
@@ -64,8 +64,8 @@ void pp_frame_note_waiting(const struct process_pool *pool,
 		credit(pool, w, n);
 }
 
-void pp_frame_note_placed(const struct process_pool *pool,
-			  struct pp_worker *w, int prio)
+void pp_frame_note_placed(const struct process_pool *pool, struct pp_worker *w,
+			  int prio)
 {
 	if (prio + 1 < (int)w->waiting_published)
 		credit(pool, w, 1);
@@ -99,9 +99,8 @@ static const char *check_result(const struct process_pool *pool,
 	return NULL;
 }
 
-const char *pp_frame_check(const struct process_pool *pool,
-			   struct pp_worker *w, const struct pp_frame *f,
-			   struct task_future **task)
+const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
+			   const struct pp_frame *f, struct task_future **task)
 {
 	*task = NULL;
 	switch (f->type) {
@@ -109,7 +108,8 @@ const char *pp_frame_check(const struct process_pool *pool,
 		return check_result(pool, w, f, task);
 	case PP_FRAME_LEARNED:
 		if (!pool->learn)
-			return "LEARNED frame from a worker that does not learn";
+			return "LEARNED frame from a worker that does not "
+			       "learn";
 		if (!task_named(pool, w, f->task_id))
 			return "LEARNED frame for no task in flight";
 		/* A task's report is at most one frame per chunk. */
@@ -117,8 +117,11 @@ const char *pp_frame_check(const struct process_pool *pool,
 			return "more LEARNED frames than a task can send";
 		return NULL;
 	case PP_FRAME_PONG:
-		/* The pool sends no PING yet: any PONG is unsolicited. */
-		return "PONG without a PING";
+		/* Only the answer to the PING it owes (health.c). */
+		if (!w->ping_nonce || f->u.ping.nonce != w->ping_nonce)
+			return "PONG without a PING";
+		w->ping_nonce = 0;
+		return NULL;
 	default:
 		return "frame type a worker does not send";
 	}

@@ -23,17 +23,16 @@ struct task_future;
  * accepted frame updates w's protocol bookkeeping (deferral credit,
  * LEARNED frames per task).
  */
-const char *pp_frame_check(const struct process_pool *pool,
-			   struct pp_worker *w, const struct pp_frame *f,
-			   struct task_future **task);
+const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
+			   const struct pp_frame *f, struct task_future **task);
 
 /* pp_frame_note_waiting - the parent stored waiting in w's
  * PP_WORD_WAITING_PRIO word: the tasks on w it may now hand back. */
-void pp_frame_note_waiting(const struct process_pool *pool,
-			   struct pp_worker *w, uint32_t waiting);
+void pp_frame_note_waiting(const struct process_pool *pool, struct pp_worker *w,
+			   uint32_t waiting);
 
 /* pp_frame_note_placed - a task of (aged) priority prio went on w. */
-void pp_frame_note_placed(const struct process_pool *pool,
-			  struct pp_worker *w, int prio);
+void pp_frame_note_placed(const struct process_pool *pool, struct pp_worker *w,
+			  int prio);
 
 #endif /* PP_CORE_FRAME_CHECK_H */

@@ -144,6 +144,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 static void release(struct process_pool *pool, struct pp_worker *w)
 {
 	if ((w->recycle_after && w->tasks_done >= w->recycle_after) ||
+	    w->recycle_now ||
 	    atomic_load(&pool->queued))
 		hand_back(pool, w);
 	else
@@ -215,7 +216,8 @@ static int take_result(struct process_pool *pool, struct pp_worker *w,
 		atomic_store_explicit(&w->info_done, w->tasks_done,
 				      memory_order_relaxed);
 		pp_learn_task_done(pool, w, t->id);
-		pp_resolve_result(pool, w, t, &f, out, err, pp_now_ns());
+		w->heard_ns = pp_now_ns();
+		pp_resolve_result(pool, w, t, &f, out, err, w->heard_ns);
 		return 1;
 	}
 	if (err == -EAGAIN)

@@ -95,7 +95,18 @@ struct pp_worker {
 				     * the supervisor acts on it on return */
 	const char *wake_fault;	    /* supervisor: a wakeup flood seen while
 				     * a client held the worker */
+	/* Health checks (health.c), by whoever holds the worker. */
+	int64_t heard_ns;      /* last time it sent anything */
+	uint64_t ping_nonce;   /* the PING it owes a PONG for, or 0 */
+	int64_t ping_sent_ns;  /* when that PING went */
+	int health_failed;     /* killed for not answering */
+	/* Recycling (recycle.c), supervisor. */
+	int64_t spawned_ns;
+	int64_t max_age_ns;    /* this worker's age limit, jittered; 0 */
+	const char *recycle_now; /* why it goes once idle, or NULL */
 	struct pp_worker_output out; /* its stdout and stderr (CAPTURE) */
+	int64_t out_paused_until;    /* output fd unwatched until then (its
+				      * byte budget is spent), or 0 */
 	/* What pool_get_workers reads from other threads. */
 	_Atomic int info_pid; /* 0 while the slot is empty */
 	_Atomic int info_busy;
@@ -161,6 +172,13 @@ struct process_pool {
 	_Atomic uint64_t submitted;
 	_Atomic uint64_t retried;
 	_Atomic uint64_t loops; /* supervisor loop turns */
+	/* For pool_health (written by the supervisor). */
+	_Atomic int64_t backoff_until_ns;  /* respawns held back until */
+	_Atomic int spawn_failing;	   /* the last spawn failed */
+	_Atomic int64_t unresponsive_ns;   /* last health-check kill */
+	_Atomic uint64_t unresponsive_total;
+	uint64_t ping_next;		   /* nonce source */
+	int64_t recycle_checked_ns;	   /* last RSS look */
 	_Atomic uint64_t restarts;
 	_Atomic int busy_workers;
 	_Atomic int active_workers;

@@ -28,6 +28,8 @@
 #include "src/ipc/fd_payload.h"
 #include "src/core/deadline_heap.h"
 #include "src/core/frame_check.h"
+#include "src/core/health.h"
+#include "src/core/recycle.h"
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
@@ -231,6 +233,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 {
 	int err = pp_worker_spawn(pool, w);
 
+	atomic_store(&pool->spawn_failing, err != 0);
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "spawn_failed",
 		       "worker=%d errno=%d", w->index, -err);
@@ -245,6 +248,11 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->suspects = 0;
 	w->lane_fault = NULL;
 	w->wake_fault = NULL;
+	w->out_paused_until = 0;
+	w->heard_ns = pp_now_ns();
+	w->ping_nonce = 0;
+	w->health_failed = 0;
+	pp_recycle_spawned(pool, w, w->heard_ns);
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
 	    epoll_add(pool, w->ch.wake_rd,
 		      tag(TAG_CHANNEL, (uint32_t)w->index)) ||
@@ -292,12 +300,13 @@ static int running_on(struct pp_worker *w, const struct task_future *t)
 	       pp_running_word(pp_wire_id(t->id, t->slot));
 }
 
-/* Looks again at a stopped task after STOP_CHECK_NS (see check_stop). */
+/* Looks again at a stopped task after delay (see check_stop). */
 static void schedule_stop_check(struct process_pool *pool,
-				struct task_future *t, int64_t now)
+				struct task_future *t, int64_t now,
+				int64_t delay)
 {
 	pp_deadline_remove(&pool->deadlines, t);
-	t->deadline_ns = now + STOP_CHECK_NS;
+	t->deadline_ns = now + delay;
 	pp_deadline_add(&pool->deadlines, t);
 }
 
@@ -325,11 +334,22 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 		return;
 	}
 	if (running_on(w, t)) {
+		/* Graceful first, when asked: a signal the task may catch,
+		 * then the kill at the stop check if it is still there. */
+		if (reason == TASK_STATUS_TIMEOUT && pool->cfg.timeout_signal &&
+		    !t->stopping) {
+			t->stopping = reason;
+			pp_worker_signal(w, pool->cfg.timeout_signal);
+			schedule_stop_check(
+			    pool, t, pp_now_ns(),
+			    (int64_t)pool->cfg.timeout_grace_ms * 1000000);
+			return;
+		}
 		kill_worker(pool, w, reason, "task stopped while running");
 		return;
 	}
 	t->stopping = reason;
-	schedule_stop_check(pool, t, pp_now_ns());
+	schedule_stop_check(pool, t, pp_now_ns(), STOP_CHECK_NS);
 }
 
 /*
@@ -369,7 +389,7 @@ static void check_stop(struct process_pool *pool, struct task_future *t,
 	if (!w || w->state == PP_WORKER_DYING || w->state == PP_WORKER_EMPTY)
 		return; /* reaped with it, or about to be */
 	if (!usable(w) || busy_with_other(pool, w, t)) {
-		schedule_stop_check(pool, t, now);
+		schedule_stop_check(pool, t, now, STOP_CHECK_NS);
 		return;
 	}
 	kill_worker(pool, w, t->stopping,
@@ -669,9 +689,11 @@ static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 		}
 	}
 	publish_batch(pool, &batch);
-	if (got)
+	if (got) {
+		w->heard_ns = now;
 		pp_channel_word_store(&w->ch, PP_WORD_RESULTS_ACKED,
 				      w->ch.rx_seq);
+	}
 	if (err == -EPROTO)
 		protocol_violation(pool, w, pp_channel_violation_str(&w->ch));
 }
@@ -704,6 +726,12 @@ static int64_t respawn_delay(struct process_pool *pool, int64_t now)
 	pool->backoff_ns = pool->backoff_ns ? pool->backoff_ns * 2 : 10000000;
 	if (pool->backoff_ns > 1000000000)
 		pool->backoff_ns = 1000000000;
+	/* pool_health shows the loop while respawns wait, and for the rest
+	 * of the second it was seen in. */
+	atomic_store(&pool->backoff_until_ns,
+		     now + pool->backoff_ns > pool->crash_window_ns + 1000000000
+			 ? now + pool->backoff_ns
+			 : pool->crash_window_ns + 1000000000);
 	return pool->backoff_ns;
 }
 
@@ -837,8 +865,12 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 					    sizeof(how)) >= 0 &&
 			shared == 1;
 	}
-	if (w->kill_reason == TASK_STATUS_RESOURCE_LIMIT ||
-	    w->kill_reason == TASK_STATUS_SANDBOX_VIOLATION)
+	if (w->health_failed)
+		snprintf(how, sizeof(how),
+			 "worker %d did not answer a health check",
+			 (int)w->pid);
+	else if (w->kill_reason == TASK_STATUS_RESOURCE_LIMIT ||
+		 w->kill_reason == TASK_STATUS_SANDBOX_VIOLATION)
 		cause = (task_status_t)w->kill_reason;
 	else if (w->kill_reason)
 		snprintf(how, sizeof(how),
@@ -1185,6 +1217,20 @@ static int target_workers(struct process_pool *pool)
 	return pool->target_workers;
 }
 
+/* A worker that did not answer its PING: replaced, and remembered for
+ * pool_health. */
+static void health_failed(struct process_pool *pool, struct pp_worker *w,
+			  int64_t now)
+{
+	pp_log(LOG_LEVEL_WARN, pool->cfg.pool_name, "health_check_failed",
+	       "worker=%d pid=%d waited_ms=%lld", w->index, (int)w->pid,
+	       (long long)((now - w->ping_sent_ns) / 1000000));
+	w->health_failed = 1;
+	atomic_store(&pool->unresponsive_ns, now);
+	atomic_fetch_add(&pool->unresponsive_total, 1);
+	pp_worker_kill(w);
+}
+
 static void housekeeping(struct process_pool *pool, int64_t now)
 {
 	int i, live = 0, busy = 0,
@@ -1193,9 +1239,20 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		waiting += pool->pending[i].count;
+	pp_recycle_check(pool, now);
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
+		if (w->out_paused_until && now >= w->out_paused_until) {
+			w->out_paused_until = 0;
+			if (w->out.open &&
+			    epoll_add(pool, w->out.fd,
+				      tag(TAG_OUTPUT, (uint32_t)w->index)))
+				pp_worker_output_finish(pool, w);
+		}
+		if (w->state == PP_WORKER_LIVE && usable(w) &&
+		    pp_health_check(pool, w, now))
+			health_failed(pool, w, now);
 		if (w->state == PP_WORKER_LIVE)
 			live++;
 		if (!usable(w) || w->in_flight)
@@ -1208,7 +1265,8 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 				live++;
 		}
 		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
-		    w->recycle_after && w->tasks_done >= w->recycle_after) {
+		    (w->recycle_now || (w->recycle_after &&
+					w->tasks_done >= w->recycle_after))) {
 			struct pp_frame f;
 
 			memset(&f, 0, sizeof(f));
@@ -1300,9 +1358,27 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 		next = t->deadline_ns;
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		int64_t at = pool->workers[i].respawn_at_ns;
+		int64_t out = pool->workers[i].out_paused_until;
+
+		/* Not one a lane client holds (it owns the fields): it is
+		 * looked at once it comes back. */
+		int64_t health = pool->workers[i].state == PP_WORKER_LIVE &&
+					 usable(&pool->workers[i])
+				     ? pp_health_due(pool, &pool->workers[i])
+				     : 0;
 
 		if (at && at < next)
 			next = at;
+		if (out && out < next)
+			next = out;
+		if (health && health < next)
+			next = health;
+	}
+	{
+		int64_t recycle = pp_recycle_due(pool, now);
+
+		if (recycle && recycle < next)
+			next = recycle;
 	}
 	if (pool->cfg.enable_dynamic_scaling || pool->cfg.max_tasks_per_worker)
 		if (now + HOUSEKEEPING_NS < next)
@@ -1492,6 +1568,8 @@ static void wait_for_work(struct process_pool *pool)
 	struct epoll_event ev[32];
 	unsigned char *armed = pool->armed;
 	int i, n, ready = 0;
+	/* Before lending: a worker a client may claim is not read. */
+	int64_t wake_at = next_timer(pool, pp_now_ns());
 
 	lend_idle(pool);
 	for (i = 0; i < SPIN_ROUNDS; i++) {
@@ -1499,7 +1577,7 @@ static void wait_for_work(struct process_pool *pool)
 			return;
 		pp_cpu_relax();
 	}
-	arm_timer(pool, next_timer(pool, pp_now_ns()));
+	arm_timer(pool, wake_at);
 	atomic_store(&pool->supervisor_sleeping, 1);
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];

@@ -505,8 +505,21 @@ void pp_worker_output_event(struct process_pool *pool, struct pp_worker *w)
 	atomic_compare_exchange_strong(&w->lane, &expect, PP_LANE_SUPERVISOR);
 	r.lent = atomic_load(&w->lane) == PP_LANE_CLIENT;
 	make_who(&r, &who);
-	if (!pp_worker_output_read(&w->out, &who, pp_coarse_now_ns()))
+	switch (pp_worker_output_read(&w->out, &who, pp_coarse_now_ns())) {
+	case 0:
 		return;
+	case PP_OUTPUT_PAUSED:
+		/* Its second's bytes are read: the fd is watched again at
+		 * the next second (housekeeping), its writer blocks. */
+		epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->out.fd, NULL);
+		/* Past the coarse clock's tick too, or the next read could
+		 * still count this second and pause again at once. */
+		w->out_paused_until =
+		    pp_worker_output_resume_at(&w->out) + 10000000;
+		return;
+	default:
+		break;
+	}
 	/* No writer left (a task closed fds 1 and 2): a level-triggered
 	 * hang-up would fire forever. */
 	epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL, w->out.fd, NULL);

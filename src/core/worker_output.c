@@ -262,6 +262,7 @@ static int read_once(struct pp_worker_output *o,
 	int eof;
 
 	n = fill(o, buf, cap, &eof);
+	o->bytes_read += n;
 	if (n) {
 		/* Named after the reads: every byte was written before. */
 		name_task(o, who, task, sizeof(task));
@@ -280,7 +281,18 @@ int pp_worker_output_read(struct pp_worker_output *o,
 
 	if (!o->open)
 		return 0;
+	if (now - o->bytes_second_ns >= SECOND_NS) {
+		o->bytes_second_ns = now;
+		o->bytes_read = 0;
+	}
+	if (o->bytes_read >= PP_OUTPUT_BYTES_PER_S)
+		return PP_OUTPUT_PAUSED;
 	return read_once(o, who, now, buf, sizeof(buf));
+}
+
+int64_t pp_worker_output_resume_at(const struct pp_worker_output *o)
+{
+	return o->bytes_second_ns + SECOND_NS;
 }
 
 void pp_worker_output_close(struct pp_worker_output *o,

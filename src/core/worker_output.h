@@ -8,8 +8,9 @@
  * stdio: it cannot read the host's input, change the flags or the SIGIO
  * owner of the host's output, or write into it.
  *
- * The parent's work is bounded: at most PP_OUTPUT_READ_BUDGET bytes read
- * per wakeup (the pipe is level-triggered in epoll, so what is left is
+ * The parent's work is bounded: at most PP_OUTPUT_BYTES_PER_S bytes read
+ * from a worker a second (then its read end is not watched until the
+ * next second), at most PP_OUTPUT_READ_BUDGET bytes read per wakeup (the pipe is level-triggered in epoll, so what is left is
  * read on the next turn of the loop, never in a busy loop of its own),
  * PP_OUTPUT_LINE_MAX bytes kept per line (the rest is dropped, and the
  * line marked cut=N), and a rate per worker (lines per second; the rest
@@ -36,6 +37,7 @@ extern "C" {
 #endif
 
 #define PP_OUTPUT_READ_BUDGET  (32u << 10) /* bytes per wakeup */
+#define PP_OUTPUT_BYTES_PER_S  (4u << 20)  /* bytes read per second */
 #define PP_OUTPUT_DRAIN_BUDGET (1u << 20)  /* bytes read at close */
 #define PP_OUTPUT_LINE_MAX     512u	   /* bytes of a line logged */
 #define PP_OUTPUT_RATE_DEFAULT 100u	   /* lines per second */
@@ -53,6 +55,8 @@ struct pp_worker_output {
 	 * dropped in it. */
 	int64_t second_ns;
 	unsigned logged;
+	int64_t bytes_second_ns; /* the second bytes_read counts */
+	uint64_t bytes_read;
 	uint64_t dropped;
 	/*
 	 * Who wrote it. Tasks that left the worker are counted in a
@@ -101,10 +105,18 @@ int pp_worker_output_open(struct pp_worker_output *o, unsigned rate,
  * until the pipe is empty or PP_OUTPUT_READ_BUDGET bytes, and logs the
  * lines completed. now: the coarse monotonic clock. Returns 1 when every
  * write end is closed (nothing more will come: stop watching the fd),
- * else 0.
+ * PP_OUTPUT_PAUSED when the worker has had its PP_OUTPUT_BYTES_PER_S for
+ * this second (stop watching the fd until pp_worker_output_resume_at:
+ * the worker's writes block on its full pipe meanwhile, so a flood costs
+ * the worker, not the parent's CPU), else 0.
  */
+#define PP_OUTPUT_PAUSED 2
 int pp_worker_output_read(struct pp_worker_output *o,
 			  const struct pp_output_who *who, int64_t now);
+
+/* pp_worker_output_resume_at - when a paused read end may be watched
+ * again (the coarse monotonic clock). */
+int64_t pp_worker_output_resume_at(const struct pp_worker_output *o);
 
 /*
  * pp_worker_output_close - read what is left (up to

@@ -51,6 +51,9 @@ int crash_once_task(void *, size_t, void **, size_t *, void *);
 int sized_output_task(void *, size_t, void **out, size_t *out_n, void *ud);
 // Asks for a huge output.
 int huge_output_task(void *, size_t, void **, size_t *, void *);
+// This worker's channel mapping, found in /proc/self/maps (the task needs
+// "@file-read"), or NULL.
+unsigned char *find_channel();
 // Scribbles over its own channel: jumps the completion ring's index.
 int scribble_task(void *, size_t, void **, size_t *, void *);
 

@@ -417,6 +417,57 @@ TEST(Stdio, FloodCostsOnlyItsWorker)
 	EXPECT_GT(logged, 0u);
 }
 
+// Writes to stdout as fast as it can for (int)user_data milliseconds.
+int write_flat_out_task(void *, size_t, void **, size_t *, void *ud)
+{
+	static char chunk[64 * 1024];
+	struct timespec t0, t;
+
+	memset(chunk, 'y', sizeof(chunk));
+	for (size_t i = 99; i < sizeof(chunk); i += 100)
+		chunk[i] = '\n';
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	do {
+		if (write(1, chunk, sizeof(chunk)) < 0)
+			return 1;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+	} while ((t.tv_sec - t0.tv_sec) * 1000 +
+		     (t.tv_nsec - t0.tv_nsec) / 1000000 <
+		 (intptr_t)ud);
+	return 0;
+}
+
+double process_cpu_s()
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+	return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+// The parent reads a worker's output up to a byte budget a second, then
+// stops watching it until the next second: a task that writes as fast
+// as a pipe allows is slowed to that budget, and costs the parent little
+// CPU (reading at the pipe's speed would cost it a whole core).
+TEST(Stdio, AnOutputFloodIsReadAtABudget)
+{
+	LogFile log;
+	process_pool_t *p = start(2, POOL_STDIO_CAPTURE, POOL_SPAWN_FORK);
+	ASSERT_NE(nullptr, p);
+	double before = process_cpu_s();
+	task_future_t *f = pool_submit_async(p, write_flat_out_task, nullptr,
+					     0, (void *)1500,
+					     TASK_PRIORITY_NORMAL, 0);
+	ASSERT_NE(nullptr, f);
+	task_result_t r;
+	ASSERT_EQ(0, pool_future_wait(f, &r, 60000));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	double used = process_cpu_s() - before;
+	EXPECT_LT(used, 0.3) << "the parent's CPU seconds over the flood";
+	pool_future_destroy(f);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, run(p, pp_test::noop_task).status);
+	pool_destroy(p);
+}
+
 // DISCARD: fds 0, 1 and 2 are /dev/null, and nothing is logged.
 TEST_P(Capture, DiscardSendsEverythingToDevNull)
 {

@@ -94,10 +94,7 @@ int forged_result_task(void *, size_t, void **, size_t *, void *ud)
 		return 99;
 	// The task's own wire id is in the RUNNING word (its low 32 bits
 	// plus one); the parent checks the whole id.
-	memcpy(&running,
-	       im.base + PP_CHANNEL_CONTROL_OFFSET +
-		   PP_CHANNEL_CONTROL_STRIDE * PP_WORD_RUNNING,
-	       sizeof(running));
+	running = impostor_read_word(&im, PP_WORD_RUNNING);
 	memset(&f, 0, sizeof(f));
 	f.type = PP_FRAME_RESULT;
 	f.task_id = running - 1;
@@ -277,10 +274,7 @@ int frame_flood_task(void *, size_t, void **, size_t *, void *ud)
 
 	if (!impostor_open(&im))
 		return 99;
-	memcpy(&running,
-	       im.base + PP_CHANNEL_CONTROL_OFFSET +
-		   PP_CHANNEL_CONTROL_STRIDE * PP_WORD_RUNNING,
-	       sizeof(running));
+	running = impostor_read_word(&im, PP_WORD_RUNNING);
 	pp_test::board()->started++;
 	for (uint64_t n = 0;; n++) {
 		memset(&f, 0, sizeof(f));

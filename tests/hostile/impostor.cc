@@ -10,28 +10,11 @@
 #include <cstring>
 
 #include "src/ipc/wake.h"
+#include "tests/core/tasks.h"
 
 namespace pp_hostile {
 
 namespace {
-
-unsigned char *find_channel()
-{
-	FILE *f = fopen("/proc/self/maps", "r");
-	char line[512];
-	unsigned char *base = nullptr;
-
-	if (!f)
-		return nullptr;
-	while (fgets(line, sizeof(line), f))
-		if (strstr(line, "processpool-channel")) {
-			base = reinterpret_cast<unsigned char *>(
-				strtoull(line, nullptr, 16));
-			break;
-		}
-	fclose(f);
-	return base;
-}
 
 template <typename T> T at(const unsigned char *base, size_t off)
 {
@@ -57,7 +40,7 @@ int find_wake_fd()
 bool impostor_open(Impostor *im)
 {
 	memset(im, 0, sizeof(*im));
-	im->base = find_channel();
+	im->base = pp_test::find_channel();
 	if (!im->base)
 		return false;
 	// The header's layout (see channel.c, write_header).
@@ -101,6 +84,14 @@ int impostor_recv(Impostor *im, pp_frame *f)
 	if (err)
 		return err;
 	return pp_frame_decode(slot, sizeof(slot), f) > 0 ? 0 : -EPROTO;
+}
+
+uint32_t impostor_read_word(const Impostor *im, pp_channel_word w)
+{
+	auto *p = reinterpret_cast<std::atomic<uint32_t> *>(
+		im->base + PP_CHANNEL_CONTROL_OFFSET +
+		PP_CHANNEL_CONTROL_STRIDE * static_cast<unsigned>(w));
+	return p->load();
 }
 
 void impostor_word(Impostor *im, pp_channel_word w, uint32_t value)

@@ -31,6 +31,9 @@ int impostor_send(Impostor *im, pp_frame *f);
 // Takes the next frame the parent sent; 0 or -EAGAIN.
 int impostor_recv(Impostor *im, pp_frame *f);
 
+// Reads a control word.
+uint32_t impostor_read_word(const Impostor *im, pp_channel_word w);
+
 // Writes a control word.
 void impostor_word(Impostor *im, pp_channel_word w, uint32_t value);
 
