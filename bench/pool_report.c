@@ -86,7 +86,7 @@ void pb_print_settings(const struct pb_opts *o)
 	       " round trips of\n          4 KiB/64 KiB/1 MiB/16 MiB/256 MiB "
 	       "after %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
 	       "/%" PRIu64 " warm-up,\n          default config (arena 4 MiB; "
-	       "above 1 MiB each way a sealed memfd)\n",
+	       "larger than it, a sealed memfd)\n",
 	       o->payload_iters[0], o->payload_iters[1], o->payload_iters[2],
 	       o->payload_iters[3], o->payload_iters[4],
 	       pb_payload_warmup(4 << 10), pb_payload_warmup(64 << 10),

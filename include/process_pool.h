@@ -148,9 +148,9 @@ typedef struct pool_config {
 	int max_tasks_per_worker; /* recycle a worker after about this many
 				   * tasks (with jitter); 0: never */
 	size_t arena_size;	  /* shared payload bytes per worker and
-				   * direction; 0: 4 MiB. A payload above
-				   * 1 MiB (or above the arena) travels as
-				   * a sealed memfd of its own instead */
+				   * direction; 0: 4 MiB. A payload larger
+				   * than the arena travels as a sealed
+				   * memfd of its own instead */
 	size_t max_output_size;	  /* larger outputs end REJECTED, the
 				   * detail naming the limit; 0: 1 GiB;
 				   * at most 1 TiB */
@@ -368,7 +368,8 @@ typedef struct task_desc {
 
 /*
  * A finished task. Release output_data with pool_result_free, never
- * free(): an output above 1 MiB is a read-only mapping of the worker's
+ * free(): an output larger than the arena is a read-only mapping of the
+ * worker's
  * sealed memfd (zero copy; nobody can change it), which
  * pool_result_free unmaps.
  */
@@ -575,8 +576,8 @@ void pool_result_free(task_result_t *result);
 
 /*
  * pool_output_alloc - for task code in a worker: size bytes of shared
- * memory to return as *output without a copy in the worker. Up to 1 MiB
- * (or the arena) it lies in the arena, and the parent copies it out into
+ * memory to return as *output without a copy in the worker. Up to the
+ * arena's size it lies in the arena, and the parent copies it out into
  * the result; above, it is a memfd of its own, sealed once the task
  * returns and handed to the caller as a read-only mapping, uncopied.
  * Returning fewer bytes than asked costs a copy of them. Returns NULL

@@ -374,16 +374,14 @@ void pp_worker_kill(struct pp_worker *w)
 	w->state = PP_WORKER_DYING;
 }
 
-#define FD_INPUT_ABOVE ((size_t)1 << 20)
-
+/* An input larger than the arena goes as a sealed memfd; one that fits
+ * goes through the arena, reused and already faulted in, which on this
+ * kind of machine is faster than fresh memfd pages at every size that
+ * fits (see README, "Payloads"). */
 int pp_worker_input_by_fd(const struct process_pool *pool,
 			  const struct task_future *t)
 {
-	size_t above = pool->cfg.arena_size < FD_INPUT_ABOVE
-			   ? pool->cfg.arena_size
-			   : FD_INPUT_ABOVE;
-
-	return t->input_size > above;
+	return t->input_size > pool->cfg.arena_size;
 }
 
 int pp_worker_send_input_fd(struct pp_worker *w, const struct task_future *t,

@@ -87,20 +87,17 @@ static struct pp_seccomp_learner learner;
 static int learning;
 
 /* What pool_output_alloc hands out, for the task running now: arena
- * space, or (above FD_OUTPUT_ABOVE) a writable mapping of a memfd. */
+ * space, or (larger than the arena) a writable mapping of a memfd. */
 static struct worker_state *current_worker;
 static void *current_output;
 static struct pp_payload_ref current_output_ref;
 static int current_output_fd = -1;
 
-/* Outputs above this, or above the arena, go as sealed memfds. */
-#define FD_OUTPUT_ABOVE ((size_t)1 << 20)
-
+/* Outputs larger than the arena go as sealed memfds (see worker.c,
+ * pp_worker_input_by_fd, for why not smaller ones). */
 static int output_by_fd(const struct worker_state *ws, size_t size)
 {
-	size_t arena = ws->ch.own.size;
-
-	return size > (arena < FD_OUTPUT_ABOVE ? arena : FD_OUTPUT_ABOVE);
+	return size > ws->ch.own.size;
 }
 
 /*
@@ -119,8 +116,8 @@ static int output_memfd(size_t size, void **map)
 	if (map) {
 		if (pwrite(fd, "", 1, (off_t)size - 1) != 1)
 			goto fail;
-		*map = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd,
-			    0);
+		*map = mmap(NULL, size, PROT_READ | PROT_WRITE,
+			    MAP_SHARED | MAP_POPULATE, fd, 0);
 		if (*map == MAP_FAILED)
 			goto fail;
 	}

@@ -141,7 +141,7 @@ int pp_fd_payload_recv(int sock, uint64_t *tag, int *fd)
 
 int pp_fd_payload_map_trusted(int fd, size_t len, const void **ptr)
 {
-	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED, fd, 0);
+	void *p = mmap(NULL, len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd, 0);
 
 	*ptr = NULL;
 	if (p == MAP_FAILED)
@@ -165,7 +165,8 @@ int pp_fd_payload_map(int fd, uint64_t len, const void **ptr)
 	if (seals < 0 ||
 	    (seals & PP_FD_PAYLOAD_SEALS) != PP_FD_PAYLOAD_SEALS)
 		return -EPROTO;
-	p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED, fd, 0);
+	p = mmap(NULL, (size_t)len, PROT_READ, MAP_SHARED | MAP_POPULATE, fd,
+		 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	*ptr = p;

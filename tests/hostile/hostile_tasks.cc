@@ -53,7 +53,7 @@ int wake_spam_task(void *, size_t, void **, size_t *, void *ud)
 	do {
 		for (int fd = 3; fd < 64; fd++) {
 			struct stat st;
-			if (fstat(fd, &st) == 0 && !S_ISREG(st.st_mode) &&
+			if (fstat(fd, &st) == 0 && S_ISFIFO(st.st_mode) &&
 			    write(fd, &one, sizeof(one)) < 0)
 				continue;
 		}

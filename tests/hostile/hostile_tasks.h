@@ -9,7 +9,8 @@ namespace pp_hostile {
 
 // Clears O_NONBLOCK on every fd the worker holds.
 int block_fds_task(void *, size_t, void **, size_t *, void *);
-// Writes one wakeup (8 bytes) to every non-regular fd it holds, once, or
+// Writes one wakeup (8 bytes) to every pipe it holds (its wakeup pipe),
+// once, or
 // (user_data != 0) as fast as it can for that many milliseconds.
 int wake_spam_task(void *, size_t, void **, size_t *, void *ud);
 // Says it is idle (RUNNING = 0), then runs forever.
