@@ -34,7 +34,7 @@
 #include "src/ipc/frame.h"
 
 /* Flags the format defines: inline bytes; a priority, on SUBMIT only. */
-#define ALLOWED_FLAGS (PP_FRAME_F_INLINE | PP_FRAME_F_PRIO_MASK)
+#define ALLOWED_FLAGS (PP_FRAME_F_INLINE | PP_FRAME_F_PRIO_MASK | PP_FRAME_F_FD)
 
 static bool all_zero(const void *p, size_t n)
 {
@@ -152,6 +152,11 @@ static size_t expected_size(const struct pp_frame *f)
 	if (f->type == PP_FRAME_LEARNED && f->u.learned.chunk >= 4)
 		return 0;
 	if (f->type != PP_FRAME_SUBMIT && (f->flags & PP_FRAME_F_PRIO_MASK))
+		return 0;
+	/* A payload in its own fd: SUBMIT and RESULT only, never inline. */
+	if ((f->flags & PP_FRAME_F_FD) &&
+	    ((f->type != PP_FRAME_SUBMIT && f->type != PP_FRAME_RESULT) ||
+	     (f->flags & PP_FRAME_F_INLINE)))
 		return 0;
 	size = PP_FRAME_HEADER_SIZE + (size_t)body[f->type];
 	if (!(f->flags & PP_FRAME_F_INLINE))
