@@ -425,6 +425,37 @@ typedef struct pool_stats {
 				    * an idle or blocked pool adds none */
 } pool_stats_t;
 
+/*
+ * What one process uses, read by the pool from /proc/PID (stat, status,
+ * fd) and, for a worker with a cgroup leaf, from the leaf's files: the
+ * parent's own reading, never the worker's word, so a stuck or hostile
+ * worker is measured all the same. A figure that could not be read is 0
+ * (open_fds: -1). The cg_* figures cover the whole leaf (the worker and
+ * anything it started) and are set only when source has
+ * POOL_USAGE_CGROUP.
+ */
+typedef struct pool_resource_usage {
+	uint64_t cpu_user_us;	       /* CPU time in user mode */
+	uint64_t cpu_system_us;	       /* CPU time in the kernel */
+	uint64_t rss_bytes;	       /* resident now (VmRSS) */
+	uint64_t peak_rss_bytes;       /* resident at most, so far (VmHWM) */
+	int64_t open_fds;	       /* open file descriptors, or -1 */
+	uint64_t ctx_switches_voluntary;   /* it blocked */
+	uint64_t ctx_switches_involuntary; /* it was preempted */
+	uint64_t age_ms;	       /* since the process started */
+	int threads;
+	unsigned source; /* POOL_USAGE_* bits: where the figures came from */
+	uint64_t cg_memory_current; /* memory.current, bytes */
+	uint64_t cg_memory_peak;    /* memory.peak (Linux >= 5.19), bytes */
+	uint64_t cg_memory_max_hits; /* memory.events "max" */
+	uint64_t cg_oom_kills;	     /* memory.events "oom_kill" */
+	uint64_t cg_pids_current;    /* pids.current */
+	uint64_t cg_cpu_us;	     /* cpu.stat usage_usec */
+} pool_resource_usage_t;
+
+#define POOL_USAGE_PROC	  1u /* /proc/PID was read */
+#define POOL_USAGE_CGROUP 2u /* the worker's cgroup leaf was read */
+
 /* One worker, as pool_get_workers reports it. */
 typedef struct pool_worker_info {
 	int slot;	     /* worker slot, 0 .. max_workers - 1 */
@@ -434,6 +465,8 @@ typedef struct pool_worker_info {
 	int busy;	     /* 1 while it holds tasks */
 	uint64_t tasks_done; /* tasks this process finished */
 	uint64_t restarts;   /* processes this slot has had after the first */
+	/* Added later; tasks_done above is the tasks it served. */
+	pool_resource_usage_t usage; /* read from /proc at the call */
 } pool_worker_info_t;
 
 /* ---- Pool lifecycle ---------------------------------------------------- */
@@ -640,8 +673,20 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *stats);
  * pool_get_workers - a snapshot of the live workers, up to max entries
  * into out. Returns the number written (0 when the pool is not running),
  * or POOL_EINVAL. Thread-safe; each entry is consistent on its own.
+ * Each entry's usage is read from /proc (and the worker's cgroup leaf)
+ * during the call: a few small reads per worker, so poll at a human pace,
+ * not per task. A worker that exits meanwhile keeps its entry, with
+ * usage.source 0 and its figures 0.
  */
 int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max);
+
+/*
+ * pool_get_host_usage - the resources of the calling process (the host
+ * of the pools, supervisor threads included), read from /proc/self, into
+ * *out. Returns 0, POOL_EINVAL for NULL, or POOL_ESYS when /proc cannot
+ * be read. Thread-safe.
+ */
+int pool_get_host_usage(pool_resource_usage_t *out);
 
 /*
  * pool_seccomp_learned - in learning mode, the syscalls the pool's tasks

@@ -19,6 +19,7 @@
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
+#include "src/core/resources.h"
 
 static size_t pow2_at_least(size_t n)
 {
@@ -1040,9 +1041,24 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
 		out[n].busy = atomic_load(&w->info_busy);
 		out[n].tasks_done = atomic_load(&w->info_done);
 		out[n].restarts = atomic_load(&w->info_restarts);
+		/* A pid reaped (and perhaps reused) during the read is not
+		 * ours any more: its figures are dropped. */
+		if (pp_usage_read(pid, 1, pool->cg.open ? pool->cg.path : NULL,
+				  &out[n].usage) ||
+		    atomic_load(&w->info_pid) != pid) {
+			memset(&out[n].usage, 0, sizeof(out[n].usage));
+			out[n].usage.open_fds = -1;
+		}
 		n++;
 	}
 	return (int)n;
+}
+
+int pool_get_host_usage(pool_resource_usage_t *out)
+{
+	if (!out)
+		return POOL_EINVAL;
+	return pp_usage_read(0, 0, NULL, out) ? POOL_ESYS : 0;
 }
 
 /* A pool's lines carry its cfg.pool_name: log.c finds its sink by it. */
