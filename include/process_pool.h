@@ -469,6 +469,30 @@ typedef struct pool_worker_info {
 	pool_resource_usage_t usage; /* read from /proc at the call */
 } pool_worker_info_t;
 
+/*
+ * A latency histogram (pool_get_latency). Samples are whole microseconds
+ * (truncated); le_us[i] counts the samples of at most 2^i us (1 us, 2 us,
+ * 4 us ... 2^27 us, about 134 s), cumulative, so le_us is non-decreasing
+ * and never above count; count - le_us[last] samples took longer. Kept
+ * inside at 8 buckets per power of two (about 9 % resolution), which the
+ * percentiles of pool_stats_t use.
+ */
+#define POOL_LATENCY_BUCKETS 28
+
+typedef struct pool_latency_histogram {
+	uint64_t count;	 /* samples */
+	uint64_t sum_us; /* their sum */
+	uint64_t max_us; /* the largest */
+	uint64_t le_us[POOL_LATENCY_BUCKETS];
+} pool_latency_histogram_t;
+
+/* pool_get_latency kinds */
+#define POOL_LATENCY_TOTAL 0 /* submit until the outcome, every task */
+#define POOL_LATENCY_QUEUE 1 /* submit until handed to a worker */
+#define POOL_LATENCY_RUN   2 /* handed to a worker until the outcome */
+
+#define POOL_PRIORITY_ALL (-1)
+
 /* ---- Pool lifecycle ---------------------------------------------------- */
 
 /*
@@ -679,6 +703,20 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *stats);
  * usage.source 0 and its figures 0.
  */
 int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max);
+
+/*
+ * pool_get_latency - the latency histogram of one kind (POOL_LATENCY_*)
+ * for one priority (a task_priority_t, as submitted; POOL_PRIORITY_ALL:
+ * all of them), into *out. QUEUE and RUN count the tasks that reached a
+ * worker, each once, when its outcome is decided (RUN includes waiting
+ * behind the worker's earlier tasks, as task_result_t.run_us does);
+ * TOTAL counts every task, only for POOL_PRIORITY_ALL. Counts grow for
+ * the pool's life. Returns 0, or POOL_EINVAL (NULL, an unknown kind or
+ * priority, TOTAL for one priority). Thread-safe; a snapshot whose
+ * buckets are consistent with each other and with count.
+ */
+int pool_get_latency(process_pool_t *pool, int kind, int priority,
+		     pool_latency_histogram_t *out);
 
 /*
  * pool_get_host_usage - the resources of the calling process (the host

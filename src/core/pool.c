@@ -951,6 +951,12 @@ int pool_future_cancel(task_future_t *f)
 	atomic_fetch_add(&pool->counters[TASK_STATUS_CANCELLED], 1);
 	pp_latency_record(&pool->latency,
 			  f->result.queue_us + f->result.run_us);
+	if (atomic_load(&f->start_ns)) {
+		struct pp_latency_sample v = {f->result.queue_us,
+					      f->result.run_us, f->priority};
+
+		pp_latency_split_record(&pool->split, &v, 1);
+	}
 	pp_future_publish(f);
 	/* The supervisor takes it off its worker, if it is on one. */
 	atomic_fetch_add(&f->refs, 1);
@@ -1052,6 +1058,30 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
 		n++;
 	}
 	return (int)n;
+}
+
+int pool_get_latency(process_pool_t *pool, int kind, int priority,
+		     pool_latency_histogram_t *out)
+{
+	int p;
+
+	if (!pool || !out || kind < POOL_LATENCY_TOTAL ||
+	    kind > POOL_LATENCY_RUN || priority < POOL_PRIORITY_ALL ||
+	    priority >= TASK_PRIORITY_COUNT ||
+	    (kind == POOL_LATENCY_TOTAL && priority != POOL_PRIORITY_ALL))
+		return POOL_EINVAL;
+	memset(out, 0, sizeof(*out));
+	if (kind == POOL_LATENCY_TOTAL) {
+		pp_latency_export(&pool->latency, out);
+		return 0;
+	}
+	for (p = 0; p < TASK_PRIORITY_COUNT; p++)
+		if (priority == POOL_PRIORITY_ALL || priority == p)
+			pp_latency_export(kind == POOL_LATENCY_QUEUE
+					      ? &pool->split.queue[p]
+					      : &pool->split.run[p],
+					  out);
+	return 0;
 }
 
 int pool_get_host_usage(pool_resource_usage_t *out)

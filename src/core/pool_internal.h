@@ -186,6 +186,7 @@ struct process_pool {
 	_Atomic uint64_t run_count;
 	_Atomic size_t depth[TASK_PRIORITY_COUNT];
 	struct pp_latency latency;
+	struct pp_latency_split split; /* queue and run, by priority */
 
 	pthread_mutex_t stop_lock; /* serialises start/stop/destroy */
 	pthread_mutex_t start_mu;  /* start_state, for pool_start's wait */

@@ -183,6 +183,12 @@ static void count_outcome(struct process_pool *pool, struct task_future *t)
 
 	atomic_fetch_add(&pool->counters[r->status], 1);
 	pp_latency_record(&pool->latency, r->queue_us + r->run_us);
+	if (atomic_load(&t->start_ns)) {
+		struct pp_latency_sample v = {r->queue_us, r->run_us,
+					      t->priority};
+
+		pp_latency_split_record(&pool->split, &v, 1);
+	}
 	if (r->run_us) {
 		atomic_fetch_add(&pool->run_ns_total, r->run_us * 1000);
 		atomic_fetch_add(&pool->run_count, 1);
@@ -554,6 +560,7 @@ struct resolved_batch {
 static void publish_batch(struct process_pool *pool, struct resolved_batch *b)
 {
 	uint64_t lat[sizeof(b->t) / sizeof(b->t[0])];
+	struct pp_latency_sample split[sizeof(b->t) / sizeof(b->t[0])];
 	unsigned i;
 	int s;
 
@@ -571,8 +578,11 @@ static void publish_batch(struct process_pool *pool, struct resolved_batch *b)
 		const task_result_t *r = &b->t[i]->result;
 
 		lat[i] = r->queue_us + r->run_us;
+		split[i] = (struct pp_latency_sample){r->queue_us, r->run_us,
+						      b->t[i]->priority};
 	}
 	pp_latency_record_many(&pool->latency, lat, b->n);
+	pp_latency_split_record(&pool->split, split, b->n);
 	for (i = 0; i < b->n; i++) {
 		struct task_future *t = b->t[i];
 
