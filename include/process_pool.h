@@ -718,6 +718,25 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max);
 int pool_get_latency(process_pool_t *pool, int kind, int priority,
 		     pool_latency_histogram_t *out);
 
+/* pool_metrics_write formats */
+#define POOL_METRICS_PROMETHEUS 0 /* text exposition format 0.0.4 */
+#define POOL_METRICS_JSON	1 /* docs/metrics.schema.json */
+
+/*
+ * pool_metrics_write - write a snapshot of the pool's metrics to fd in
+ * format: counters, health, queue, the latency histograms, each worker's
+ * resources and the host's (README, "Metrics"). Prometheus names start
+ * processpool_, carry their unit, counters end _total, and every sample
+ * has a pool="NAME" label; the JSON follows docs/metrics.schema.json.
+ * Works in any pool state. The text is rendered in memory first, then
+ * written in full (a non-blocking fd is polled; 5 s without progress
+ * fails). Returns the bytes written, or POOL_EINVAL (NULL pool, fd < 0,
+ * unknown format), POOL_ENOMEM, POOL_ETIMEDOUT or POOL_ESYS (write
+ * failed; part may have been written). Thread-safe. Reads /proc for
+ * every worker: meant for scrapes every few seconds, not per task.
+ */
+int pool_metrics_write(process_pool_t *pool, int fd, int format);
+
 /*
  * pool_get_host_usage - the resources of the calling process (the host
  * of the pools, supervisor threads included), read from /proc/self, into
