@@ -364,7 +364,44 @@ typedef struct task_desc {
 	void *user_data;
 	task_priority_t priority;
 	int timeout_ms; /* 0: the pool's task_timeout; POOL_NO_TIMEOUT: none */
+	/* Added later (zero them): W3C trace context, read at submit. */
+	const char *traceparent; /* "00-TRACEID-PARENTID-FLAGS" or NULL */
+	const char *tracestate;	 /* up to 512 printable chars, or NULL */
 } task_desc_t;
+
+/*
+ * A finished span of a traced task (pool_set_span_hook), in the terms of
+ * W3C trace context and OpenTelemetry. Per task: "processpool.task",
+ * submit until the outcome, the child of the traceparent given at submit
+ * (a root span of a new trace when none was); per attempt, its children
+ * "processpool.queue" (submit, or the requeue after a crash, until handed
+ * to a worker), "processpool.dispatch" (handed to a worker until its
+ * SUBMIT frame went out) and "processpool.run" (until the attempt ended:
+ * this includes waiting behind the worker's earlier tasks). A crash that
+ * re-runs the task (max_retries) ends that attempt's run CRASHED and the
+ * next attempt's spans follow, in the same trace under the same task
+ * span. The pointers are valid during the hook call only.
+ */
+typedef struct pool_span {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8]; /* all zero: a root span */
+	uint8_t trace_flags;	   /* as given (01: sampled); 01 for new */
+	const char *name;	   /* "processpool.task", ".queue", ... */
+	const char *tracestate;	   /* as given at submit, or NULL */
+	int64_t start_unix_ns;	   /* CLOCK_REALTIME, ns */
+	int64_t end_unix_ns;
+	/* The task's outcome (task span), the attempt's (run span: CRASHED
+	 * for an attempt that is re-run), or TASK_STATUS_PENDING for a queue
+	 * or dispatch span the task left normally. */
+	task_status_t status;
+	int worker_pid; /* the worker of the attempt (of the last, for the
+			 * task span), or 0 */
+	int attempt;	/* 1 for the first run */
+	uint64_t task_id;
+} pool_span_t;
+
+typedef void (*pool_span_hook_t)(const pool_span_t *span, void *arg);
 
 /*
  * A finished task. Release output_data with pool_result_free, never
@@ -587,6 +624,39 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
  */
 task_future_t **pool_submit_batch(process_pool_t *pool,
 				  const task_desc_t *tasks, size_t count);
+
+/*
+ * pool_submit_task - pool_submit_async with its arguments in *task, and
+ * the trace context (traceparent, tracestate) the task carries. Errors as
+ * pool_submit_async's, and EINVAL for a NULL task or a malformed
+ * traceparent (version ff, all-zero ids, not lower-case hex) or
+ * tracestate (over 512 chars, or not printable ASCII). Thread-safe.
+ */
+task_future_t *pool_submit_task(process_pool_t *pool, const task_desc_t *task);
+
+/*
+ * pool_submit_task_sync - pool_submit_task, then wait for the outcome
+ * into *result (never timing out by itself: the task's deadline ends
+ * it). Returns 0 with *result filled, or the codes of pool_submit_sync.
+ * It queues through the supervisor, never the direct lane. Thread-safe.
+ */
+int pool_submit_task_sync(process_pool_t *pool, const task_desc_t *task,
+			  task_result_t *result);
+
+/*
+ * pool_set_span_hook - trace every task of pool: hook(span, arg) gets
+ * each finished span (pool_span_t). Tasks submitted with a traceparent
+ * continue that trace; the others start one of their own. NULL turns it
+ * off. Call before pool_start: returns 0, POOL_EINVAL (NULL pool) or
+ * POOL_ESTATE (already started). The hook runs on the thread that
+ * decided the outcome (the supervisor, a pool_submit_sync caller, a
+ * pool_future_cancel caller), perhaps on several at once, before the
+ * result is published: keep it short (copy the span into a queue), and
+ * call nothing of the pool from it. With no hook, tracing costs a branch
+ * per task.
+ */
+int pool_set_span_hook(process_pool_t *pool, pool_span_hook_t hook,
+		       void *arg);
 
 /* ---- Futures ------------------------------------------------------------ */
 

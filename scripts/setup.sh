@@ -7,7 +7,8 @@ set -eu
 PACKAGES="bazel-bootstrap bazel-rules-java default-jdk-headless
 libseccomp-dev libcap-ng-dev libnuma-dev libgtest-dev
 clang libclang-rt-14-dev gcc g++ pkg-config libzmq3-dev python3
-qemu-system-x86 busybox-static xz-utils prometheus python3-jsonschema"
+qemu-system-x86 busybox-static xz-utils prometheus python3-jsonschema
+systemtap-sdt-dev"
 
 missing=""
 for p in $PACKAGES; do

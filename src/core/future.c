@@ -15,6 +15,7 @@
 
 #include "src/core/clock.h"
 #include "src/core/future_cache.h"
+#include "src/core/trace.h"
 
 struct task_future *pp_future_new(void)
 {
@@ -47,6 +48,8 @@ void pp_future_put(struct task_future *f)
 		free(f->input);
 	if (!atomic_load(&f->output_taken))
 		pp_output_free(f->result.output_data);
+	if (f->trace)
+		pp_trace_free(f);
 	if (!pp_future_cache_put(f))
 		free(f);
 }
@@ -88,6 +91,8 @@ void pp_future_fill(struct task_future *f, task_status_t status,
 				  ? (uint64_t)(now - f->submit_ns) / 1000
 				  : 0;
 	}
+	if (f->trace)
+		pp_trace_finish(f, status, now);
 	/* The future came zeroed: an empty detail costs nothing. */
 	if (detail && detail[0]) {
 		n = strnlen(detail, sizeof(r->detail) - 1);

@@ -38,6 +38,7 @@ struct task_future {
 			       * own buffer (input_borrowed) */
 	int input_borrowed;
 	size_t input_size;
+	struct pp_trace *trace; /* NULL unless the pool has a span hook */
 	int priority; /* task_priority_t */
 	uint64_t id;
 	int64_t submit_ns;

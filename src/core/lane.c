@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "src/core/probes.h"
 #include "src/core/clock.h"
 #include "src/core/frame_check.h"
 #include "src/core/pool_internal.h"
@@ -110,6 +111,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 	atomic_store_explicit(&t->worker_pid, (int)w->pid,
 			      memory_order_relaxed);
 	atomic_store_explicit(&t->start_ns, pp_now_ns(), memory_order_relaxed);
+	PP_PROBE3(dispatch, t->id, w->pid, t->priority);
 	w->slots[0] = t;
 	pp_worker_output_lane_task(&w->out, t->id); /* names its output */
 	w->in_flight = 1;

@@ -19,7 +19,9 @@
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
+#include "src/core/probes.h"
 #include "src/core/resources.h"
+#include "src/core/trace.h"
 
 static size_t pow2_at_least(size_t n)
 {
@@ -522,6 +524,15 @@ static struct task_future *make_task(struct process_pool *pool,
 		timeout = 0; /* whatever the pool's default */
 	t->deadline_ns =
 	    timeout ? t->submit_ns + (int64_t)timeout * 1000000 : 0;
+	if (d->traceparent || d->tracestate || pool->span_hook) {
+		*err = pp_trace_begin(pool, t, d, now);
+		if (*err) {
+			pp_future_put(t);
+			pp_future_put(t);
+			return NULL;
+		}
+	}
+	PP_PROBE2(submit, t->id, t->priority);
 	return t;
 }
 
@@ -1058,6 +1069,54 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
 		n++;
 	}
 	return (int)n;
+}
+
+int pool_set_span_hook(process_pool_t *pool, pool_span_hook_t hook, void *arg)
+{
+	struct timespec rt;
+
+	if (!pool)
+		return POOL_EINVAL;
+	if (atomic_load(&pool->state) != PP_POOL_CREATED)
+		return POOL_ESTATE;
+	clock_gettime(CLOCK_REALTIME, &rt);
+	pool->mono_to_unix_ns =
+	    (int64_t)rt.tv_sec * 1000000000 + rt.tv_nsec - pp_now_ns();
+	pool->span_hook = hook;
+	pool->span_arg = arg;
+	return 0;
+}
+
+task_future_t *pool_submit_task(process_pool_t *pool, const task_desc_t *task)
+{
+	struct task_future *t;
+	int err;
+
+	if (!pool || !task) {
+		errno = EINVAL;
+		return NULL;
+	}
+	t = queue_task(pool, task, 0, &err);
+	if (!t)
+		errno = to_errno(err);
+	return t;
+}
+
+int pool_submit_task_sync(process_pool_t *pool, const task_desc_t *task,
+			  task_result_t *result)
+{
+	struct task_future *t;
+	int err;
+
+	if (!pool || !task || !result)
+		return POOL_EINVAL;
+	memset(result, 0, sizeof(*result));
+	t = queue_task(pool, task, 1, &err);
+	if (!t)
+		return err;
+	err = pool_future_wait(t, result, -1);
+	pool_future_destroy(t);
+	return err;
 }
 
 int pool_get_latency(process_pool_t *pool, int kind, int priority,

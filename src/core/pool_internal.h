@@ -187,6 +187,10 @@ struct process_pool {
 	_Atomic size_t depth[TASK_PRIORITY_COUNT];
 	struct pp_latency latency;
 	struct pp_latency_split split; /* queue and run, by priority */
+	/* Tracing (trace.c): set before pool_start, read-only after. */
+	pool_span_hook_t span_hook;
+	void *span_arg;
+	int64_t mono_to_unix_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 
 	pthread_mutex_t stop_lock; /* serialises start/stop/destroy */
 	pthread_mutex_t start_mu;  /* start_state, for pool_start's wait */

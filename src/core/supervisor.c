@@ -23,6 +23,8 @@
 #include <unistd.h>
 
 #include "sandbox/confine.h"
+#include "src/core/probes.h"
+#include "src/core/trace.h"
 #include "src/core/clock.h"
 #include "src/core/output_map.h"
 #include "src/ipc/fd_payload.h"
@@ -650,6 +652,8 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 			protocol_violation(pool, w, "endless deferral");
 			return;
 		}
+		if (t->trace)
+			pp_trace_attempt_end(t, TASK_STATUS_PENDING, now);
 		atomic_store(&t->start_ns, 0);
 		atomic_fetch_add(&pool->queued, 1);
 		enqueue(pool, t, 1);
@@ -773,6 +777,9 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 		t->retries++;
 		t->suspect = 1;
 		atomic_fetch_add(&pool->retried, 1);
+		if (t->trace)
+			pp_trace_attempt_end(t, TASK_STATUS_CRASHED,
+					     pp_now_ns());
 		atomic_store(&t->start_ns, 0);
 		atomic_fetch_add(&pool->queued, 1);
 		enqueue(pool, t, 1);
@@ -1047,6 +1054,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	atomic_store_explicit(&t->worker_pid, (int)w->pid,
 			      memory_order_relaxed);
 	atomic_store_explicit(&t->start_ns, now, memory_order_relaxed);
+	PP_PROBE3(dispatch, t->id, w->pid, prio);
 	w->slots[t->slot] = t;
 	w->in_flight++;
 	atomic_store_explicit(&w->info_busy, 1, memory_order_relaxed);
@@ -1077,6 +1085,8 @@ static void flush(struct process_pool *pool, struct pp_worker *w,
 	if (!b->n)
 		return;
 	sent = pp_channel_send_batch(&w->ch, b->frames, b->n);
+	if (pool->span_hook)
+		pp_trace_flushed(w, b->frames, b->n);
 	/* The ring holds 2 x max_in_flight + 8: it cannot be full here. */
 	if (sent != (int)b->n)
 		protocol_violation(pool, w,

@@ -22,6 +22,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "src/core/probes.h"
 #include "src/core/clock.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
@@ -330,6 +331,7 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	}
 	w->pid = pid;
 	w->state = PP_WORKER_LIVE;
+	PP_PROBE3(respawn, w->index, pid, w->restarts);
 	open_events(pool, w);
 	atomic_store(&w->info_pid, (int)pid);
 	atomic_store(&w->info_done, 0);
@@ -368,6 +370,7 @@ void pp_worker_kill(struct pp_worker *w)
 	if (w->pidfd < 0 || w->state == PP_WORKER_EMPTY)
 		return;
 	/* The whole leaf: anything the task started dies with it. */
+	PP_PROBE2(kill, w->index, w->pid);
 	if (w->cg_leaf[0])
 		pp_cgroup_leaf_kill(w->cg_leaf);
 	pp_worker_signal(w, SIGKILL);

@@ -34,6 +34,7 @@
 
 #include "process_pool.h"
 #include "sandbox/confine.h"
+#include "src/core/probes.h"
 #include "src/core/clock.h"
 #include "src/core/modules.h"
 #include "src/core/protocol.h"
@@ -605,9 +606,11 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	}
 	current_worker = ws;
 	current_output = NULL;
+	PP_PROBE1(start, f->task_id >> 16);
 	rc = func(f->payload.length ? input : NULL, (size_t)f->payload.length,
 		  &out, &out_size, (void *)(uintptr_t)f->u.submit.user_data);
 	current_worker = NULL;
+	PP_PROBE2(end, f->task_id >> 16, rc);
 	drop_input(t);
 	if (learning)
 		send_learned(ws, f->task_id);
