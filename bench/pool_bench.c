@@ -56,6 +56,7 @@ static const char *const section_names[PB_NSECTIONS] = {
     [PB_ZMQ] = "zmq",
     [PB_PYTHON] = "python",
     [PB_FLOOR] = "floor",
+    [PB_OBSERVE] = "observe",
 };
 
 /* ---- watchdog ------------------------------------------------------ */
@@ -301,6 +302,10 @@ static void run_pool(const struct pb_opts *o, struct pb_results *res)
 	if (pb_selected(o, PB_SCALE)) {
 		progress(o, "processpool: bringing workers up");
 		res->failed[PB_SCALE] = pb_engine_scale(o, res) != 0;
+	}
+	if (pb_selected(o, PB_OBSERVE)) {
+		progress(o, "processpool: tracing and metrics scrapes");
+		res->failed[PB_OBSERVE] = pb_engine_observe(o, res) != 0;
 	}
 }
 

@@ -27,6 +27,7 @@ enum pb_section {
 	PB_ZMQ,
 	PB_PYTHON,
 	PB_FLOOR,
+	PB_OBSERVE,
 	PB_NSECTIONS,
 };
 
@@ -69,6 +70,18 @@ struct pb_payload {
 	long worker_peak_kib;
 };
 
+/* The observe section (pool_observe.c): [0] untraced, [1] with a no-op
+ * span hook; scrapes [0] Prometheus, [1] JSON, [2] pool_get_workers. */
+struct pb_observe {
+	bool ran;
+	uint64_t tasks, trips;
+	double batched_tps[2];
+	double sync_us[2];
+	int scrape_workers;
+	int scrape_bytes[2];
+	double scrape_ms[3], scrape_p90_ms[3];
+};
+
 struct pb_results {
 	struct peer_result pool; /* our row, in the peers' terms */
 	double unbatched_csw;
@@ -104,6 +117,7 @@ struct pb_results {
 	struct bu_pct async_queue_alone; /* queue_us, us */
 	struct bu_pct async_queue_mixed;
 	struct peer_result pipe, zmq, python, futex, spin;
+	struct pb_observe observe;
 	bool failed[PB_NSECTIONS];
 };
 
@@ -116,6 +130,8 @@ static inline bool pb_selected(const struct pb_opts *o, enum pb_section s)
 int pb_engine_noop(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_payload(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_scale(const struct pb_opts *o, struct pb_results *res);
+/* pool_observe.c: the cost of tracing and of metrics scrapes. */
+int pb_engine_observe(const struct pb_opts *o, struct pb_results *res);
 /* pool_contended.c: the pool's part of the contended section. */
 int pb_engine_contended(const struct pb_opts *o, struct pb_results *res);
 

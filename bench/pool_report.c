@@ -338,6 +338,32 @@ static void print_contended(const struct pb_results *res)
 	       bu_fmt(m[2], 24, "%.0f", r->async_queue_mixed.max));
 }
 
+static void print_observe(const struct pb_observe *ob)
+{
+	static const char *const what[3] = {"Prometheus text", "JSON",
+					    "pool_get_workers"};
+	int i;
+
+	if (!ob->ran)
+		return;
+	printf("\nObservability (%llu batched tasks, %llu sync round trips "
+	       "per round, best of 3):\n",
+	       (unsigned long long)ob->tasks, (unsigned long long)ob->trips);
+	printf("  batched      %10.0f tasks/s untraced, %10.0f with a no-op "
+	       "span hook: %+.0f ns per task\n",
+	       ob->batched_tps[0], ob->batched_tps[1],
+	       1e9 / ob->batched_tps[1] - 1e9 / ob->batched_tps[0]);
+	printf("  sync         %10.1f us untraced, %10.1f us with the hook: "
+	       "%+.2f us per round trip\n",
+	       ob->sync_us[0], ob->sync_us[1], ob->sync_us[1] - ob->sync_us[0]);
+	printf("  scrape of a %d-worker pool (median, p90):\n",
+	       ob->scrape_workers);
+	for (i = 0; i < 3; i++)
+		printf("    %-17s %8.2f ms %8.2f ms  %7d bytes\n", what[i],
+		       ob->scrape_ms[i], ob->scrape_p90_ms[i],
+		       i < 2 ? ob->scrape_bytes[i] : 0);
+}
+
 void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
 {
 	unsigned main_rows = 1u << PB_BATCHED | 1u << PB_UNBATCHED |
@@ -352,6 +378,8 @@ void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
 		print_payload_table(res);
 	if (pb_selected(o, PB_RESOURCES) || pb_selected(o, PB_SCALE))
 		print_resources(res);
+	if (pb_selected(o, PB_OBSERVE))
+		print_observe(&res->observe);
 }
 
 /* ---- JSON ---------------------------------------------------------- */
@@ -533,6 +561,22 @@ static void json_contended(struct bu_json *j, const struct pb_results *res)
 	bu_json_obj_end(j);
 }
 
+static void json_observe(struct bu_json *j, const struct pb_observe *ob)
+{
+	if (!ob->ran)
+		return;
+	bu_json_num(j, "observe_batched_tps_untraced", ob->batched_tps[0]);
+	bu_json_num(j, "observe_batched_tps_traced", ob->batched_tps[1]);
+	bu_json_num(j, "observe_sync_us_untraced", ob->sync_us[0]);
+	bu_json_num(j, "observe_sync_us_traced", ob->sync_us[1]);
+	bu_json_int(j, "observe_scrape_workers", ob->scrape_workers);
+	bu_json_num(j, "observe_scrape_prometheus_ms", ob->scrape_ms[0]);
+	bu_json_num(j, "observe_scrape_json_ms", ob->scrape_ms[1]);
+	bu_json_num(j, "observe_get_workers_ms", ob->scrape_ms[2]);
+	bu_json_int(j, "observe_scrape_prometheus_bytes", ob->scrape_bytes[0]);
+	bu_json_int(j, "observe_scrape_json_bytes", ob->scrape_bytes[1]);
+}
+
 void pb_print_json(const struct pb_opts *o, const struct bu_machine *m,
 		   const struct pb_results *res, bool ok)
 {
@@ -545,6 +589,7 @@ void pb_print_json(const struct pb_opts *o, const struct bu_machine *m,
 	json_resources(&j, res);
 	json_contended(&j, res);
 	json_peers(&j, res);
+	json_observe(&j, &res->observe);
 	bu_json_bool(&j, "ok", ok);
 	bu_json_end(&j);
 }
