@@ -142,15 +142,11 @@ static int64_t count_fds(const char *dir, int self)
  * gives "0::/rel/to/root/POOLGROUP/LEAF"; the pool's group path must end
  * with that line's directory, so the leaf is pool_group + "/LEAF".
  */
-static int find_leaf(const char *dir, const char *pool_group, char *leaf,
-		     size_t len)
+int pp_usage_leaf_of(char *buf, const char *pool_group, char *leaf, size_t len)
 {
-	char path[64], buf[1024], *line, *nl, *slash;
+	char *line, *nl, *slash;
 	size_t glen = strlen(pool_group), dlen;
 
-	snprintf(path, sizeof(path), "%s/cgroup", dir);
-	if (slurp(path, buf, sizeof(buf)) <= 0)
-		return -1;
 	line = strstr(buf, "0::/");
 	if (!line || (line != buf && line[-1] != '\n'))
 		return -1;
@@ -170,6 +166,17 @@ static int find_leaf(const char *dir, const char *pool_group, char *leaf,
 	return 0;
 }
 
+static int find_leaf(const char *dir, const char *pool_group, char *leaf,
+		     size_t len)
+{
+	char path[64], buf[1024];
+
+	snprintf(path, sizeof(path), "%s/cgroup", dir);
+	if (slurp(path, buf, sizeof(buf)) <= 0)
+		return -1;
+	return pp_usage_leaf_of(buf, pool_group, leaf, len);
+}
+
 static uint64_t leaf_value(const char *leaf, const char *file)
 {
 	char path[4096 + 32], buf[64];
@@ -180,7 +187,7 @@ static uint64_t leaf_value(const char *leaf, const char *file)
 	return strtoull(buf, NULL, 10);
 }
 
-static void read_leaf(const char *leaf, pool_resource_usage_t *out)
+void pp_usage_read_leaf(const char *leaf, pool_resource_usage_t *out)
 {
 	char path[4096 + 32], buf[1024];
 
@@ -227,6 +234,6 @@ int pp_usage_read(pid_t pid, int child, const char *pool_group,
 	out->open_fds = count_fds(dir, !pid);
 	if (pid && pool_group && pool_group[0] &&
 	    !find_leaf(dir, pool_group, leaf, sizeof(leaf)))
-		read_leaf(leaf, out);
+		pp_usage_read_leaf(leaf, out);
 	return 0;
 }

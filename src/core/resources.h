@@ -6,6 +6,7 @@
 #ifndef PP_CORE_RESOURCES_H
 #define PP_CORE_RESOURCES_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 #include "process_pool.h"
@@ -22,5 +23,18 @@
  */
 int pp_usage_read(pid_t pid, int child, const char *pool_group,
 		  pool_resource_usage_t *out);
+
+/*
+ * pp_usage_leaf_of - from the text of /proc/PID/cgroup (changed in
+ * place), the absolute path of the process's cgroup v2 leaf when it lies
+ * directly under pool_group, into leaf. Returns 0 or -1 (elsewhere, or
+ * malformed).
+ */
+int pp_usage_leaf_of(char *cgroup_text, const char *pool_group, char *leaf,
+		     size_t len);
+
+/* pp_usage_read_leaf - the leaf's figures into out's cg_* fields (and
+ * POOL_USAGE_CGROUP into source), when the leaf exists. */
+void pp_usage_read_leaf(const char *leaf, pool_resource_usage_t *out);
 
 #endif /* PP_CORE_RESOURCES_H */
