@@ -1,7 +1,11 @@
 // Task tracing: a traceparent given at submit comes back in every span,
 // with the parent links right, through a retry after a crash; malformed
 // context is refused; the USDT probes are in the ELF notes.
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
@@ -305,19 +309,15 @@ TEST(Trace, CancelledInTheQueue)
 	pool_destroy(p);
 }
 
-TEST(Probes, InTheElfNotes)
+// The files mapped here that carry our probes (the library may be linked
+// in or a shared object of its own, as Bazel links tests), and the
+// readelf -n text of all mapped files; false when readelf is missing.
+bool probe_notes(std::string *notes, std::vector<std::string> *with_probes)
 {
-#if defined(__has_include)
-#if !__has_include(<sys/sdt.h>)
-	GTEST_SKIP() << "sys/sdt.h not installed (Debian package "
-			"systemtap-sdt-dev): built without probes";
-#endif
-#endif
-	// The library may be linked in or a shared object of its own (as
-	// Bazel links tests): read the notes of every file mapped here.
 	std::set<std::string> files;
 	FILE *maps = fopen("/proc/self/maps", "r");
-	ASSERT_NE(maps, nullptr);
+	if (!maps)
+		return false;
 	char line[4096];
 	while (fgets(line, sizeof(line), maps)) {
 		char *path = strchr(line, '/');
@@ -328,19 +328,40 @@ TEST(Probes, InTheElfNotes)
 			files.insert(path);
 	}
 	fclose(maps);
-	std::string cmd = "readelf -n";
-	for (const std::string &f : files)
-		cmd += " '" + f + "'";
-	FILE *f = popen((cmd + " 2>/dev/null").c_str(), "r");
-	ASSERT_NE(f, nullptr);
+	notes->clear();
+	for (const std::string &f : files) {
+		FILE *p = popen(("readelf -n '" + f + "' 2>/dev/null").c_str(),
+				"r");
+		if (!p)
+			return false;
+		std::string out;
+		char buf[4096];
+		size_t n;
+		while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+			out.append(buf, n);
+		int st = pclose(p);
+		if (out.empty() && st != 0 && WEXITSTATUS(st) == 127)
+			return false;
+		if (out.find("Provider: processpool") != std::string::npos)
+			with_probes->push_back(f);
+		*notes += out;
+	}
+	return true;
+}
+
+TEST(Probes, InTheElfNotes)
+{
+#if defined(__has_include)
+#if !__has_include(<sys/sdt.h>)
+	GTEST_SKIP() << "sys/sdt.h not installed (Debian package "
+			"systemtap-sdt-dev): built without probes";
+#endif
+#endif
 	std::string out;
-	char buf[4096];
-	size_t n;
-	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
-		out.append(buf, n);
-	int st = pclose(f);
-	if (out.empty() && st != 0)
+	std::vector<std::string> libs;
+	if (!probe_notes(&out, &libs))
 		GTEST_SKIP() << "readelf not installed (binutils)";
+	EXPECT_EQ(libs.size(), 1u);
 	EXPECT_NE(out.find("Provider: processpool"), std::string::npos);
 	for (const char *name :
 	     {"submit", "dispatch", "start", "end", "kill", "respawn"}) {
@@ -348,6 +369,111 @@ TEST(Probes, InTheElfNotes)
 				   "    Name: " + name + "\n";
 		EXPECT_NE(out.find(want), std::string::npos) << name;
 	}
+}
+
+// Reads fd until want appears or ms pass; the text read.
+std::string read_until(int fd, const char *want, int ms)
+{
+	std::string out;
+	char buf[4096];
+	int64_t end = (int64_t)time(nullptr) * 1000 + ms;
+	while ((int64_t)time(nullptr) * 1000 < end &&
+	       (!want || out.find(want) == std::string::npos)) {
+		struct pollfd pfd = {fd, POLLIN, 0};
+		if (poll(&pfd, 1, 200) != 1)
+			continue;
+		ssize_t n = read(fd, buf, sizeof(buf));
+		if (n <= 0)
+			break;
+		out.append(buf, (size_t)n);
+	}
+	return out;
+}
+
+int count_of(const std::string &out, const char *name)
+{
+	std::string key = std::string("@") + name + ": ";
+	size_t at = out.find(key);
+	return at == std::string::npos ? 0 : atoi(out.c_str() + at + key.size());
+}
+
+// Where the machine allows BPF: each probe fires under bpftrace, in the
+// pool's process (submit, dispatch, kill, respawn) and in its workers
+// (start, end).
+TEST(Probes, FireUnderBpftrace)
+{
+#if defined(__has_include)
+#if !__has_include(<sys/sdt.h>)
+	GTEST_SKIP() << "sys/sdt.h not installed: built without probes";
+#endif
+#endif
+	if (system("bpftrace -e 'BEGIN { exit(); }' >/dev/null 2>&1") != 0)
+		GTEST_SKIP() << "bpftrace not installed, or BPF not allowed "
+				"here";
+	std::string notes;
+	std::vector<std::string> libs;
+	if (!probe_notes(&notes, &libs) || libs.size() != 1)
+		GTEST_SKIP() << "readelf not installed (binutils)";
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(p, nullptr);
+	ASSERT_EQ(pool_start(p), 0);
+
+	std::string prog;
+	for (const char *name :
+	     {"submit", "dispatch", "start", "end", "kill", "respawn"})
+		prog += std::string("usdt:") + libs[0] + ":processpool:" +
+			name + " { @" + name + " = count(); } ";
+	int out[2];
+	ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
+	pid_t bt = fork();
+	ASSERT_GE(bt, 0);
+	if (bt == 0) {
+		dup2(out[1], 1);
+		dup2(out[1], 2);
+		execlp("bpftrace", "bpftrace", "-e", prog.c_str(),
+		       (char *)nullptr);
+		_exit(127);
+	}
+	close(out[1]);
+	std::string text = read_until(out[0], "Attaching", 30000);
+	if (text.find("Attaching") == std::string::npos) {
+		kill(bt, SIGKILL);
+		waitpid(bt, nullptr, 0);
+		close(out[0]);
+		pool_destroy(p);
+		GTEST_SKIP() << "bpftrace could not attach here: " << text;
+	}
+	usleep(200000); /* attached once it says so; a margin anyway */
+
+	task_result_t r;
+	for (int i = 0; i < 3; i++) {
+		ASSERT_EQ(pool_submit_sync(p, noop_task, nullptr, 0, nullptr,
+					   TASK_PRIORITY_NORMAL, 0, &r),
+			  0);
+	}
+	// A task past its deadline has its worker killed and replaced.
+	ASSERT_EQ(pool_submit_sync(p, hang_task, nullptr, 0, nullptr,
+				   TASK_PRIORITY_NORMAL, 100, &r),
+		  0);
+	EXPECT_EQ(r.status, TASK_STATUS_TIMEOUT);
+	ASSERT_EQ(pool_submit_sync(p, noop_task, nullptr, 0, nullptr,
+				   TASK_PRIORITY_NORMAL, 0, &r),
+		  0); /* on the replacement */
+	pool_destroy(p);
+
+	kill(bt, SIGINT);
+	text += read_until(out[0], nullptr, 10000);
+	waitpid(bt, nullptr, 0);
+	close(out[0]);
+	EXPECT_GE(count_of(text, "submit"), 5) << text;
+	EXPECT_GE(count_of(text, "dispatch"), 5) << text;
+	EXPECT_GE(count_of(text, "start"), 5) << text;
+	EXPECT_GE(count_of(text, "end"), 4) << text;
+	EXPECT_GE(count_of(text, "kill"), 1) << text;
+	EXPECT_GE(count_of(text, "respawn"), 1) << text;
 }
 
 }  // namespace
