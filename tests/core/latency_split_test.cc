@@ -9,7 +9,8 @@
 #include "process_pool.h"
 #include "tests/core/tasks.h"
 
-namespace {
+namespace
+{
 
 using namespace pp_test;
 
@@ -29,12 +30,9 @@ TEST(LatencySplit, QueueAndRunByPriority)
 	EXPECT_EQ(pool_get_latency(p, POOL_LATENCY_RUN, 0, nullptr),
 		  POOL_EINVAL);
 	EXPECT_EQ(pool_get_latency(p, 3, 0, &h), POOL_EINVAL);
-	EXPECT_EQ(pool_get_latency(p, POOL_LATENCY_QUEUE, 4, &h),
-		  POOL_EINVAL);
-	EXPECT_EQ(pool_get_latency(p, POOL_LATENCY_QUEUE, -2, &h),
-		  POOL_EINVAL);
-	EXPECT_EQ(pool_get_latency(p, POOL_LATENCY_TOTAL, 1, &h),
-		  POOL_EINVAL);
+	EXPECT_EQ(pool_get_latency(p, POOL_LATENCY_QUEUE, 4, &h), POOL_EINVAL);
+	EXPECT_EQ(pool_get_latency(p, POOL_LATENCY_QUEUE, -2, &h), POOL_EINVAL);
+	EXPECT_EQ(pool_get_latency(p, POOL_LATENCY_TOTAL, 1, &h), POOL_EINVAL);
 
 	// Three 20 ms sleeps on one worker that takes one at a time: each
 	// runs at least 20 ms, and the last waits at least 40 ms queued.
@@ -53,19 +51,17 @@ TEST(LatencySplit, QueueAndRunByPriority)
 		pool_future_destroy(x);
 	}
 
-	ASSERT_EQ(pool_get_latency(p, POOL_LATENCY_RUN, TASK_PRIORITY_HIGH,
-				   &h),
+	ASSERT_EQ(pool_get_latency(p, POOL_LATENCY_RUN, TASK_PRIORITY_HIGH, &h),
 		  0);
 	EXPECT_EQ(h.count, 3u);
-	EXPECT_EQ(h.le_us[14], 0u);  // none ran under 2^14 us = 16.4 ms
+	EXPECT_EQ(h.le_us[14], 0u); // none ran under 2^14 us = 16.4 ms
 	EXPECT_GE(h.sum_us, 60000u);
 	EXPECT_GE(h.max_us, 20000u);
 
-	ASSERT_EQ(pool_get_latency(p, POOL_LATENCY_QUEUE, TASK_PRIORITY_HIGH,
-				   &h),
-		  0);
+	ASSERT_EQ(
+	    pool_get_latency(p, POOL_LATENCY_QUEUE, TASK_PRIORITY_HIGH, &h), 0);
 	EXPECT_EQ(h.count, 3u);
-	EXPECT_LE(h.le_us[15], 2u);  // one waited over 2^15 us = 32.8 ms
+	EXPECT_LE(h.le_us[15], 2u); // one waited over 2^15 us = 32.8 ms
 	EXPECT_GE(h.max_us, 32768u);
 
 	for (int prio : {0, 1, 3}) {
@@ -77,9 +73,8 @@ TEST(LatencySplit, QueueAndRunByPriority)
 	ASSERT_EQ(pool_get_latency(p, POOL_LATENCY_RUN, POOL_PRIORITY_ALL, &h),
 		  0);
 	EXPECT_EQ(h.count, 3u);
-	ASSERT_EQ(pool_get_latency(p, POOL_LATENCY_TOTAL, POOL_PRIORITY_ALL,
-				   &h),
-		  0);
+	ASSERT_EQ(
+	    pool_get_latency(p, POOL_LATENCY_TOTAL, POOL_PRIORITY_ALL, &h), 0);
 	EXPECT_EQ(h.count, 3u);
 	EXPECT_EQ(h.le_us[14], 0u);  // end to end: each at least 20 ms...
 	EXPECT_GE(h.max_us, 60000u); // ...and the last at least 60 ms
@@ -88,8 +83,8 @@ TEST(LatencySplit, QueueAndRunByPriority)
 	task_future_t *b = pool_submit_async(p, sleep_task, nullptr, 0,
 					     reinterpret_cast<void *>(200),
 					     TASK_PRIORITY_LOW, 0);
-	task_future_t *q = pool_submit_async(p, noop_task, nullptr, 0,
-					     nullptr, TASK_PRIORITY_LOW, 0);
+	task_future_t *q = pool_submit_async(p, noop_task, nullptr, 0, nullptr,
+					     TASK_PRIORITY_LOW, 0);
 	ASSERT_NE(b, nullptr);
 	ASSERT_NE(q, nullptr);
 	EXPECT_EQ(pool_future_cancel(q), 0);
@@ -97,9 +92,8 @@ TEST(LatencySplit, QueueAndRunByPriority)
 	ASSERT_EQ(pool_future_wait(b, &r, -1), 0);
 	pool_future_destroy(b);
 	pool_future_destroy(q);
-	ASSERT_EQ(pool_get_latency(p, POOL_LATENCY_TOTAL, POOL_PRIORITY_ALL,
-				   &h),
-		  0);
+	ASSERT_EQ(
+	    pool_get_latency(p, POOL_LATENCY_TOTAL, POOL_PRIORITY_ALL, &h), 0);
 	EXPECT_EQ(h.count, 5u);
 	ASSERT_EQ(pool_get_latency(p, POOL_LATENCY_RUN, TASK_PRIORITY_LOW, &h),
 		  0);
@@ -107,4 +101,4 @@ TEST(LatencySplit, QueueAndRunByPriority)
 	pool_destroy(p);
 }
 
-}  // namespace
+} // namespace

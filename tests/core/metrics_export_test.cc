@@ -20,7 +20,8 @@
 #include "process_pool.h"
 #include "tests/core/tasks.h"
 
-namespace {
+namespace
+{
 
 using namespace pp_test;
 
@@ -68,8 +69,7 @@ int run(const std::string &cmd)
 
 bool have(const char *tool)
 {
-	return run(std::string("command -v ") + tool + " >/dev/null 2>&1") ==
-	       0;
+	return run(std::string("command -v ") + tool + " >/dev/null 2>&1") == 0;
 }
 
 struct Sample {
@@ -127,8 +127,9 @@ std::string strip(const std::string &n, const char *suffix)
 	return n;
 }
 
-class MetricsExport : public ::testing::Test {
-protected:
+class MetricsExport : public ::testing::Test
+{
+      protected:
 	void SetUp() override
 	{
 		pool_config_t c;
@@ -141,8 +142,8 @@ protected:
 		task_result_t r;
 		for (int i = 0; i < 5; i++) {
 			ASSERT_EQ(pool_submit_sync(p_, noop_task, nullptr, 0,
-						   nullptr, TASK_PRIORITY_NORMAL,
-						   0, &r),
+						   nullptr,
+						   TASK_PRIORITY_NORMAL, 0, &r),
 				  0);
 			ASSERT_EQ(r.status, TASK_STATUS_COMPLETED);
 		}
@@ -160,7 +161,10 @@ protected:
 			usleep(10000);
 		}
 	}
-	void TearDown() override { pool_destroy(p_); }
+	void TearDown() override
+	{
+		pool_destroy(p_);
+	}
 	process_pool_t *p_ = nullptr;
 };
 
@@ -186,7 +190,7 @@ TEST_F(MetricsExport, PrometheusTextFollowsTheConventions)
 	std::set<std::string> helps, seen;
 	std::map<std::string, std::vector<Sample>> buckets;
 	std::map<std::string, double> counts;
-	std::map<std::string, double> v;  // series key -> value
+	std::map<std::string, double> v; // series key -> value
 	std::istringstream in(text);
 	std::string line;
 	int samples = 0;
@@ -204,7 +208,8 @@ TEST_F(MetricsExport, PrometheusTextFollowsTheConventions)
 			std::istringstream t(line.substr(7));
 			std::string n, type;
 			t >> n >> type;
-			EXPECT_TRUE(helps.count(n)) << "TYPE before HELP: " << n;
+			EXPECT_TRUE(helps.count(n))
+			    << "TYPE before HELP: " << n;
 			EXPECT_FALSE(types.count(n)) << "twice: " << n;
 			types[n] = type;
 			EXPECT_EQ(n.rfind("processpool_", 0), 0u) << n;
@@ -220,8 +225,7 @@ TEST_F(MetricsExport, PrometheusTextFollowsTheConventions)
 		ASSERT_TRUE(parse_sample(line, &s)) << line;
 		samples++;
 		EXPECT_EQ(s.labels["pool"], kPool) << line;
-		EXPECT_NE(line.find(std::string("pool=\"") + kPoolLabel +
-				    "\""),
+		EXPECT_NE(line.find(std::string("pool=\"") + kPoolLabel + "\""),
 			  std::string::npos);
 		std::string fam = s.name;
 		if (!types.count(fam)) {
@@ -244,7 +248,7 @@ TEST_F(MetricsExport, PrometheusTextFollowsTheConventions)
 	}
 	EXPECT_GT(samples, 100);
 	// Histograms: le ascending to +Inf, cumulative, +Inf == _count.
-	EXPECT_EQ(buckets.size(), 9u);  // total + 4 queue + 4 run
+	EXPECT_EQ(buckets.size(), 9u); // total + 4 queue + 4 run
 	for (auto &kv : buckets) {
 		const std::vector<Sample> &b = kv.second;
 		ASSERT_EQ(b.size(), (size_t)POOL_LATENCY_BUCKETS + 1);
@@ -252,10 +256,11 @@ TEST_F(MetricsExport, PrometheusTextFollowsTheConventions)
 		for (size_t i = 1; i < b.size(); i++) {
 			EXPECT_LE(b[i - 1].value, b[i].value) << kv.first;
 			if (i + 1 < b.size()) {
-				EXPECT_LT(strtod(b[i - 1].labels.at("le").c_str(),
-						 nullptr),
-					  strtod(b[i].labels.at("le").c_str(),
-						 nullptr));
+				EXPECT_LT(
+				    strtod(b[i - 1].labels.at("le").c_str(),
+					   nullptr),
+				    strtod(b[i].labels.at("le").c_str(),
+					   nullptr));
 			}
 		}
 		ASSERT_TRUE(counts.count(kv.first)) << kv.first;
@@ -269,12 +274,11 @@ TEST_F(MetricsExport, PrometheusTextFollowsTheConventions)
 	EXPECT_EQ(v["processpool_tasks_total" + pl + "|status=crashed"], 0);
 	EXPECT_EQ(v["processpool_workers_alive" + pl], 2);
 	EXPECT_EQ(v["processpool_task_latency_seconds_count" + pl], 6);
-	EXPECT_EQ(v["processpool_task_run_seconds_count" + pl +
-		    "|priority=normal"],
-		  5);
-	EXPECT_EQ(v["processpool_task_run_seconds_count" + pl +
-		    "|priority=high"],
-		  1);
+	EXPECT_EQ(
+	    v["processpool_task_run_seconds_count" + pl + "|priority=normal"],
+	    5);
+	EXPECT_EQ(
+	    v["processpool_task_run_seconds_count" + pl + "|priority=high"], 1);
 	EXPECT_EQ(v["processpool_health_state" + pl], 0);
 	int pids = 0;
 	for (auto &kv : v)
@@ -310,8 +314,8 @@ TEST_F(MetricsExport, JsonValidatesAgainstItsSchema)
 {
 	if (!have("python3"))
 		GTEST_SKIP() << "python3 not installed";
-	std::string path = to_file(metrics(p_, POOL_METRICS_JSON),
-				   "metrics.json");
+	std::string path =
+	    to_file(metrics(p_, POOL_METRICS_JSON), "metrics.json");
 	char args[64];
 	snprintf(args, sizeof(args), " 5 1 2");
 	std::string name = kPool;
@@ -324,4 +328,4 @@ TEST_F(MetricsExport, JsonValidatesAgainstItsSchema)
 	EXPECT_EQ(rc, 0);
 }
 
-}  // namespace
+} // namespace

@@ -11,7 +11,8 @@
 
 #include "process_pool.h"
 
-namespace {
+namespace
+{
 
 constexpr size_t kMiB = 1024 * 1024;
 
@@ -136,7 +137,7 @@ TEST(ResourceUsage, HostUsageIsThisProcess)
 	EXPECT_EQ(u.source, POOL_USAGE_PROC);
 	EXPECT_GT(u.rss_bytes, 0u);
 	EXPECT_GE(u.peak_rss_bytes, u.rss_bytes);
-	EXPECT_GE(u.open_fds, 3);  // stdin, stdout, stderr at least
+	EXPECT_GE(u.open_fds, 3); // stdin, stdout, stderr at least
 	EXPECT_GE(u.threads, 1);
 }
 
@@ -151,4 +152,4 @@ TEST(ResourceUsage, StoppedPoolReportsNothing)
 	pool_destroy(p);
 }
 
-}  // namespace
+} // namespace

@@ -22,7 +22,8 @@
 #include "process_pool.h"
 #include "tests/core/tasks.h"
 
-namespace {
+namespace
+{
 
 using namespace pp_test;
 
@@ -234,7 +235,7 @@ TEST(Trace, TheTraceSurvivesARetryAfterACrash)
 		    find(v, "processpool.dispatch", 2));
 	EXPECT_EQ(run1->status, TASK_STATUS_CRASHED);
 	EXPECT_EQ(run2->status, TASK_STATUS_COMPLETED);
-	EXPECT_NE(run1->pid, run2->pid);  // the crashed worker was replaced
+	EXPECT_NE(run1->pid, run2->pid); // the crashed worker was replaced
 	EXPECT_LE(run1->end, queue2->start + 0);
 	EXPECT_EQ(run1->end, queue2->start);
 	for (const Span &s : v) {
@@ -330,8 +331,8 @@ bool probe_notes(std::string *notes, std::vector<std::string> *with_probes)
 	fclose(maps);
 	notes->clear();
 	for (const std::string &f : files) {
-		FILE *p = popen(("readelf -n '" + f + "' 2>/dev/null").c_str(),
-				"r");
+		FILE *p =
+		    popen(("readelf -n '" + f + "' 2>/dev/null").c_str(), "r");
 		if (!p)
 			return false;
 		std::string out;
@@ -394,7 +395,8 @@ int count_of(const std::string &out, const char *name)
 {
 	std::string key = std::string("@") + name + ": ";
 	size_t at = out.find(key);
-	return at == std::string::npos ? 0 : atoi(out.c_str() + at + key.size());
+	return at == std::string::npos ? 0
+				       : atoi(out.c_str() + at + key.size());
 }
 
 // Where the machine allows BPF: each probe fires under bpftrace, in the
@@ -424,8 +426,9 @@ TEST(Probes, FireUnderBpftrace)
 	std::string prog;
 	for (const char *name :
 	     {"submit", "dispatch", "start", "end", "kill", "respawn"})
-		prog += std::string("usdt:") + libs[0] + ":processpool:" +
-			name + " { @" + name + " = count(); } ";
+		prog += std::string("usdt:") + libs[0] +
+			":processpool:" + name + " { @" + name +
+			" = count(); } ";
 	int out[2];
 	ASSERT_EQ(pipe2(out, O_CLOEXEC), 0);
 	pid_t bt = fork();
@@ -476,4 +479,4 @@ TEST(Probes, FireUnderBpftrace)
 	EXPECT_GE(count_of(text, "respawn"), 1) << text;
 }
 
-}  // namespace
+} // namespace
