@@ -79,9 +79,8 @@ static void report(process_pool_t *pool, const char *when)
 int main(int argc, char **argv)
 {
 	/* A spare slot: restarts start a new worker before an old goes. */
-	pool_config_t config = {.worker_count = 4,
-				.max_workers = 5,
-				.pool_name = "service"};
+	pool_config_t config = {
+	    .worker_count = 4, .max_workers = 5, .pool_name = "service"};
 	int serve = argc > 1 && !strcmp(argv[1], "--serve");
 	pthread_t threads[2];
 	pool_config_t next;

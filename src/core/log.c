@@ -18,8 +18,8 @@
 /* A pool's own level and file, found by the name pointer it logs with. */
 struct pool_sink {
 	const char *owner;
-	int level; /* LOG_LEVEL_DEFAULT: the process-wide level */
-	int fd;	   /* -1: the process-wide sink */
+	int level;	     /* LOG_LEVEL_DEFAULT: the process-wide level */
+	int fd;		     /* -1: the process-wide sink */
 	char path[MAX_PATH]; /* fd's file, for pp_log_reopen */
 	struct pool_sink *next;
 };

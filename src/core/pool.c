@@ -443,9 +443,9 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 	}
 	if (atomic_load(&pool->state) == PP_POOL_RUNNING)
 		atomic_store(&pool->stop_deadline_ns,
-			     timeout_ms < 0 ? -1
-					    : pp_now_ns() +
-						  (int64_t)timeout_ms * 1000000);
+			     timeout_ms < 0
+				 ? -1
+				 : pp_now_ns() + (int64_t)timeout_ms * 1000000);
 	atomic_compare_exchange_strong(&pool->state, &expect, PP_POOL_STOPPING);
 	pp_room_wake_all(&pool->room); /* they find the pool stopping */
 	atomic_store(&pool->supervisor_sleeping, 1);
