@@ -52,6 +52,7 @@ static const char *const section_names[PB_NSECTIONS] = {
     [PB_PAYLOAD] = "payload",
     [PB_SCALE] = "scale",
     [PB_CONTENDED] = "contended",
+    [PB_RESTART] = "restart",
     [PB_PIPE] = "pipe",
     [PB_ZMQ] = "zmq",
     [PB_PYTHON] = "python",
@@ -301,6 +302,10 @@ static void run_pool(const struct pb_opts *o, struct pb_results *res)
 	if (pb_selected(o, PB_SCALE)) {
 		progress(o, "processpool: bringing workers up");
 		res->failed[PB_SCALE] = pb_engine_scale(o, res) != 0;
+	}
+	if (pb_selected(o, PB_RESTART)) {
+		progress(o, "processpool: rolling restart under load");
+		res->failed[PB_RESTART] = pb_engine_restart(o, res) != 0;
 	}
 }
 

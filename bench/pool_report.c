@@ -352,6 +352,8 @@ void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
 		print_payload_table(res);
 	if (pb_selected(o, PB_RESOURCES) || pb_selected(o, PB_SCALE))
 		print_resources(res);
+	if (pb_selected(o, PB_RESTART))
+		pb_print_restart(res);
 }
 
 /* ---- JSON ---------------------------------------------------------- */
@@ -545,6 +547,8 @@ void pb_print_json(const struct pb_opts *o, const struct bu_machine *m,
 	json_resources(&j, res);
 	json_contended(&j, res);
 	json_peers(&j, res);
+	if (pb_selected(o, PB_RESTART))
+		pb_json_restart(&j, res);
 	bu_json_bool(&j, "ok", ok);
 	bu_json_end(&j);
 }
