@@ -477,8 +477,13 @@ void pp_restart_step(struct process_pool *pool, int64_t now)
 	int floor, batch, ready, i;
 
 	if (atomic_load(&pool->state) != PP_POOL_RUNNING) {
+		/* Stopping (a signal's stop may wait for its pool_stop):
+		 * waiters learn of it now. */
+		if (!r->stop_seen)
+			pp_restart_closed(pool);
+		r->stop_seen = 1;
 		r->active = 0;
-		return; /* pool_stop wakes the waiters */
+		return;
 	}
 	take_request(pool);
 	if (!r->active)

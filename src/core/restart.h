@@ -34,6 +34,7 @@ struct pp_restart {
 	int64_t started_ns; /* workers spawned before are replaced */
 	int base;	    /* workers alive when it began */
 	int drop;	    /* how many fewer may serve meanwhile */
+	int stop_seen;	    /* stopping: the waiters were told */
 	/* Read by anyone. */
 	_Atomic uint64_t completed;
 	_Atomic int running;

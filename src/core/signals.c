@@ -37,7 +37,7 @@ int pp_signals_init(struct process_pool *pool)
 	pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
 	pthread_cond_init(&s->cv, &a);
 	pthread_condattr_destroy(&a);
-	s->fd = -1;
+	atomic_init(&s->fd, -1);
 	return 0;
 }
 
@@ -45,8 +45,8 @@ void pp_signals_free(struct process_pool *pool)
 {
 	struct pp_signals *s = &pool->signals;
 
-	if (s->fd >= 0)
-		close(s->fd);
+	if (atomic_load(&s->fd) >= 0)
+		close(atomic_load(&s->fd));
 	pthread_mutex_destroy(&s->mu);
 	pthread_cond_destroy(&s->cv);
 }
@@ -80,7 +80,7 @@ int pool_handle_signals(process_pool_t *pool, unsigned which,
 	struct pp_signals *s;
 	struct epoll_event ev;
 	sigset_t set;
-	int err = 0;
+	int err = 0, fd;
 
 	if (!pool || (which & ~POOL_SIGNALS_ALL))
 		return POOL_EINVAL;
@@ -93,20 +93,22 @@ int pool_handle_signals(process_pool_t *pool, unsigned which,
 	}
 	atomic_store(&s->which, which);
 	atomic_store(&s->stop_timeout_ms, stop_timeout_ms);
-	if (s->fd >= 0) {
+	fd = atomic_load(&s->fd);
+	if (fd >= 0) {
 		/* The same fd with a new mask: the supervisor keeps it. */
-		if (signalfd(s->fd, &set, 0) < 0)
+		if (signalfd(fd, &set, 0) < 0)
 			err = POOL_ESYS;
 	} else {
-		s->fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+		fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+		atomic_store(&s->fd, fd);
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN;
 		ev.data.u64 = (uint64_t)PP_SIGNALS_TAG << 32;
-		if (s->fd < 0 ||
-		    epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, s->fd, &ev)) {
-			if (s->fd >= 0)
-				close(s->fd);
-			s->fd = -1;
+		if (fd < 0 ||
+		    epoll_ctl(pool->epoll_fd, EPOLL_CTL_ADD, fd, &ev)) {
+			if (fd >= 0)
+				close(fd);
+			atomic_store(&s->fd, -1);
 			err = POOL_ESYS;
 		}
 	}
@@ -127,9 +129,6 @@ static void begin_stop(struct process_pool *pool, int sig)
 	int timeout = atomic_load(&s->stop_timeout_ms);
 	int expect = PP_POOL_RUNNING;
 
-	atomic_store(&pool->stop_deadline_ns,
-		     timeout < 0 ? -1
-				 : pp_now_ns() + (int64_t)timeout * 1000000);
 	/* Under mu: whoever sees the pool STOPPING by a signal sees
 	 * stop_begun too (pp_signals_stop_begun). */
 	pthread_mutex_lock(&s->mu);
@@ -138,6 +137,10 @@ static void begin_stop(struct process_pool *pool, int sig)
 		pthread_mutex_unlock(&s->mu);
 		return; /* pool_stop was first */
 	}
+	/* Read by this thread only, once this returns. */
+	atomic_store(&pool->stop_deadline_ns,
+		     timeout < 0 ? -1
+				 : pp_now_ns() + (int64_t)timeout * 1000000);
 	s->stop_begun = 1;
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
@@ -152,11 +155,11 @@ void pp_signals_event(struct process_pool *pool)
 	struct pp_signals *s = &pool->signals;
 	struct signalfd_siginfo si;
 	unsigned which = atomic_load(&s->which);
-	int i;
+	int i, fd = atomic_load(&s->fd);
 
 	/* A bounded number a wakeup: the fd stays readable for the rest. */
 	for (i = 0; i < 16; i++) {
-		if (read(s->fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		if (fd < 0 || read(fd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 			return;
 		switch (si.ssi_signo) {
 		case SIGHUP:
@@ -205,9 +208,9 @@ void pp_signals_stopped(struct process_pool *pool)
 
 	pthread_mutex_lock(&s->mu);
 	s->stopped = 1;
-	if (s->fd >= 0)
-		close(s->fd); /* the supervisor is gone */
-	s->fd = -1;
+	if (atomic_load(&s->fd) >= 0)
+		close(atomic_load(&s->fd)); /* the supervisor is gone */
+	atomic_store(&s->fd, -1);
 	pthread_cond_broadcast(&s->cv);
 	pthread_mutex_unlock(&s->mu);
 }

@@ -17,8 +17,8 @@ struct process_pool;
 struct pp_signals {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
-	int fd; /* the signalfd, or -1 (mu; read by the
-		 * supervisor, which it outlives) */
+	_Atomic int fd; /* the signalfd, or -1 (set under mu; read by
+			 * the supervisor, which it outlives) */
 	_Atomic unsigned which;
 	_Atomic int stop_timeout_ms;
 	int stop_begun; /* a signal began a stop (mu) */
