@@ -528,8 +528,10 @@ void pp_restart_step(struct process_pool *pool, int64_t now)
 	floor = r->base < pool->target_workers ? r->base : pool->target_workers;
 	batch = floor / 4 > 1 ? floor / 4 : 1;
 	floor -= r->drop;
-	/* Start a new worker where a slot is free, a batch at a time. */
+	/* Start a new worker where a slot is free, a batch at a time,
+	 * unless crashes hold respawns back. */
 	if (free_slot && old_live && fresh_live - fresh_ready < batch &&
+	    atomic_load(&pool->backoff_until_ns) <= now &&
 	    old_live + fresh_live < floor + r->drop + batch &&
 	    pp_supervisor_spawn(pool, free_slot) == 0)
 		new_ready(pool, free_slot, now);
