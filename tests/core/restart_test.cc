@@ -269,10 +269,12 @@ TEST(Restart, AnInvalidConfigKeepsTheRunningPool)
 }
 
 // A new seccomp allow-list reaches the workers a restart starts: the
-// socket the old ones were denied, the new ones may open.
-TEST(Restart, ANewConfigReachesTheNewWorkers)
+// socket the old ones were denied, the new ones may open. Clean-room
+// workers read theirs from a setup memfd, written again.
+void new_config_reaches_new_workers(int spawn_mode)
 {
 	pool_config_t c = config(2, 3);
+	c.spawn_mode = spawn_mode;
 	c.seccomp_errno = 1; // a denied call fails with EPERM
 	process_pool_t *p = pool_create(&c);
 	ASSERT_NE(nullptr, p);
@@ -297,6 +299,16 @@ TEST(Restart, ANewConfigReachesTheNewWorkers)
 	pool_get_stats(p, &s);
 	EXPECT_EQ(1u, s.pool_restarts);
 	pool_destroy(p);
+}
+
+TEST(Restart, ANewConfigReachesTheNewWorkers)
+{
+	new_config_reaches_new_workers(POOL_SPAWN_FORK);
+}
+
+TEST(Restart, ANewConfigReachesNewCleanRoomWorkers)
+{
+	new_config_reaches_new_workers(POOL_SPAWN_CLEANROOM);
 }
 
 // A task still running on a worker the restart retires finishes there.
