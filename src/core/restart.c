@@ -211,6 +211,7 @@ uint64_t pp_restart_request(struct process_pool *pool)
 
 	pthread_mutex_lock(&r->mu);
 	seq = ++r->requested;
+	atomic_store(&r->running, 1); /* from the call on, not the start */
 	pthread_mutex_unlock(&r->mu);
 	wake_supervisor(pool);
 	return seq;
@@ -254,6 +255,7 @@ int pool_restart(process_pool_t *pool, const pool_config_t *config,
 		r->have_config = 1;
 	}
 	seq = ++r->requested;
+	atomic_store(&r->running, 1); /* from the call on, not the start */
 	pthread_mutex_unlock(&r->mu);
 	pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "restart_requested",
 	       "request=%llu config=%s", (unsigned long long)seq,
@@ -407,7 +409,6 @@ static void finish_restart(struct process_pool *pool, int64_t now)
 
 	r->active = 0;
 	atomic_fetch_add(&r->completed, 1);
-	atomic_store(&r->running, 0);
 	pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "restart_done",
 	       "request=%llu ms=%lld min_ready=%d",
 	       (unsigned long long)r->active_seq,
@@ -415,6 +416,9 @@ static void finish_restart(struct process_pool *pool, int64_t now)
 	       atomic_load(&r->min_ready));
 	pthread_mutex_lock(&r->mu);
 	r->done = r->active_seq;
+	/* A call since the start begins another restart next turn. */
+	if (r->requested == r->done)
+		atomic_store(&r->running, 0);
 	pthread_cond_broadcast(&r->cv);
 	pthread_mutex_unlock(&r->mu);
 }

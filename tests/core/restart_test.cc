@@ -356,6 +356,16 @@ TEST(Restart, FinishesDuringACrashStorm)
 	pool_get_stats(p, &s);
 	EXPECT_EQ(1u, s.pool_restarts);
 	EXPECT_GT(s.tasks_crashed, 0u);
+	// Without waiting: restarting says so from the call on.
+	ASSERT_EQ(0, pool_restart(p, nullptr, 0));
+	pool_get_stats(p, &s);
+	EXPECT_EQ(1, s.restarting);
+	for (int i = 0; i < 20000 && s.restarting; i++) {
+		usleep(1000);
+		pool_get_stats(p, &s);
+	}
+	EXPECT_EQ(0, s.restarting);
+	EXPECT_EQ(2u, s.pool_restarts);
 	task_result_t r;
 	ASSERT_EQ(0, pool_submit_sync(p, noop_task, nullptr, 0, nullptr,
 				      TASK_PRIORITY_NORMAL, 0, &r));
