@@ -52,6 +52,7 @@ static const char *const section_names[PB_NSECTIONS] = {
     [PB_PAYLOAD] = "payload",
     [PB_SCALE] = "scale",
     [PB_CONTENDED] = "contended",
+    [PB_RESTART] = "restart",
     [PB_PIPE] = "pipe",
     [PB_ZMQ] = "zmq",
     [PB_PYTHON] = "python",
@@ -306,6 +307,10 @@ static void run_pool(const struct pb_opts *o, struct pb_results *res)
 	if (pb_selected(o, PB_OBSERVE)) {
 		progress(o, "processpool: tracing and metrics scrapes");
 		res->failed[PB_OBSERVE] = pb_engine_observe(o, res) != 0;
+	}
+	if (pb_selected(o, PB_RESTART)) {
+		progress(o, "processpool: rolling restart under load");
+		res->failed[PB_RESTART] = pb_engine_restart(o, res) != 0;
 	}
 }
 

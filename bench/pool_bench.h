@@ -23,6 +23,7 @@ enum pb_section {
 	PB_PAYLOAD,
 	PB_SCALE,
 	PB_CONTENDED,
+	PB_RESTART,
 	PB_PIPE,
 	PB_ZMQ,
 	PB_PYTHON,
@@ -82,6 +83,26 @@ struct pb_observe {
 	double scrape_ms[3], scrape_p90_ms[3];
 };
 
+/* The restart section (pool_restart.c). */
+#define PB_RESTART_TICKS      64
+#define PB_HEALTH_INTERVAL_MS 100
+#define PB_HEALTH_TIMEOUT_MS  100
+
+struct pb_restart_run {
+	double total_ms;	/* pool_restart(..., POOL_RESTART_WAIT) */
+	double base_per_100ms;	/* tasks served per interval before it */
+	double min_per_100ms;	/* the fewest in an interval it overlapped */
+	int min_ready;		/* pool_stats_t.restart_min_ready */
+	uint64_t per_100ms[PB_RESTART_TICKS];
+	int n, first, last;	/* intervals; those the restart overlapped */
+};
+
+struct pb_restart {
+	struct pb_restart_run spare, full; /* max_workers 5, and 4 */
+	double unresponsive_ms; /* SIGSTOP of an idle worker to its
+				 * replacement */
+};
+
 struct pb_results {
 	struct peer_result pool; /* our row, in the peers' terms */
 	double unbatched_csw;
@@ -118,6 +139,7 @@ struct pb_results {
 	struct bu_pct async_queue_mixed;
 	struct peer_result pipe, zmq, python, futex, spin;
 	struct pb_observe observe;
+	struct pb_restart restart;
 	bool failed[PB_NSECTIONS];
 };
 
@@ -132,6 +154,10 @@ int pb_engine_payload(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_scale(const struct pb_opts *o, struct pb_results *res);
 /* pool_observe.c: the cost of tracing and of metrics scrapes. */
 int pb_engine_observe(const struct pb_opts *o, struct pb_results *res);
+/* pool_restart.c: the restart section, its text and its JSON. */
+int pb_engine_restart(const struct pb_opts *o, struct pb_results *res);
+void pb_print_restart(const struct pb_results *res);
+void pb_json_restart(struct bu_json *j, const struct pb_results *res);
 /* pool_contended.c: the pool's part of the contended section. */
 int pb_engine_contended(const struct pb_opts *o, struct pb_results *res);
 

@@ -380,6 +380,8 @@ void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
 		print_resources(res);
 	if (pb_selected(o, PB_OBSERVE))
 		print_observe(&res->observe);
+	if (pb_selected(o, PB_RESTART))
+		pb_print_restart(res);
 }
 
 /* ---- JSON ---------------------------------------------------------- */
@@ -590,6 +592,8 @@ void pb_print_json(const struct pb_opts *o, const struct bu_machine *m,
 	json_contended(&j, res);
 	json_peers(&j, res);
 	json_observe(&j, &res->observe);
+	if (pb_selected(o, PB_RESTART))
+		pb_json_restart(&j, res);
 	bu_json_bool(&j, "ok", ok);
 	bu_json_end(&j);
 }

@@ -327,6 +327,13 @@ typedef struct pool_config {
 	 * EMSGSIZE), never accepted and then rejected; 0: 1 GiB; at most
 	 * 1 TiB. */
 	size_t max_input_size;
+	/*
+	 * Rolling restarts (pool_restart): how long a retired worker may
+	 * take to finish the tasks it holds before it is killed; a task it
+	 * still runs then ends as if its worker had crashed (re-run up to
+	 * max_retries, else CRASHED). 0: 30000; < 0: no limit.
+	 */
+	int restart_grace_ms;
 } pool_config_t;
 
 #define POOL_STDIO_CAPTURE 0
@@ -460,6 +467,10 @@ typedef struct pool_stats {
 	uint64_t supervisor_loops; /* turns of the supervisor's loop: each
 				    * one did work or was woken for it, so
 				    * an idle or blocked pool adds none */
+	uint64_t pool_restarts;	   /* rolling restarts finished */
+	int restarting;		   /* 1 while one runs */
+	int restart_min_ready;	   /* fewest ready workers seen during the
+				    * last or current restart; -1: none */
 } pool_stats_t;
 
 /*
@@ -754,6 +765,96 @@ typedef struct pool_health {
  * Thread-safe; a snapshot, each figure read once.
  */
 int pool_health(process_pool_t *pool, pool_health_t *out);
+
+/* ---- Rolling restart and signals --------------------------------------- */
+
+/* pool_restart flags */
+#define POOL_RESTART_WAIT 1u /* return once the restart has finished */
+
+/*
+ * pool_restart - replace every worker, a few at a time, without losing,
+ * refusing or failing a task (README, "Rolling restart").
+ *
+ * A fresh worker is started and must answer a PING before an old one is
+ * retired; a retired worker takes no new task, finishes the ones it holds
+ * and exits, and is killed only past restart_grace_ms. With a free slot
+ * (fewer workers alive than max_workers) the ready workers never drop
+ * below their number at the start (or the pool's target, if lower); with
+ * none, never below that number less max(1, workers / 4).
+ *
+ * config: NULL keeps the configuration; else a whole configuration (copy
+ * the one the pool was created with and change what may change live: the
+ * rlimit_* fields, seccomp_profile, seccomp_errno, seccomp_allow, the
+ * cgroup limits' values (memory_max, pids_max, cpu_max_percent,
+ * cpu_weight; not one turned on or off), the recycling fields, the
+ * health checks, timeout_signal and timeout_grace_ms, restart_grace_ms,
+ * and the scaling bounds worker_count, min_workers, worker_idle_timeout,
+ * enable_dynamic_scaling within the pool's max_workers). It applies to
+ * the workers started from then on. worker_uid_base and worker_uid_count
+ * are ignored (the pool keeps its uids); every other field must resolve
+ * as it did at pool_create. A config that fails validation changes
+ * nothing: the running pool goes on as it was.
+ *
+ * Returns at once (0: the restart is under way; pool_stats_t.restarting
+ * says when it is over), or with POOL_RESTART_WAIT once every worker
+ * older than the call has been replaced (0). A restart asked for while
+ * one runs extends it: every worker older than the last call is replaced
+ * once. Errors: POOL_EINVAL (NULL pool, unknown flags, an invalid config
+ * or one that changes what cannot change; the reason is logged),
+ * POOL_ESTATE (the pool is not running, or stopped before the restart
+ * finished), POOL_ENOMEM. Thread-safe; must not be called from a task or
+ * concurrently with pool_destroy. If fresh workers never become ready
+ * (each dies at start), the old ones keep serving and the restart does
+ * not finish (pool_health says SPAWN_FAILING or CRASH_BACKOFF).
+ */
+int pool_restart(process_pool_t *pool, const pool_config_t *config,
+		 unsigned flags);
+
+/* pool_handle_signals / pool_block_signals: which signals */
+#define POOL_SIGNAL_HUP	 1u /* SIGHUP: a rolling restart */
+#define POOL_SIGNAL_USR1 2u /* SIGUSR1: reopen the log file */
+#define POOL_SIGNAL_TERM 4u /* SIGTERM and SIGINT: a graceful stop */
+#define POOL_SIGNALS_ALL 7u
+
+/*
+ * pool_block_signals - block the signals named by which (POOL_SIGNAL_*)
+ * in the calling thread. Call it in main before any thread starts, so
+ * that every thread inherits the mask: only then does the pool's
+ * signalfd see them. Returns 0 or POOL_EINVAL. The library never calls
+ * it on its own.
+ */
+int pool_block_signals(unsigned which);
+
+/*
+ * pool_handle_signals - have the supervisor read a signalfd for the
+ * signals in which (POOL_SIGNAL_*), as operators expect (README,
+ * "Signals"): SIGHUP starts pool_restart(pool, NULL, 0); SIGUSR1 reopens
+ * the pool's log file (or the process-wide one); SIGTERM and SIGINT stop
+ * the pool gracefully: no new task is accepted, queued and running ones
+ * may finish for stop_timeout_ms (< 0: no limit), the rest are
+ * cancelled, and the workers stop. pool_wait_stopped learns of it.
+ *
+ * Only signals blocked in every thread of the process reach the
+ * signalfd (pool_block_signals); one that some thread does not block is
+ * delivered there as usual (its handler, or the default action: SIGTERM
+ * then ends the process). Nothing is installed by default. Calling it
+ * again replaces the set (0: none). One pool per process should handle
+ * a signal: the first signalfd read takes it. Returns 0, POOL_EINVAL
+ * (NULL pool, unknown bits), POOL_ESTATE (the pool is not running) or
+ * POOL_ESYS (no signalfd). Thread-safe.
+ */
+int pool_handle_signals(process_pool_t *pool, unsigned which,
+			int stop_timeout_ms);
+
+/*
+ * pool_wait_stopped - wait up to timeout_ms (< 0: no limit) until the
+ * pool stops, by a signal (pool_handle_signals) or by pool_stop in
+ * another thread; a stop begun by a signal is completed here (as
+ * pool_stop would: the supervisor joined, every future resolved).
+ * Returns 0 once stopped, POOL_ETIMEDOUT, POOL_EINVAL, or POOL_ESTATE for
+ * a pool never started. Thread-safe; pool_destroy afterwards as usual.
+ */
+int pool_wait_stopped(process_pool_t *pool, int timeout_ms);
 
 /* ---- Observability ---------------------------------------------------- */
 

@@ -118,6 +118,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len,
 			   "health_check_interval_ms and _timeout_ms must be "
 			   "at most 24 h (timeout not negative)");
+	if (c->restart_grace_ms > PP_HEALTH_MAX_MS)
+		return bad(why, len, "restart_grace_ms must be at most 24 h");
 	if (!uid_range_fits(c))
 		return bad(why, len,
 			   "worker_uid_base + worker_uid_count must stay below "
@@ -230,6 +232,8 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
 	if (!out->timeout_grace_ms)
 		out->timeout_grace_ms = 1000;
+	if (!out->restart_grace_ms)
+		out->restart_grace_ms = PP_RESTART_GRACE_MS;
 	if (!out->min_worker_age_ms)
 		out->min_worker_age_ms = 1000;
 	if (!out->health_check_interval_ms)

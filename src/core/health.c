@@ -25,7 +25,6 @@ int pp_health_check(struct process_pool *pool, struct pp_worker *w, int64_t now)
 	int64_t interval =
 	    (int64_t)pool->cfg.health_check_interval_ms * 1000000;
 	int64_t timeout = (int64_t)pool->cfg.health_check_timeout_ms * 1000000;
-	struct pp_frame f;
 
 	if (pool->cfg.health_check_interval_ms < 0)
 		return 0;
@@ -33,11 +32,19 @@ int pp_health_check(struct process_pool *pool, struct pp_worker *w, int64_t now)
 		return now - w->ping_sent_ns > timeout;
 	if (w->in_flight || now - w->heard_ns < interval)
 		return 0;
+	pp_health_ping(pool, w, now);
+	return 0; /* a full ring or a violation: the drain sees it */
+}
+
+int pp_health_ping(struct process_pool *pool, struct pp_worker *w, int64_t now)
+{
+	struct pp_frame f;
+
 	memset(&f, 0, sizeof(f));
 	f.type = PP_FRAME_PING;
 	f.u.ping.nonce = ++pool->ping_next;
 	if (pp_channel_send(&w->ch, &f))
-		return 0; /* a full ring or a violation: the drain sees it */
+		return -1;
 	w->ping_nonce = f.u.ping.nonce;
 	w->ping_sent_ns = now;
 	pp_log(LOG_LEVEL_DEBUG, pool->cfg.pool_name, "health_ping",
@@ -70,7 +77,8 @@ int pool_health(process_pool_t *pool, pool_health_t *out)
 		return POOL_EINVAL;
 	memset(out, 0, sizeof(*out));
 	out->workers = atomic_load(&pool->active_workers);
-	out->wanted_workers = pool->cfg.min_workers;
+	/* A restart may change min_workers: its atomic copy. */
+	out->wanted_workers = atomic_load(&pool->restart.min_workers);
 	out->queue_depth = atomic_load(&pool->queued);
 	out->queue_size = pool->cfg.queue_size;
 	out->unresponsive_total = atomic_load(&pool->unresponsive_total);
@@ -78,7 +86,7 @@ int pool_health(process_pool_t *pool, pool_health_t *out)
 		r |= POOL_HEALTH_NOT_RUNNING;
 	if (out->workers == 0)
 		r |= POOL_HEALTH_NO_WORKERS;
-	if (out->workers < pool->cfg.min_workers)
+	if (out->workers < out->wanted_workers)
 		r |= POOL_HEALTH_BELOW_MIN;
 	if (atomic_load(&pool->backoff_until_ns) > now)
 		r |= POOL_HEALTH_CRASH_BACKOFF;

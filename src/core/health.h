@@ -23,6 +23,14 @@ struct pp_worker;
 int pp_health_check(struct process_pool *pool, struct pp_worker *w,
 		    int64_t now);
 
+/*
+ * pp_health_ping - supervisor: send w a PING now and owe its PONG (also
+ * a new worker's readiness check, restart.c). Returns 0, or -1 when the
+ * ring took nothing.
+ */
+int pp_health_ping(struct process_pool *pool, struct pp_worker *w,
+		   int64_t now);
+
 /* pp_health_due - when w next needs looking at (0: never). */
 int64_t pp_health_due(const struct process_pool *pool,
 		      const struct pp_worker *w);

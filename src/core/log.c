@@ -18,8 +18,9 @@
 /* A pool's own level and file, found by the name pointer it logs with. */
 struct pool_sink {
 	const char *owner;
-	int level; /* LOG_LEVEL_DEFAULT: the process-wide level */
-	int fd;	   /* -1: the process-wide sink */
+	int level;	     /* LOG_LEVEL_DEFAULT: the process-wide level */
+	int fd;		     /* -1: the process-wide sink */
+	char path[MAX_PATH]; /* fd's file, for pp_log_reopen */
 	struct pool_sink *next;
 };
 
@@ -30,6 +31,7 @@ static _Atomic int current_level = LOG_LEVEL_WARN;
 /* The lowest level any pool writes at: the check before formatting. */
 static _Atomic int lowest_level = LOG_LEVEL_WARN;
 static int sink_fd = -1; /* -1: stderr */
+static char sink_path[MAX_PATH];
 static struct pool_sink *sinks;
 
 static const char *const level_names[] = {
@@ -157,8 +159,27 @@ int pp_log_set_file(const char *owner, const char *path)
 	if (*slot >= 0)
 		close(*slot);
 	*slot = fd;
+	snprintf(s ? s->path : sink_path, MAX_PATH, "%s", path ? path : "");
 	pthread_mutex_unlock(&sink_lock);
 	return 0;
+}
+
+int pp_log_reopen(const char *owner)
+{
+	struct pool_sink *s;
+	char path[MAX_PATH];
+
+	pthread_mutex_lock(&sink_lock);
+	s = owner ? find(owner) : NULL;
+	if (!s || s->fd < 0) {
+		s = NULL;
+		owner = NULL;
+	}
+	snprintf(path, sizeof(path), "%s", s ? s->path : sink_path);
+	pthread_mutex_unlock(&sink_lock);
+	if (!path[0])
+		return 1; /* stderr: nothing to reopen */
+	return pp_log_set_file(owner, path);
 }
 
 void pp_log_forget(const char *owner)

@@ -40,6 +40,13 @@ void pp_log(int level, const char *pool, const char *event, const char *fmt,
 int pp_log_set_level(const char *owner, int level);
 int pp_log_set_file(const char *owner, const char *path);
 
+/*
+ * pp_log_reopen - reopen the file owner's lines go to (its own, else the
+ * process-wide one) by its path, for log rotation. Returns 0, 1 when the
+ * lines go to stderr (nothing to do), or pp_log_set_file's error.
+ */
+int pp_log_reopen(const char *owner);
+
 /* pp_log_forget - drop owner's level and close its file (pool_destroy). */
 void pp_log_forget(const char *owner);
 

@@ -60,6 +60,8 @@ static void free_pool(struct process_pool *pool)
 		close(pool->timer_fd);
 	if (pool->epoll_fd >= 0)
 		close(pool->epoll_fd);
+	pp_restart_free(pool);
+	pp_signals_free(pool);
 	pthread_mutex_destroy(&pool->stop_lock);
 	pthread_mutex_destroy(&pool->start_mu);
 	pthread_cond_destroy(&pool->start_cv);
@@ -200,6 +202,11 @@ process_pool_t *pool_create(const pool_config_t *config)
 	pthread_mutex_init(&pool->start_mu, NULL);
 	pthread_cond_init(&pool->start_cv, NULL);
 	err = pp_config_resolve(config, &pool->cfg, why, sizeof(why));
+	if (pp_restart_init(pool) || pp_signals_init(pool)) {
+		free(pool);
+		errno = ENOMEM;
+		return NULL;
+	}
 	pool->seccomp_allow_src = config ? config->seccomp_allow : NULL;
 	if (!err && config && config->cgroup_parent) {
 		pool->cgroup_parent = strdup(config->cgroup_parent);
@@ -431,13 +438,17 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 		pthread_mutex_unlock(&pool->stop_lock);
 		return 0;
 	}
-	if (atomic_load(&pool->state) != PP_POOL_RUNNING) {
+	/* A stop a signal began (signals.c) is completed here. */
+	if (atomic_load(&pool->state) != PP_POOL_RUNNING &&
+	    !pp_signals_stop_begun(pool)) {
 		pthread_mutex_unlock(&pool->stop_lock);
 		return POOL_ESTATE;
 	}
-	atomic_store(
-	    &pool->stop_deadline_ns,
-	    timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000);
+	if (atomic_load(&pool->state) == PP_POOL_RUNNING)
+		atomic_store(&pool->stop_deadline_ns,
+			     timeout_ms < 0
+				 ? -1
+				 : pp_now_ns() + (int64_t)timeout_ms * 1000000);
 	atomic_compare_exchange_strong(&pool->state, &expect, PP_POOL_STOPPING);
 	pp_room_wake_all(&pool->room); /* they find the pool stopping */
 	atomic_store(&pool->supervisor_sleeping, 1);
@@ -446,6 +457,8 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 	pool->thread_started = 0;
 	pp_cgroup_pool_close(&pool->cg); /* every leaf is gone by now */
 	atomic_store(&pool->state, PP_POOL_STOPPED);
+	pp_restart_closed(pool);
+	pp_signals_stopped(pool);
 	pthread_mutex_unlock(&pool->stop_lock);
 	pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "pool_stopped", "%s", "");
 	if (pool->learn)
@@ -457,8 +470,9 @@ void pool_destroy(process_pool_t *pool)
 {
 	if (!pool)
 		return;
-	if (atomic_load(&pool->state) == PP_POOL_RUNNING)
-		pool_stop(pool, 0);
+	if (atomic_load(&pool->state) == PP_POOL_RUNNING ||
+	    atomic_load(&pool->state) == PP_POOL_STOPPING)
+		pool_stop(pool, 0); /* completes a stop begun by a signal */
 	free_pool(pool);
 }
 
@@ -1017,6 +1031,7 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 	s->busy_workers = atomic_load(&pool->busy_workers);
 	s->queue_depth = atomic_load(&pool->queued);
 	s->supervisor_loops = atomic_load(&pool->loops);
+	pp_restart_stats(pool, s);
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		s->queue_depth_by_priority[i] = atomic_load(&pool->depth[i]);
 	runs = atomic_load(&pool->run_count);

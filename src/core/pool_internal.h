@@ -22,6 +22,8 @@
 #include "src/core/modules.h"
 #include "src/core/protocol.h"
 #include "src/core/queue_room.h"
+#include "src/core/restart.h"
+#include "src/core/signals.h"
 #include "src/core/worker_output.h"
 #include "src/core/worker_setup.h"
 #include "sandbox/cgroup.h"
@@ -104,6 +106,9 @@ struct pp_worker {
 	int64_t spawned_ns;
 	int64_t max_age_ns;    /* this worker's age limit, jittered; 0 */
 	const char *recycle_now; /* why it goes once idle, or NULL */
+	/* Rolling restart (restart.c), supervisor. */
+	int restart_pinged;   /* its readiness PING went out */
+	int64_t retire_by_ns; /* retired: killed after this, or 0 */
 	struct pp_worker_output out; /* its stdout and stderr (CAPTURE) */
 	int64_t out_paused_until;    /* output fd unwatched until then (its
 				      * byte budget is spent), or 0 */
@@ -191,6 +196,8 @@ struct process_pool {
 	pool_span_hook_t span_hook;
 	void *span_arg;
 	int64_t mono_to_unix_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
+	struct pp_restart restart; /* restart.c */
+	struct pp_signals signals; /* signals.c */
 
 	pthread_mutex_t stop_lock; /* serialises start/stop/destroy */
 	pthread_mutex_t start_mu;  /* start_state, for pool_start's wait */
@@ -207,6 +214,8 @@ struct pp_dispatch_batch {
 /* supervisor.c */
 void *pp_supervisor_main(void *pool);
 void pp_supervisor_wake(struct process_pool *pool);
+/* pp_supervisor_spawn - start a worker in the empty slot w (restart.c) */
+int pp_supervisor_spawn(struct process_pool *pool, struct pp_worker *w);
 
 /* supervisor.c, shared with the direct lane */
 int pp_status_from_worker_ok(int status);

@@ -261,6 +261,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->ping_nonce = 0;
 	w->health_failed = 0;
 	pp_recycle_spawned(pool, w, w->heard_ns);
+	pp_restart_spawned(w);
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
 	    epoll_add(pool, w->ch.wake_rd,
 		      tag(TAG_CHANNEL, (uint32_t)w->index)) ||
@@ -272,6 +273,11 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	pool->live_workers++;
 	atomic_store(&pool->active_workers, pool->live_workers);
 	return 0;
+}
+
+int pp_supervisor_spawn(struct process_pool *pool, struct pp_worker *w)
+{
+	return spawn_into(pool, w);
 }
 
 static void kill_worker(struct process_pool *pool, struct pp_worker *w,
@@ -1396,9 +1402,12 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 	}
 	{
 		int64_t recycle = pp_recycle_due(pool, now);
+		int64_t restart = pp_restart_due(pool, now);
 
 		if (recycle && recycle < next)
 			next = recycle;
+		if (restart && restart < next)
+			next = restart;
 	}
 	if (pool->cfg.enable_dynamic_scaling || pool->cfg.max_tasks_per_worker)
 		if (now + HOUSEKEEPING_NS < next)
@@ -1486,6 +1495,8 @@ static void handle_events(struct process_pool *pool, struct epoll_event *ev,
 		} else if (kind == TAG_OUTPUT &&
 			   idx < (uint32_t)pool->cfg.max_workers) {
 			pp_worker_output_event(pool, &pool->workers[idx]);
+		} else if (kind == PP_SIGNALS_TAG) {
+			pp_signals_event(pool);
 		}
 	}
 }
@@ -1744,6 +1755,7 @@ void *pp_supervisor_main(void *arg)
 		now = pp_now_ns();
 		expire_deadlines(pool, now);
 		housekeeping(pool, now); /* may bring workers for dispatch */
+		pp_restart_step(pool, now);
 		dispatch(pool);
 		pp_room_freed(&pool->room); /* wakes blocked submitters */
 		if (state == PP_POOL_STOPPING) {
