@@ -932,6 +932,21 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 	return out;
 }
 
+int pp_pool_enter(struct process_pool *pool)
+{
+	return enter(pool);
+}
+
+void pp_pool_leave(struct process_pool *pool)
+{
+	leave(pool);
+}
+
+size_t pp_pool_reserve(struct process_pool *pool, size_t want)
+{
+	return reserve_queue(pool, want);
+}
+
 /* ---- futures needing the pool --------------------------------------- */
 
 int pool_future_cancel(task_future_t *f)
