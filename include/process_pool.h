@@ -584,9 +584,9 @@ typedef struct pool_map pool_map_t;
  * pool_map_wait returns 0). Outcomes are exact per task: a task that
  * crashes its worker ends CRASHED; the tasks that shared the worker with
  * it and had not finished are re-run alone if max_retries allows, as for
- * any task (a worker's word on which task crashed it is never trusted);
- * an output larger than the arena's part ends that task REJECTED (use
- * pool_submit_batch for such outputs). The whole map has one deadline
+ * any task (a worker's word on which task crashed it is never trusted).
+ * Outputs as from any task (larger ones as sealed memfds, mapped
+ * read-only). The whole map has one deadline
  * (options->timeout_ms). No future is made per task.
  *
  * The inputs array is read until the map is done (not copied when

@@ -1,6 +1,7 @@
 /* Bulk chunks, parent side; see bulk.h and protocol.h. */
 #include "src/core/bulk.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -236,9 +237,14 @@ static const char *harvest(struct process_pool *pool, struct pp_worker *w,
 		struct pp_bulk_out e;
 
 		read_out(region, b->count, i, &e);
-		why = pp_bulk_out_check(pool, w, &e);
-		if (why)
+		why = pp_bulk_out_check(pool, w, &e, 0);
+		if (why) {
+			/* A memfd output whose frame is still on its way:
+			 * that task and the rest are left to the stop. */
+			if (!pp_bulk_out_check(pool, w, &e, 1))
+				why = NULL;
 			break;
+		}
 		take_outcome(pool, w, c, i, &e, now, &tl);
 		b->settled = i + 1;
 	}
@@ -313,6 +319,55 @@ static void read_out(unsigned char *region, uint32_t count, uint32_t i,
 	e->length = src->length;
 }
 
+/* A BULK_RESULT with PP_FRAME_F_FD: one task whose output is the sealed
+ * memfd ahead of it on the socket, taken (mapped read-only) even when
+ * the task has ended already, so the socket stays in step. */
+static const char *report_fd(struct process_pool *pool, struct pp_worker *w,
+			     struct task_future *c, const struct pp_frame *f,
+			     unsigned char *region, int64_t now, int *gone)
+{
+	struct pp_bulk *b = c->bulk;
+	uint32_t i = f->u.bulk.first;
+	struct pp_frame ff;
+	struct pp_bulk_out e;
+	struct tally tl;
+	const char *why;
+	void *out = NULL;
+	int err;
+
+	read_out(region, b->count, i, &e);
+	why = pp_bulk_out_check(pool, w, &e, 1);
+	if (why)
+		return why;
+	memset(&ff, 0, sizeof(ff));
+	ff.type = PP_FRAME_RESULT;
+	ff.flags = PP_FRAME_F_FD;
+	ff.task_id = f->task_id;
+	ff.payload.length = e.length;
+	err = pp_copy_output(pool, w, &ff, &out);
+	if (err == -EPROTO)
+		return "memfd output missing or not sealed";
+	b->next = i + 1;
+	*gone = b->next == b->count;
+	if (i < b->settled) {
+		pp_output_free(out);
+		return NULL;
+	}
+	memset(&tl, 0, sizeof(tl));
+	if (err)
+		settle_one(pool, c, i, TASK_STATUS_REJECTED, 0, NULL, 0, 0,
+			   "out of memory mapping the output", now, &tl);
+	else
+		settle_one(pool, c, i, e.status, e.return_code, out,
+			   (size_t)e.length, 0, NULL, now, &tl);
+	b->settled = i + 1;
+	if (b->map)
+		tally_flush(pool, c, &tl);
+	if (b->settled == b->count)
+		mark_done(c);
+	return NULL;
+}
+
 const char *pp_bulk_report(struct process_pool *pool, struct pp_worker *w,
 			   struct task_future *c, const struct pp_frame *f,
 			   int64_t now, int *gone)
@@ -326,6 +381,8 @@ const char *pp_bulk_report(struct process_pool *pool, struct pp_worker *w,
 	*gone = 0;
 	if (!region)
 		return "bulk result for a chunk with no region";
+	if (f->flags & PP_FRAME_F_FD)
+		return report_fd(pool, w, c, f, region, now, gone);
 	memset(&tl, 0, sizeof(tl));
 	/* A pids.max refusal cannot be pinned on one task of the chunk:
 	 * the worker is replaced once idle, its leaf with it. */
@@ -335,7 +392,7 @@ const char *pp_bulk_report(struct process_pool *pool, struct pp_worker *w,
 		struct pp_bulk_out e;
 
 		read_out(region, b->count, i, &e);
-		why = pp_bulk_out_check(pool, w, &e);
+		why = pp_bulk_out_check(pool, w, &e, 0);
 		if (why)
 			break;
 		if (i < b->settled)
@@ -518,4 +575,91 @@ int pp_bulk_dropped(struct process_pool *pool, struct task_future *c)
 	pp_resolve(pool, c, TASK_STATUS_CANCELLED, 0, NULL, 0, 0,
 		   "map cancelled by the application");
 	return 1;
+}
+
+/* ---- batches ---------------------------------------------------------- */
+
+/* Whether batch tasks a and b may share a chunk. */
+static int same_kind(const task_desc_t *a, const task_desc_t *b, uint64_t ra,
+		     uint64_t rb)
+{
+	return ra == rb && a->user_data == b->user_data &&
+	       a->priority == b->priority && a->timeout_ms == b->timeout_ms &&
+	       b->input_size <= PP_BULK_BATCH_INPUT;
+}
+
+/* A chunk of the futures out[i..j), or NULL when out of memory. */
+static struct task_future *batch_chunk(struct process_pool *pool,
+				       struct task_future **out, size_t i,
+				       size_t j, size_t bytes)
+{
+	struct task_future *c = pp_bulk_new((uint32_t)(j - i), bytes, 1);
+	struct task_future *t0 = out[i];
+	size_t k;
+
+	if (!c)
+		return NULL;
+	for (k = i; k < j; k++) {
+		struct task_future *t = out[k];
+
+		pp_bulk_add_input(c, (uint32_t)(k - i), t->input,
+				  t->input_size);
+		c->bulk->tasks[k - i] = t;
+		t->chunk = c;
+		t->chunk_index = (uint32_t)(k - i);
+	}
+	c->func_ref = t0->func_ref;
+	c->user_data = t0->user_data;
+	c->priority = t0->priority;
+	c->pool = pool;
+	c->id = atomic_fetch_add(&pool->next_id, 1) + 1;
+	c->submit_ns = t0->submit_ns;
+	c->deadline_ns = t0->deadline_ns; /* the same for all of them */
+	return c;
+}
+
+struct task_future *pp_bulk_chain(struct process_pool *pool,
+				  struct task_future **out,
+				  const task_desc_t *tasks,
+				  const uint64_t *refs, size_t from, size_t to,
+				  size_t want, size_t *entries)
+{
+	struct task_future *head = NULL, *tail = NULL, *item;
+	size_t budget = pool->cfg.arena_size / 4, i = from;
+
+	*entries = 0;
+	while (i < to) {
+		size_t j = i + 1, bytes;
+
+		if (!out[i]) {
+			i++;
+			continue;
+		}
+		item = out[i];
+		bytes = pp_bulk_input_room(tasks[i].input_size);
+		if (want >= 2 && tasks[i].input_size <= PP_BULK_BATCH_INPUT)
+			while (
+			    j < to && j - i < want && out[j] &&
+			    same_kind(&tasks[i], &tasks[j], refs[i], refs[j]) &&
+			    pp_bulk_image_size(
+				(uint32_t)(j - i + 1),
+				bytes + pp_bulk_input_room(
+					    tasks[j].input_size)) <= budget) {
+				bytes +=
+				    pp_bulk_input_room(tasks[j].input_size);
+				j++;
+			}
+		if (j - i >= 2 && (item = batch_chunk(pool, out, i, j, bytes)))
+			i = j;
+		else
+			item = out[i++];
+		item->next = NULL;
+		if (tail)
+			tail->next = item;
+		else
+			head = item;
+		tail = item;
+		(*entries)++;
+	}
+	return head;
 }

@@ -119,6 +119,25 @@ struct pp_worker *pp_bulk_cancel_task(struct process_pool *pool,
  */
 int pp_bulk_dropped(struct process_pool *pool, struct task_future *c);
 
+/* Inputs up to this size let a batch's task travel in a chunk. */
+#define PP_BULK_BATCH_INPUT 4096u
+
+/*
+ * pp_bulk_chain - links a batch's futures out[from..to) (tasks[i] and
+ * refs[i] described out[i]; NULL entries are skipped) into a chain for
+ * the queue, through next: runs of tasks that may share a chunk (same
+ * function, user_data, priority and timeout, inputs up to
+ * PP_BULK_BATCH_INPUT) go as chunks of up to want tasks (want < 2: none),
+ * holding the futures' engine references; the others as themselves.
+ * Returns the head (NULL when there is none) and in *entries the queue
+ * entries the chain takes. Out of memory, a run goes as single tasks.
+ */
+struct task_future *pp_bulk_chain(struct process_pool *pool,
+				  struct task_future **out,
+				  const task_desc_t *tasks,
+				  const uint64_t *refs, size_t from, size_t to,
+				  size_t want, size_t *entries);
+
 /* pp_bulk_map_cancelled - whether c belongs to a cancelled map. */
 int pp_bulk_map_cancelled(const struct task_future *c);
 

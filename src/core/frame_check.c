@@ -120,6 +120,9 @@ static const char *check_bulk_result(const struct process_pool *pool,
 	if (f->u.bulk.count == 0 || f->u.bulk.first != t->bulk->next ||
 	    end > t->bulk->count)
 		return "bulk result range out of order or out of the chunk";
+	/* A memfd output comes with a frame of its own. */
+	if ((f->flags & PP_FRAME_F_FD) && f->u.bulk.count != 1)
+		return "memfd output for more than one task of a chunk";
 	w->learned_frames = 0;
 	*task = t;
 	return NULL;
@@ -127,13 +130,15 @@ static const char *check_bulk_result(const struct process_pool *pool,
 
 const char *pp_bulk_out_check(const struct process_pool *pool,
 			      const struct pp_worker *w,
-			      const struct pp_bulk_out *e)
+			      const struct pp_bulk_out *e, int by_fd)
 {
 	struct pp_payload_ref ref = {e->offset, e->length};
 
 	if (!pp_status_from_worker_ok(e->status) ||
 	    e->status == PP_WORKER_DEFERRED)
 		return "impossible task status in a chunk";
+	if (by_fd && (!e->length || e->offset))
+		return "memfd output of a chunk without its size";
 	if (!e->length)
 		return NULL;
 	if (e->status != TASK_STATUS_COMPLETED &&
@@ -141,7 +146,7 @@ const char *pp_bulk_out_check(const struct process_pool *pool,
 		return "chunk output with a status that keeps none";
 	if (e->length > pool->cfg.max_output_size)
 		return "chunk output larger than max_output_size";
-	if (!pp_channel_peer_payload(&w->ch, &ref))
+	if (!by_fd && !pp_channel_peer_payload(&w->ch, &ref))
 		return "chunk output outside the arena";
 	return NULL;
 }

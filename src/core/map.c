@@ -168,7 +168,8 @@ static uint32_t cut(struct source *src, size_t first, size_t n, uint32_t want,
 			src->stage = p;
 			src->stage_cap = cap;
 		}
-		memcpy(src->stage + src->stage_used, data, size);
+		if (size)
+			memcpy(src->stage + src->stage_used, data, size);
 		src->stage_off[k] = src->stage_used;
 		src->stage_len[k] = size;
 		src->stage_used += room;

@@ -187,7 +187,7 @@ void *pool_output_alloc(size_t size)
 	if (!current_worker || current_output || size == 0 ||
 	    size > current_worker->max_output)
 		return NULL;
-	if (bulk_running)
+	if (bulk_running && !output_by_fd(current_worker, size))
 		return bulk_output_alloc(size);
 	if (output_by_fd(current_worker, size)) {
 		current_output_fd = output_memfd(size, &p);
@@ -706,6 +706,28 @@ static void bulk_report(struct bulk_run *br, uint32_t upto)
 	br->first = upto;
 }
 
+/*
+ * Task i's output is the sealed memfd fd: the tasks before it are
+ * reported, then the fd goes on the socket and a frame of its own names
+ * it. Only then is done stored past i, so the parent never takes an
+ * outcome whose fd is not on its way.
+ */
+static void bulk_send_fd(struct bulk_run *br, uint32_t i, int fd)
+{
+	struct pp_frame r;
+
+	bulk_report(br, i);
+	send_output_fd(br->ws, br->wire, fd);
+	memset(&r, 0, sizeof(r));
+	r.type = PP_FRAME_BULK_RESULT;
+	r.flags = PP_FRAME_F_FD;
+	r.task_id = br->wire;
+	r.u.bulk.first = i;
+	r.u.bulk.count = 1;
+	send_frame(br->ws, &r);
+	br->first = i + 1;
+}
+
 /* Room for size bytes at block_ptr + used, for the task now running
  * (index i): a full block is reported with the tasks before i. */
 static void *bulk_space(struct bulk_run *br, uint32_t i, size_t size)
@@ -749,15 +771,41 @@ static void *bulk_output_alloc(size_t size)
 	return p;
 }
 
-/* Places task i's output in the current block; the status to report
+/* Places task i's output in the current block, or (larger than the
+ * arena's part) in a memfd, *fd, sent on its own; the status to report
  * (0: as the function said, REJECTED: no room). */
 static int bulk_place(struct bulk_run *br, uint32_t i, void *o, size_t size,
-		      struct pp_bulk_out *e)
+		      struct pp_bulk_out *e, int *fd)
 {
 	int own = o && o == current_output;
 	void *dst;
 
 	e->offset = e->length = 0;
+	*fd = -1;
+	if (current_output_fd >= 0) { /* pool_output_alloc's memfd */
+		struct pp_payload_ref ref;
+		int status;
+
+		if (own) {
+			status = place_output(br->ws, o, size, &ref, fd);
+			e->length = ref.length;
+			return status;
+		}
+		munmap(current_output, (size_t)current_output_ref.length);
+		close(current_output_fd);
+		current_output_fd = -1;
+		current_output = NULL;
+		own = 0;
+	}
+	if (o && size && size <= br->ws->max_output &&
+	    output_by_fd(br->ws, size)) {
+		*fd = output_memfd_copy(o, size);
+		free(o);
+		if (*fd < 0)
+			return TASK_STATUS_REJECTED;
+		e->length = size;
+		return 0;
+	}
 	if (own && size > br->reserved)
 		return TASK_STATUS_REJECTED;
 	if (!o || size == 0) {
@@ -823,7 +871,7 @@ static void run_bulk(struct worker_state *ws, struct local_task *t)
 		uint32_t off = in[i].offset, n = in[i].length;
 		void *o = NULL;
 		size_t o_size = 0;
-		int status;
+		int status, fd = -1;
 
 		/* Announced before the look at cancel and skip: the parent
 		 * stores those, then reads this (see bulk.c). */
@@ -848,13 +896,16 @@ static void run_bulk(struct worker_state *ws, struct local_task *t)
 				     ud);
 		current_worker = NULL;
 		bulk_running = 0;
-		status = bulk_place(&br, i, o, o_size, &e);
+		status = bulk_place(&br, i, o, o_size, &e, &fd);
 		current_output = NULL;
 		br.reserved = 0;
 		e.status = status ? status
 			   : e.return_code == 0 ? TASK_STATUS_COMPLETED
 						: TASK_STATUS_FAILED;
 		if (pp_channel_word_load(&ws->ch, PP_WORD_VIOLATION)) {
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
 			e.offset = e.length = 0; /* its block space stays */
 			e.status = TASK_STATUS_SANDBOX_VIOLATION;
 			e.return_code = (int)pp_channel_word_load(
@@ -866,6 +917,8 @@ static void run_bulk(struct worker_state *ws, struct local_task *t)
 			fflush(stdout);
 	next:
 		br.out[i] = e;
+		if (fd >= 0)
+			bulk_send_fd(&br, i, fd);
 		__atomic_store_n(&br.head->done, i + 1, __ATOMIC_RELEASE);
 	}
 	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);

@@ -58,7 +58,8 @@ static int flags_ok(unsigned type, unsigned flags)
 	if (flags & ~PP_FRAME_F_KNOWN)
 		return 0;
 	if ((flags & PP_FRAME_F_FD) &&
-	    ((type != PP_FRAME_SUBMIT && type != PP_FRAME_RESULT) ||
+	    ((type != PP_FRAME_SUBMIT && type != PP_FRAME_RESULT &&
+	      type != PP_FRAME_BULK_RESULT) ||
 	     (flags & PP_FRAME_F_INLINE)))
 		return 0;
 	return type == PP_FRAME_SUBMIT || type == PP_FRAME_BULK ||

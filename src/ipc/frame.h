@@ -38,7 +38,9 @@ extern "C" {
 #define PP_FRAME_F_INLINE     0x0001u /* payload bytes follow the body */
 #define PP_FRAME_F_FD	      0x0002u /* SUBMIT or RESULT: the payload is a
 				       * sealed memfd on the socket
-				       * (fd_payload.h), never inline */
+				       * (fd_payload.h), never inline;
+				       * BULK_RESULT: its one task's
+				       * output is */
 #define PP_FRAME_F_PRIO_SHIFT 8	      /* SUBMIT and BULK: priority 0..3 */
 #define PP_FRAME_F_PRIO_MASK  0x0300u
 #define PP_FRAME_F_KNOWN                                                       \

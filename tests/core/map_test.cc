@@ -85,6 +85,27 @@ int alloc_output_task(void *in, size_t n, void **out, size_t *out_n, void *)
 	return 0;
 }
 
+// Output: int64 input bytes, byte k being k * 31, through
+// pool_output_alloc for even sizes and malloc for odd ones.
+int sized_input_output_task(void *in, size_t n, void **out, size_t *out_n,
+			    void *)
+{
+	int64_t size;
+
+	if (n != sizeof(size))
+		return 22;
+	memcpy(&size, in, sizeof(size));
+	auto *p = static_cast<unsigned char *>(
+	    size % 2 ? malloc((size_t)size) : pool_output_alloc((size_t)size));
+	if (!p)
+		return 12;
+	for (int64_t k = 0; k < size; k++)
+		p[k] = (unsigned char)(k * 31);
+	*out = p;
+	*out_n = (size_t)size;
+	return 0;
+}
+
 class MapTest : public ::testing::Test
 {
       protected:
@@ -197,26 +218,29 @@ TEST_F(MapTest, OutputsFillBlocksMidChunk)
 	pool_map_results_free(r.data(), n);
 }
 
-// Outputs larger than the arena's part cannot travel in a chunk: that
-// task alone is REJECTED.
-TEST_F(MapTest, OutputLargerThanTheArenaIsRejected)
+// Outputs larger than the arena's part come back as sealed memfds, each
+// with a frame of its own, between outputs that travel in the arena.
+TEST_F(MapTest, OutputsLargerThanTheArena)
 {
-	Start(1, 0, 64 << 10);
-	int64_t in[3] = {1, 1, 1};
-	std::vector<pool_map_result_t> r(3);
+	Start(2, 0, 64 << 10);
+	const size_t n = 40;
+	std::vector<int64_t> in(n);
+	for (size_t i = 0; i < n; i++)
+		in[i] = i % 3 ? 100 : (int64_t)(300 << 10) + (int64_t)i;
+	std::vector<pool_map_result_t> r(n);
 	pool_map_options_t o;
 	memset(&o, 0, sizeof(o));
-	o.user_data = reinterpret_cast<void *>((intptr_t)(1 << 20));
-	ASSERT_EQ(0, pool_map(pool_, pp_test::sized_output_task, in,
-			      sizeof(int64_t), 3, r.data(), &o));
-	for (int i = 0; i < 3; i++)
-		EXPECT_EQ(TASK_STATUS_REJECTED, r[i].status);
-	o.user_data = reinterpret_cast<void *>((intptr_t)100);
-	ASSERT_EQ(0, pool_map(pool_, pp_test::sized_output_task, in,
-			      sizeof(int64_t), 3, r.data(), &o));
-	for (int i = 0; i < 3; i++)
-		EXPECT_EQ(TASK_STATUS_COMPLETED, r[i].status);
-	pool_map_results_free(r.data(), 3);
+	o.chunk_size = 20;
+	ASSERT_EQ(0, pool_map(pool_, sized_input_output_task, in.data(),
+			      sizeof(int64_t), n, r.data(), &o));
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_EQ(TASK_STATUS_COMPLETED, r[i].status) << i;
+		ASSERT_EQ((size_t)in[i], r[i].output_size) << i;
+		auto *p = static_cast<unsigned char *>(r[i].output);
+		for (size_t k = 0; k < r[i].output_size; k += 4093)
+			ASSERT_EQ((unsigned char)(k * 31), p[k]) << i;
+	}
+	pool_map_results_free(r.data(), n);
 }
 
 // A crash in the middle of a chunk: with a re-run allowed, only the task
