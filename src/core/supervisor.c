@@ -1716,6 +1716,9 @@ static void cancel_everything(struct process_pool *pool)
 			t = w->slots ? w->slots[s] : NULL;
 			if (!t)
 				continue;
+			/* A chunk's worker starts none of the rest. */
+			if (t->bulk && usable(w))
+				pp_bulk_stop(w, t);
 			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0,
 				   0, "pool stopped");
 			pp_worker_unslot(w, t);

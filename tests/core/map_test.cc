@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstring>
 #include <thread>
@@ -25,6 +26,8 @@ struct Shared {
 	std::atomic<long> hang_at;
 	std::atomic<long> started_hang;
 	std::atomic<long> runs_of_crash;
+	std::atomic<long> watch_at;
+	std::atomic<long> runs_of_watch;
 };
 
 Shared *shared()
@@ -40,6 +43,8 @@ void plan(long crash_at, long hang_at)
 	shared()->hang_at = hang_at;
 	shared()->started_hang = 0;
 	shared()->runs_of_crash = 0;
+	shared()->watch_at = -1;
+	shared()->runs_of_watch = 0;
 }
 
 // Input: an int64 i. Output: i * i (malloc'd). Crashes or hangs at the
@@ -51,6 +56,8 @@ int index_task(void *in, size_t n, void **out, size_t *out_n, void *)
 	if (n != sizeof(i))
 		return 22;
 	memcpy(&i, in, sizeof(i));
+	if (i == shared()->watch_at)
+		shared()->runs_of_watch++;
 	if (i == shared()->crash_at) {
 		shared()->runs_of_crash++;
 		raise(SIGSEGV);
@@ -515,6 +522,131 @@ TEST_F(MapTest, ConcurrentMaps)
 	for (auto &x : th)
 		x.join();
 	EXPECT_EQ(0, bad.load());
+}
+
+// pool_submit_batch of like tasks goes in chunks: every future still has
+// its own exact outcome.
+class BatchTest : public MapTest
+{
+      protected:
+	std::vector<task_future_t *> Submit(std::vector<int64_t> &in,
+					    task_func_t f = index_task)
+	{
+		std::vector<task_desc_t> d(in.size());
+		for (size_t i = 0; i < in.size(); i++) {
+			d[i].task_func = f;
+			d[i].input_data = &in[i];
+			d[i].input_size = sizeof(int64_t);
+			d[i].priority = TASK_PRIORITY_NORMAL;
+		}
+		task_future_t **fu =
+		    pool_submit_batch(pool_, d.data(), d.size());
+		EXPECT_NE(nullptr, fu);
+		std::vector<task_future_t *> v(fu, fu + in.size());
+		free(fu);
+		return v;
+	}
+	static task_result_t Wait(task_future_t *f)
+	{
+		task_result_t r;
+		memset(&r, 0, sizeof(r));
+		EXPECT_EQ(0, pool_future_wait(f, &r, 60000));
+		return r;
+	}
+	static void ExpectExact(const task_result_t &r, int64_t i)
+	{
+		int64_t want = i * i;
+		ASSERT_EQ(i % 7 == 3 ? TASK_STATUS_FAILED
+				     : TASK_STATUS_COMPLETED,
+			  r.status)
+		    << i << " " << r.detail;
+		ASSERT_EQ(sizeof(want), r.output_size) << i;
+		ASSERT_EQ(0, memcmp(&want, r.output_data, sizeof(want))) << i;
+	}
+};
+
+TEST_F(BatchTest, LikeTasksEachExact)
+{
+	Start(2);
+	auto in = Iota(3000);
+	auto fu = Submit(in);
+	std::vector<uint64_t> ids;
+	for (size_t i = 0; i < fu.size(); i++) {
+		task_result_t r = Wait(fu[i]);
+		ExpectExact(r, (int64_t)i);
+		ASSERT_NE(0, r.worker_pid);
+		ids.push_back(r.task_id);
+		pool_result_free(&r);
+		pool_future_destroy(fu[i]);
+	}
+	std::sort(ids.begin(), ids.end());
+	EXPECT_EQ(ids.end(), std::adjacent_find(ids.begin(), ids.end()));
+	pool_stats_t s;
+	ASSERT_EQ(0, pool_get_stats(pool_, &s));
+	EXPECT_EQ(3000u, s.tasks_completed + s.tasks_failed);
+}
+
+TEST_F(BatchTest, CrashInAChunkFailsOnlyThatTask)
+{
+	Start(2, 1);
+	auto in = Iota(2000);
+	plan(1234, -1);
+	auto fu = Submit(in);
+	for (size_t i = 0; i < fu.size(); i++) {
+		task_result_t r = Wait(fu[i]);
+		if (i == 1234)
+			EXPECT_EQ(TASK_STATUS_CRASHED, r.status);
+		else
+			ExpectExact(r, (int64_t)i);
+		pool_result_free(&r);
+		pool_future_destroy(fu[i]);
+	}
+}
+
+// A future cancelled while its chunk runs on a worker: the worker skips
+// it (it never runs); cancelling the running one kills the worker and
+// the others re-run.
+TEST_F(BatchTest, CancelOneTaskOfARunningChunk)
+{
+	Start(1, 1);
+	auto in = Iota(300);
+	plan(-1, 100);
+	shared()->watch_at = 200;
+	auto fu = Submit(in);
+	for (int i = 0; i < 20000 && !shared()->started_hang; i++)
+		usleep(1000);
+	ASSERT_EQ(1, shared()->started_hang.load());
+	ASSERT_EQ(0, pool_future_cancel(fu[200]));
+	ASSERT_EQ(0, pool_future_cancel(fu[100]));
+	for (size_t i = 0; i < fu.size(); i++) {
+		task_result_t r = Wait(fu[i]);
+		if (i == 100 || i == 200)
+			EXPECT_EQ(TASK_STATUS_CANCELLED, r.status);
+		else
+			ExpectExact(r, (int64_t)i);
+		pool_result_free(&r);
+		pool_future_destroy(fu[i]);
+	}
+	EXPECT_EQ(0, shared()->runs_of_watch.load());
+}
+
+TEST_F(BatchTest, OutputsLargerThanTheArena)
+{
+	Start(2, 0, 64 << 10);
+	std::vector<int64_t> in(30);
+	for (size_t i = 0; i < in.size(); i++)
+		in[i] = i % 2 ? 77 : (int64_t)(200 << 10) + (int64_t)i;
+	auto fu = Submit(in, sized_input_output_task);
+	for (size_t i = 0; i < fu.size(); i++) {
+		task_result_t r = Wait(fu[i]);
+		ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+		ASSERT_EQ((size_t)in[i], r.output_size);
+		auto *p = static_cast<unsigned char *>(r.output_data);
+		for (size_t k = 0; k < r.output_size; k += 1021)
+			ASSERT_EQ((unsigned char)(k * 31), p[k]);
+		pool_result_free(&r);
+		pool_future_destroy(fu[i]);
+	}
 }
 
 } // namespace
