@@ -27,6 +27,7 @@ enum pb_section {
 	PB_ZMQ,
 	PB_PYTHON,
 	PB_FLOOR,
+	PB_MAP,
 	PB_NSECTIONS,
 };
 
@@ -40,6 +41,7 @@ enum pb_section {
 struct pb_opts {
 	int workers;	     /* every pool's worker count */
 	uint64_t tasks;	     /* tasks per throughput stream */
+	uint64_t map_tasks;  /* tasks per pool_map stream */
 	int64_t min_ns;	     /* streams repeat until this much time passed */
 	uint64_t batch;	     /* descriptors per pool_submit_batch */
 	uint64_t roundtrips; /* timed sync round trips */
@@ -104,6 +106,9 @@ struct pb_results {
 	struct bu_pct async_queue_alone; /* queue_us, us */
 	struct bu_pct async_queue_mixed;
 	struct peer_result pipe, zmq, python, futex, spin;
+	/* map: pool_map of no-op tasks (pool_map_bench.c) */
+	uint64_t map_tasks;
+	double map_tps, map_csw, map_cpu_us;
 	bool failed[PB_NSECTIONS];
 };
 
@@ -116,6 +121,8 @@ static inline bool pb_selected(const struct pb_opts *o, enum pb_section s)
 int pb_engine_noop(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_payload(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_scale(const struct pb_opts *o, struct pb_results *res);
+/* pool_map_bench.c: the map section. */
+int pb_engine_map(const struct pb_opts *o, struct pb_results *res);
 /* pool_contended.c: the pool's part of the contended section. */
 int pb_engine_contended(const struct pb_opts *o, struct pb_results *res);
 

@@ -2,6 +2,7 @@
 #include "src/core/bulk.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -104,25 +105,49 @@ void pp_bulk_add_input(struct task_future *c, uint32_t i, const void *data,
 
 /* ---- settling ------------------------------------------------------- */
 
-/* Outcomes of a map's tasks, counted once per pass. */
+#define TALLY_MAX 64
+
+/*
+ * Outcomes decided in one pass, counted with one atomic add per figure
+ * and only then made visible (a map's count of what is left, a batch's
+ * futures published): the stats are never behind what a waiter sees.
+ */
 struct tally {
 	uint64_t count[TASK_STATUS_COUNT];
 	size_t n;
+	struct task_future *pub[TALLY_MAX]; /* a batch's, decided */
+	uint64_t lat[TALLY_MAX];
+	unsigned npub;
+	uint64_t run_ns, runs;
 };
 
 static void tally_flush(struct process_pool *pool, struct task_future *c,
 			struct tally *tl)
 {
+	unsigned i;
 	int s;
 
 	if (!tl->n)
 		return;
-	/* Counted before the map can be seen done: stats never behind. */
 	for (s = 0; s < TASK_STATUS_COUNT; s++)
 		if (tl->count[s])
 			atomic_fetch_add(&pool->counters[s], tl->count[s]);
-	pp_map_settled(c->bulk->map, tl->n);
-	memset(tl, 0, sizeof(*tl));
+	if (c->bulk->map) {
+		pp_map_settled(c->bulk->map, tl->n);
+	} else {
+		if (tl->runs) {
+			atomic_fetch_add(&pool->run_ns_total, tl->run_ns);
+			atomic_fetch_add(&pool->run_count, tl->runs);
+		}
+		pp_latency_record_many(&pool->latency, tl->lat, tl->npub);
+		for (i = 0; i < tl->npub; i++) {
+			pp_future_publish(tl->pub[i]);
+			pp_future_put(tl->pub[i]); /* the engine's */
+		}
+	}
+	memset(tl, 0, offsetof(struct tally, pub));
+	tl->npub = 0;
+	tl->run_ns = tl->runs = 0;
 }
 
 static void log_task(struct process_pool *pool, const struct task_future *c,
@@ -165,13 +190,28 @@ static void settle_one(struct process_pool *pool, struct task_future *c,
 	}
 	b->tasks[i] = NULL;
 	t->chunk = NULL;
+	if (!pp_future_claim(t)) { /* cancelled first */
+		pp_output_free(out);
+		pp_future_put(t);
+		return;
+	}
 	atomic_store_explicit(&t->worker_pid, atomic_load(&c->worker_pid),
 			      memory_order_relaxed);
 	atomic_store_explicit(&t->start_ns, atomic_load(&c->start_ns),
 			      memory_order_relaxed);
-	pp_resolve_at(pool, t, (task_status_t)status, rc, out, out_size, sig,
-		      detail, now);
-	pp_future_put(t); /* the engine's reference */
+	pp_future_fill(t, (task_status_t)status, rc, out, out_size, sig, detail,
+		       now);
+	log_task(pool, c, i, status, rc, sig, detail);
+	tl->count[status]++;
+	tl->n++;
+	if (t->result.run_us) {
+		tl->run_ns += t->result.run_us * 1000;
+		tl->runs++;
+	}
+	tl->lat[tl->npub] = t->result.queue_us + t->result.run_us;
+	tl->pub[tl->npub++] = t;
+	if (tl->npub == TALLY_MAX)
+		tally_flush(pool, c, tl);
 }
 
 /* The chunk has every outcome: it is done (its map reference goes). */
@@ -201,8 +241,7 @@ static void settle_rest(struct process_pool *pool, struct task_future *c,
 		settle_one(pool, c, i, status, rc, NULL, 0, sig, detail, now,
 			   &tl);
 	b->settled = b->count;
-	if (b->map)
-		tally_flush(pool, c, &tl);
+	tally_flush(pool, c, &tl);
 }
 
 static void take_outcome(struct process_pool *pool, struct pp_worker *w,
@@ -248,8 +287,7 @@ static const char *harvest(struct process_pool *pool, struct pp_worker *w,
 		take_outcome(pool, w, c, i, &e, now, &tl);
 		b->settled = i + 1;
 	}
-	if (b->map)
-		tally_flush(pool, c, &tl);
+	tally_flush(pool, c, &tl);
 	return why;
 }
 
@@ -361,8 +399,7 @@ static const char *report_fd(struct process_pool *pool, struct pp_worker *w,
 		settle_one(pool, c, i, e.status, e.return_code, out,
 			   (size_t)e.length, 0, NULL, now, &tl);
 	b->settled = i + 1;
-	if (b->map)
-		tally_flush(pool, c, &tl);
+	tally_flush(pool, c, &tl);
 	if (b->settled == b->count)
 		mark_done(c);
 	return NULL;
@@ -400,8 +437,7 @@ const char *pp_bulk_report(struct process_pool *pool, struct pp_worker *w,
 		take_outcome(pool, w, c, i, &e, now, &tl);
 		b->settled = i + 1;
 	}
-	if (b->map)
-		tally_flush(pool, c, &tl);
+	tally_flush(pool, c, &tl);
 	if (why)
 		return why;
 	b->next = end;
@@ -511,8 +547,7 @@ void pp_bulk_orphan(struct process_pool *pool, struct pp_worker *w,
 		}
 	}
 	b->settled = b->count;
-	if (b->map)
-		tally_flush(pool, c, &tl);
+	tally_flush(pool, c, &tl);
 out:
 	mark_done(c);
 	pp_worker_unslot(w, c);

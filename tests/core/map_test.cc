@@ -396,7 +396,7 @@ TEST_F(MapTest, InputCallback)
 	Strings s;
 	const size_t n = 700;
 	for (size_t i = 0; i < n; i++)
-		s.v.push_back(std::string(i % 50, (char)('a' + i % 26)));
+		s.v.push_back(std::string(1 + i % 50, (char)('a' + i % 26)));
 	std::vector<pool_map_result_t> r(n);
 	pool_map_options_t o;
 	memset(&o, 0, sizeof(o));
