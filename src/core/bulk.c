@@ -26,14 +26,16 @@ static struct pp_bulk_in *ins_of(unsigned char *r)
 	return (struct pp_bulk_in *)(void *)(r + sizeof(struct pp_bulk_head));
 }
 
-static struct pp_bulk_out *outs_of(unsigned char *r, uint32_t count)
-{
-	return (struct pp_bulk_out *)(void *)(ins_of(r) + count);
-}
-
 static uint8_t *skips_of(unsigned char *r, uint32_t count)
 {
-	return (uint8_t *)(outs_of(r, count) + count);
+	return (uint8_t *)(ins_of(r) + count);
+}
+
+/* Where the worker writes the outcomes: after the image, which is all
+ * the parent keeps a copy of (and reads, never the region's). */
+static struct pp_bulk_out *outs_of(unsigned char *r, const struct pp_bulk *b)
+{
+	return (struct pp_bulk_out *)(void *)(r + b->out_offset);
 }
 
 /* The chunk's region in w's arena, where the worker reads and writes. */
@@ -51,9 +53,17 @@ size_t pp_bulk_image_size(uint32_t count, size_t input_bytes)
 	if (count == 0 || count > PP_BULK_MAX)
 		return 0;
 	size = pp_bulk_input_room((size_t)pp_bulk_layout_size(count));
-	if (input_bytes > UINT32_MAX - size)
+	/* The outcomes follow in the region: it all stays below 4 GiB. */
+	if (input_bytes >
+	    UINT32_MAX - size - (uint64_t)count * sizeof(struct pp_bulk_out))
 		return 0;
 	return (size_t)(size + input_bytes);
+}
+
+size_t pp_bulk_region_size(const struct task_future *c)
+{
+	return c->bulk->out_offset +
+	       (size_t)c->bulk->count * sizeof(struct pp_bulk_out);
 }
 
 struct task_future *pp_bulk_new(uint32_t count, size_t input_bytes, int futures)
@@ -76,11 +86,15 @@ struct task_future *pp_bulk_new(uint32_t count, size_t input_bytes, int futures)
 		pp_future_put(t);
 		return NULL;
 	}
-	memset(block, 0, (size_t)pp_bulk_layout_size(count));
+	/* The head and skip[]; every in[] is written as inputs are added. */
+	memset(block, 0, sizeof(struct pp_bulk_head));
+	memset(skips_of(block, count), 0, count);
 	head_of(block)->count = count;
+	head_of(block)->out_offset = (uint32_t)at;
 	b = (struct pp_bulk *)(void *)(block + at);
 	memset(b, 0, extra);
 	b->count = count;
+	b->out_offset = (uint32_t)at;
 	b->fill =
 	    (uint32_t)pp_bulk_input_room((size_t)pp_bulk_layout_size(count));
 	b->tasks = futures ? (struct task_future **)(void *)(b + 1) : NULL;
@@ -248,7 +262,7 @@ static void take_outcome(struct process_pool *pool, struct pp_worker *w,
 			 struct task_future *c, uint32_t i,
 			 const struct pp_bulk_out *e, int64_t now,
 			 struct tally *tl);
-static void read_out(unsigned char *region, uint32_t count, uint32_t i,
+static void read_out(unsigned char *region, const struct pp_bulk *b, uint32_t i,
 		     struct pp_bulk_out *e);
 
 /*
@@ -275,7 +289,7 @@ static const char *harvest(struct process_pool *pool, struct pp_worker *w,
 	for (i = b->settled; i < done; i++) {
 		struct pp_bulk_out e;
 
-		read_out(region, b->count, i, &e);
+		read_out(region, b, i, &e);
 		why = pp_bulk_out_check(pool, w, &e, 0);
 		if (why) {
 			/* A memfd output whose frame is still on its way:
@@ -346,10 +360,10 @@ static void take_outcome(struct process_pool *pool, struct pp_worker *w,
 }
 
 /* Reads outcome i once: the worker may change it under the reader. */
-static void read_out(unsigned char *region, uint32_t count, uint32_t i,
+static void read_out(unsigned char *region, const struct pp_bulk *b, uint32_t i,
 		     struct pp_bulk_out *e)
 {
-	const volatile struct pp_bulk_out *src = &outs_of(region, count)[i];
+	const volatile struct pp_bulk_out *src = &outs_of(region, b)[i];
 
 	e->status = src->status;
 	e->return_code = src->return_code;
@@ -373,7 +387,7 @@ static const char *report_fd(struct process_pool *pool, struct pp_worker *w,
 	void *out = NULL;
 	int err;
 
-	read_out(region, b->count, i, &e);
+	read_out(region, b, i, &e);
 	why = pp_bulk_out_check(pool, w, &e, 1);
 	if (why)
 		return why;
@@ -428,7 +442,7 @@ const char *pp_bulk_report(struct process_pool *pool, struct pp_worker *w,
 	for (i = f->u.bulk.first; i < end; i++) {
 		struct pp_bulk_out e;
 
-		read_out(region, b->count, i, &e);
+		read_out(region, b, i, &e);
 		why = pp_bulk_out_check(pool, w, &e, 0);
 		if (why)
 			break;

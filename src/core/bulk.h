@@ -38,9 +38,10 @@ struct pp_bulk {
 	size_t base;		    /* the map's index of task 0 */
 	struct task_future **tasks; /* or to each task's future (a batch) */
 	uint32_t count;
-	uint32_t settled; /* tasks 0..settled-1 have their outcome */
-	uint32_t next;	  /* the first task the worker has not reported */
-	uint32_t fill;	  /* building: bytes of the image used */
+	uint32_t settled;    /* tasks 0..settled-1 have their outcome */
+	uint32_t next;	     /* the first task the worker has not reported */
+	uint32_t fill;	     /* building: bytes of the image used */
+	uint32_t out_offset; /* of out[] in the region: the image's end */
 };
 
 /*
@@ -49,6 +50,10 @@ struct pp_bulk {
  * PP_BULK_MAX, or the image would pass 4 GiB.
  */
 size_t pp_bulk_image_size(uint32_t count, size_t input_bytes);
+
+/* pp_bulk_region_size - arena bytes chunk c takes on a worker: its
+ * image (c->input_size bytes, copied there) and the outcomes after it. */
+size_t pp_bulk_region_size(const struct task_future *c);
 
 /* Bytes an input of size takes in an image: inputs are 16-aligned. */
 static inline size_t pp_bulk_input_room(size_t size)

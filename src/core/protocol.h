@@ -52,12 +52,13 @@ static inline uint32_t pp_running_word(uint64_t wire)
  *   struct pp_bulk_head              counts and progress
  *   struct pp_bulk_in  in[count]     each input: offset from the region's
  *                                    start, length (parent)
- *   struct pp_bulk_out out[count]    each outcome (worker)
  *   uint8_t            skip[count]   1: do not start this task (parent)
- *   input bytes
+ *   input bytes, each 16-aligned
+ *   struct pp_bulk_out out[count]    each outcome (worker), at out_offset
  *
- * The parent writes count, the inputs and skip; the worker writes started,
- * done and out[]. A worker runs the tasks in order: before task i it
+ * The parent writes count, out_offset, the inputs and skip (the region up
+ * to out_offset is its copy of a private image, which it never reads
+ * back); the worker writes started, done and out[]. A worker runs the tasks in order: before task i it
  * stores started = i + 1, then reads cancel and skip[i]; after it, it
  * fills out[i] and stores done = i + 1. It reports finished tasks with
  * PP_FRAME_BULK_RESULT frames that cover consecutive ranges, from the
@@ -75,7 +76,8 @@ struct pp_bulk_head {
 	uint32_t cancel;  /* parent: 1: start no more of them */
 	uint32_t started; /* worker: 1 + the task it is starting */
 	uint32_t done;	  /* worker: tasks whose out[] is filled */
-	uint32_t reserved[12];
+	uint32_t out_offset; /* parent: where out[] starts, 8-aligned */
+	uint32_t reserved[11];
 };
 
 struct pp_bulk_in {
@@ -98,8 +100,7 @@ struct pp_bulk_out {
 static inline uint64_t pp_bulk_layout_size(uint32_t count)
 {
 	return sizeof(struct pp_bulk_head) +
-	       (uint64_t)count * (sizeof(struct pp_bulk_in) +
-				  sizeof(struct pp_bulk_out) + 1);
+	       (uint64_t)count * (sizeof(struct pp_bulk_in) + 1);
 }
 
 #endif /* PP_CORE_PROTOCOL_H */

@@ -1058,8 +1058,9 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 		if (err)
 			return err;
 	} else if (t->input_size) {
-		int err =
-		    pp_channel_alloc(&w->ch, t->input_size, &t->arena_in, &dst);
+		/* A chunk's region has room for the outcomes after it. */
+		size_t room = t->bulk ? pp_bulk_region_size(t) : t->input_size;
+		int err = pp_channel_alloc(&w->ch, room, &t->arena_in, &dst);
 		if (err)
 			return err;
 		memcpy(dst, t->input, t->input_size);

@@ -861,11 +861,16 @@ static void run_bulk(struct worker_state *ws, struct local_task *t)
 	br.head = (struct pp_bulk_head *)(void *)region;
 	count = br.head->count;
 	if (count == 0 || count > PP_BULK_MAX ||
-	    pp_bulk_layout_size(count) > len)
+	    pp_bulk_layout_size(count) > len ||
+	    br.head->out_offset < pp_bulk_layout_size(count) ||
+	    br.head->out_offset % 8 ||
+	    br.head->out_offset +
+		    (uint64_t)count * sizeof(struct pp_bulk_out) >
+		len)
 		_exit(10);
 	in = (const struct pp_bulk_in *)(void *)(br.head + 1);
-	br.out = (struct pp_bulk_out *)(void *)(in + count);
-	skip = (const uint8_t *)(br.out + count);
+	skip = (const uint8_t *)(in + count);
+	br.out = (struct pp_bulk_out *)(void *)(region + br.head->out_offset);
 	for (i = 0; i < count; i++) {
 		struct pp_bulk_out e = {0, 0, 0, 0};
 		uint32_t off = in[i].offset, n = in[i].length;

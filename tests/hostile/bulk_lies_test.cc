@@ -82,8 +82,7 @@ int liar_task(void *input, size_t n, void **, size_t *, void *)
 	uint64_t wire = impostor_read_word(&im, PP_WORD_RUNNING) - 1;
 	unsigned char *r = region_of(input, 1);
 	auto *head = reinterpret_cast<pp_bulk_head *>(r);
-	auto *out = reinterpret_cast<pp_bulk_out *>(
-	    r + sizeof(pp_bulk_head) + kChunk * sizeof(pp_bulk_in));
+	auto *out = reinterpret_cast<pp_bulk_out *>(r + head->out_offset);
 	if (in.lie != LIE_NOT_CHUNK && head->count != kChunk)
 		return 99; // the layout is not what the test thinks
 	switch (in.lie) {
