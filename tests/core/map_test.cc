@@ -649,4 +649,32 @@ TEST_F(BatchTest, OutputsLargerThanTheArena)
 	}
 }
 
+// Clean-room workers (a fresh exec each) resolve a chunk's function as
+// any task's: (module, offset).
+TEST(MapCleanRoom, ResultsInOrder)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 2;
+	c.spawn_mode = POOL_SPAWN_CLEANROOM;
+	strcpy(c.pool_name, "map-cleanroom");
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	const size_t n = 3000;
+	std::vector<int64_t> in(n);
+	for (size_t i = 0; i < n; i++)
+		in[i] = (int64_t)i;
+	std::vector<pool_map_result_t> r(n);
+	ASSERT_EQ(0, pool_map(p, pp_test::square_task, in.data(),
+			      sizeof(int64_t), n, r.data(), nullptr));
+	for (size_t i = 0; i < n; i++) {
+		int64_t want = (int64_t)(i * i);
+		ASSERT_EQ(TASK_STATUS_COMPLETED, r[i].status) << i;
+		ASSERT_EQ(0, memcmp(&want, r[i].output, sizeof(want))) << i;
+	}
+	pool_map_results_free(r.data(), n);
+	pool_destroy(p);
+}
+
 } // namespace
