@@ -58,6 +58,7 @@ static const char *const section_names[PB_NSECTIONS] = {
     [PB_PYTHON] = "python",
     [PB_FLOOR] = "floor",
     [PB_OBSERVE] = "observe",
+    [PB_MAP] = "map",
 };
 
 /* ---- watchdog ------------------------------------------------------ */
@@ -242,6 +243,8 @@ static void apply_defaults(struct pb_opts *o, const struct explicit_opts *x)
 	long cpus = sysconf(_SC_NPROCESSORS_ONLN);
 
 	o->tasks = x->tasks ? x->tasks : d->tasks;
+	/* pool_map of 10 M no-op tasks (1 M quick), or --tasks. */
+	o->map_tasks = x->tasks ? x->tasks : o->quick ? 1000000 : 10000000;
 	o->min_ns = d->min_ns;
 	o->roundtrips = x->roundtrips ? x->roundtrips : d->roundtrips;
 	o->idle_s = x->idle ? (int)x->idle : d->idle_s;
@@ -311,6 +314,10 @@ static void run_pool(const struct pb_opts *o, struct pb_results *res)
 	if (pb_selected(o, PB_RESTART)) {
 		progress(o, "processpool: rolling restart under load");
 		res->failed[PB_RESTART] = pb_engine_restart(o, res) != 0;
+	}
+	if (pb_selected(o, PB_MAP)) {
+		progress(o, "processpool: pool_map of no-op tasks");
+		res->failed[PB_MAP] = pb_engine_map(o, res) != 0;
 	}
 }
 

@@ -29,6 +29,7 @@ enum pb_section {
 	PB_PYTHON,
 	PB_FLOOR,
 	PB_OBSERVE,
+	PB_MAP,
 	PB_NSECTIONS,
 };
 
@@ -42,6 +43,7 @@ enum pb_section {
 struct pb_opts {
 	int workers;	     /* every pool's worker count */
 	uint64_t tasks;	     /* tasks per throughput stream */
+	uint64_t map_tasks;  /* tasks per pool_map stream */
 	int64_t min_ns;	     /* streams repeat until this much time passed */
 	uint64_t batch;	     /* descriptors per pool_submit_batch */
 	uint64_t roundtrips; /* timed sync round trips */
@@ -140,6 +142,9 @@ struct pb_results {
 	struct peer_result pipe, zmq, python, futex, spin;
 	struct pb_observe observe;
 	struct pb_restart restart;
+	/* map: pool_map of no-op tasks (pool_map_bench.c) */
+	uint64_t map_tasks;
+	double map_tps, map_csw, map_cpu_us;
 	bool failed[PB_NSECTIONS];
 };
 
@@ -158,6 +163,8 @@ int pb_engine_observe(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_restart(const struct pb_opts *o, struct pb_results *res);
 void pb_print_restart(const struct pb_results *res);
 void pb_json_restart(struct bu_json *j, const struct pb_results *res);
+/* pool_map_bench.c: the map section. */
+int pb_engine_map(const struct pb_opts *o, struct pb_results *res);
 /* pool_contended.c: the pool's part of the contended section. */
 int pb_engine_contended(const struct pb_opts *o, struct pb_results *res);
 

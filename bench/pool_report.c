@@ -26,6 +26,7 @@ void pb_results_init(struct pb_results *res)
 		 pool_version());
 	res->unbatched_csw = NAN;
 	res->unbatched_cpu_us = NAN;
+	res->map_tps = res->map_csw = res->map_cpu_us = NAN;
 	for (i = 0; i < PB_NPAYLOADS; i++) {
 		res->payload[i] = payload_defaults[i];
 		res->payload[i].pool_gbps = NAN;
@@ -382,6 +383,13 @@ void pb_print_text(const struct pb_opts *o, const struct pb_results *res)
 		print_observe(&res->observe);
 	if (pb_selected(o, PB_RESTART))
 		pb_print_restart(res);
+	if (pb_selected(o, PB_MAP))
+		printf("\npool_map: %llu no-op tasks a stream, %.0f tasks/s, "
+		       "%.3f CPU us/task, %.4f csw/task\n(CPU and context "
+		       "switches: the client, every thread, and all "
+		       "workers)\n",
+		       (unsigned long long)res->map_tasks, res->map_tps,
+		       res->map_cpu_us, res->map_csw);
 }
 
 /* ---- JSON ---------------------------------------------------------- */
@@ -423,6 +431,10 @@ static void json_pool(struct bu_json *j, const struct pb_results *res)
 	bu_json_num(j, "batched_cpu_us_per_task", r->batched_cpu_us);
 	bu_json_num(j, "unbatched_cpu_us_per_task", res->unbatched_cpu_us);
 	bu_json_num(j, "sync_ctx_switches_per_task", r->sync_csw);
+	bu_json_num(j, "map_tasks", (double)res->map_tasks);
+	bu_json_num(j, "map_tasks_per_s", res->map_tps);
+	bu_json_num(j, "map_cpu_us_per_task", res->map_cpu_us);
+	bu_json_num(j, "map_ctx_switches_per_task", res->map_csw);
 }
 
 static void json_payload(struct bu_json *j, const struct pb_results *res)

@@ -12,13 +12,20 @@
  * compares pp_frame_check's verdict and bookkeeping with the model.
  *
  * Input: two config bytes (max_in_flight 1 + a % 8, learning a >> 7;
- * max_output_size 64 << (b % 8)), then ops, one byte (b % OP_COUNT):
- *   PLACE slot8 prio8        a task goes on the worker in that slot
+ * max_output_size 64 << (b % 8), the worker's arena part 256 << (b >> 6)),
+ * then ops, one byte (b % OP_COUNT):
+ *   PLACE slot8 prio8 bulk8  a task goes on the worker in that slot; a
+ *                            chunk of 1 + bulk % 16 tasks when bulk >= 128
  *   UNSLOT slot8             the task in that slot leaves
  *   PUBLISH v8               the parent stores WAITING_PRIO = v % 6
- *   FRAME type8 slot8 lie8 status8 len16 chunk8
+ *   FRAME type8 slot8 lie8 status8 len16 chunk8 first8 count8
  *                            a frame from the worker: naming the task in
- *                            slot (lie: another id), with that status
+ *                            slot (lie: another id), with that status; a
+ *                            BULK_RESULT covers first..first+count-1
+ *   OUT status8 off16 len16 fd8
+ *                            an outcome a worker wrote in a chunk
+ *                            (pp_bulk_out_check), its output a memfd
+ *                            when fd is odd
  */
 #include <stdbool.h>
 #include <stdint.h>
@@ -26,18 +33,21 @@
 #include <string.h>
 
 #include "fuzz/fuzz_check.h"
+#include "src/core/bulk.h"
 #include "src/core/frame_check.h"
 #include "src/core/pool_internal.h"
 #include "src/ipc/cursor.h"
 
 #define SLOTS 8
 
-enum op { OP_PLACE, OP_UNSLOT, OP_PUBLISH, OP_FRAME, OP_COUNT };
+enum op { OP_PLACE, OP_UNSLOT, OP_PUBLISH, OP_FRAME, OP_OUT, OP_COUNT };
 
 static struct process_pool pool;
 static struct pp_worker w;
 static struct task_future *slots[SLOTS];
 static struct task_future tasks[SLOTS];
+static struct pp_bulk chunks[SLOTS];
+static unsigned char arena[256 << 3];
 
 /* The model. */
 static unsigned credit, learned, published;
@@ -57,11 +67,17 @@ static void op_place(struct pp_cursor *in)
 {
 	unsigned s = pp_cursor_u8(in) % (unsigned)pool.cfg.max_in_flight;
 	int prio = pp_cursor_u8(in) % TASK_PRIORITY_COUNT;
+	unsigned bulk = pp_cursor_u8(in);
 	struct task_future *t = &tasks[s];
 
 	if (slots[s])
 		return;
 	memset(t, 0, sizeof(*t));
+	if (bulk >= 128) {
+		memset(&chunks[s], 0, sizeof(chunks[s]));
+		chunks[s].count = 1 + bulk % 16;
+		t->bulk = &chunks[s];
+	}
 	t->id = next_id++;
 	t->slot = s;
 	t->placed_prio = prio;
@@ -106,11 +122,12 @@ static bool status_ok(int s)
 
 static void op_frame(struct pp_cursor *in)
 {
-	static const uint8_t types[] = {PP_FRAME_RESULT, PP_FRAME_LEARNED,
-					PP_FRAME_PONG,	 PP_FRAME_SUBMIT,
-					PP_FRAME_HELLO,	 PP_FRAME_CANCEL};
+	static const uint8_t types[] = {
+	    PP_FRAME_RESULT, PP_FRAME_LEARNED,	   PP_FRAME_PONG,
+	    PP_FRAME_SUBMIT, PP_FRAME_HELLO,	   PP_FRAME_CANCEL,
+	    PP_FRAME_BULK,   PP_FRAME_BULK_RESULT, PP_FRAME_BULK_RESULT};
 	struct task_future *named = NULL, *got;
-	unsigned s, lie;
+	unsigned s, lie, first, count;
 	struct pp_frame f;
 	const char *why;
 	int status;
@@ -129,6 +146,13 @@ static void op_frame(struct pp_cursor *in)
 		f.flags = PP_FRAME_F_FD;
 	f.u.learned.chunk = pp_cursor_u8(in) % PP_FRAME_LEARNED_CHUNKS;
 	f.u.result.status = status;
+	first = pp_cursor_u8(in) % 20;
+	count = pp_cursor_u8(in) % 20;
+	if (f.type == PP_FRAME_BULK_RESULT) {
+		f.payload.length = 0;
+		f.u.bulk.first = first;
+		f.u.bulk.count = count;
+	}
 	f.task_id =
 	    slots[s % (unsigned)pool.cfg.max_in_flight]
 		? pp_wire_id(slots[s % (unsigned)pool.cfg.max_in_flight]->id,
@@ -147,13 +171,33 @@ static void op_frame(struct pp_cursor *in)
 	}
 	why = pp_frame_check(&pool, &w, &f, &got);
 	switch (f.type) {
+	case PP_FRAME_BULK_RESULT:
+		/* The next range of a chunk on the worker, inside it; a
+		 * memfd output alone in its frame. */
+		ok = named && named->bulk && count >= 1 &&
+		     first == named->bulk->next &&
+		     first + count <= named->bulk->count &&
+		     (!(f.flags & PP_FRAME_F_FD) || count == 1);
+		FUZZ_CHECK(ok == (why == NULL));
+		FUZZ_CHECK(got == (ok ? named : NULL));
+		if (ok) {
+			named->bulk->next = first + count; /* as reported */
+			learned = 0;
+		}
+		break;
 	case PP_FRAME_RESULT:
 		ok = named && status_ok(status) &&
 		     f.payload.length <= pool.cfg.max_output_size &&
 		     (!(f.flags & PP_FRAME_F_FD) ||
 		      status == TASK_STATUS_COMPLETED ||
 		      status == TASK_STATUS_FAILED) &&
-		     (status != PP_WORKER_DEFERRED || credit > 0);
+		     (status != PP_WORKER_DEFERRED || credit > 0) &&
+		     /* a chunk only whole and unstarted */
+		     (!named->bulk ||
+		      ((status == TASK_STATUS_CANCELLED ||
+			status == PP_WORKER_DEFERRED) &&
+		       !f.payload.length && !(f.flags & PP_FRAME_F_FD) &&
+		       !named->bulk->next));
 		FUZZ_CHECK(ok == (why == NULL));
 		if (ok) {
 			FUZZ_CHECK(got == named);
@@ -178,6 +222,33 @@ static void op_frame(struct pp_cursor *in)
 	FUZZ_CHECK(w.defer_credit == credit);
 }
 
+/* An outcome in a chunk: only what an honest worker could write. */
+static void op_out(struct pp_cursor *in)
+{
+	struct pp_bulk_out e;
+	int by_fd;
+	bool ok;
+
+	memset(&e, 0, sizeof(e));
+	e.status = pp_cursor_u8(in);
+	if (e.status >= 200)
+		e.status = PP_WORKER_DEFERRED;
+	e.offset = pp_cursor_u16(in);
+	e.length = pp_cursor_u16(in);
+	by_fd = pp_cursor_u8(in) & 1;
+	if (e.offset & 0x8000) /* far outside, without overflow games */
+		e.offset = UINT64_MAX - (e.offset & 0x7fff);
+	ok = status_ok(e.status) && e.status != PP_WORKER_DEFERRED &&
+	     (!by_fd || (e.length && !e.offset)) &&
+	     (!e.length ||
+	      ((e.status == TASK_STATUS_COMPLETED ||
+		e.status == TASK_STATUS_FAILED) &&
+	       e.length <= pool.cfg.max_output_size &&
+	       (by_fd || (e.offset <= w.ch.peer_part_size &&
+			  e.length <= w.ch.peer_part_size - e.offset))));
+	FUZZ_CHECK(ok == (pp_bulk_out_check(&pool, &w, &e, by_fd) == NULL));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct pp_cursor in;
@@ -196,6 +267,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	pool.learn = a >> 7;
 	pool.cfg.max_output_size = (size_t)64 << (b % 8);
 	w.slots = slots;
+	/* The worker's arena part, for outputs' bounds. */
+	w.ch.base = arena;
+	w.ch.peer_part = arena;
+	w.ch.peer_part_size = (size_t)256 << (b >> 6);
 	while (pp_cursor_remaining(&in)) {
 		switch (pp_cursor_u8(&in) % OP_COUNT) {
 		case OP_PLACE:
@@ -206,6 +281,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		case OP_PUBLISH:
 			op_publish(&in);
+			break;
+		case OP_OUT:
+			op_out(&in);
 			break;
 		default:
 			op_frame(&in);

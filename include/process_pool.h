@@ -668,6 +668,121 @@ int pool_submit_task_sync(process_pool_t *pool, const task_desc_t *task,
  */
 int pool_set_span_hook(process_pool_t *pool, pool_span_hook_t hook,
 		       void *arg);
+/* ---- Map: one function over many inputs -------------------------------- */
+
+/* The outcome of one task of a map (24 bytes of the caller's array). */
+typedef struct pool_map_result {
+	void *output;	    /* malloc'd, the caller's once the map is done
+			     * (pool_map_results_free); NULL if none */
+	size_t output_size;
+	task_status_t status;
+	int return_code; /* the function's return value; for
+			  * SANDBOX_VIOLATION the syscall number */
+} pool_map_result_t;
+
+/*
+ * A map's input callback: point *data at task index's input and set
+ * *size (the bytes are copied before the next call, so a reused buffer
+ * is fine). Return 0, or non-zero to stop: the map is then refused
+ * (pool_map_start returns NULL with errno ECANCELED) before anything is
+ * queued. Called on the thread that starts the map, in index order.
+ */
+typedef int (*pool_map_input_fn)(size_t index, const void **data,
+				 size_t *size, void *arg);
+
+typedef struct pool_map_options {
+	/* Inputs from a callback instead of the inputs array (which must
+	 * then be NULL). */
+	pool_map_input_fn input_fn;
+	void *input_arg;
+	void *user_data; /* passed to every task, as at submit */
+	task_priority_t priority;
+	/* The deadline of the whole map, from the call: a task that has not
+	 * ended by then ends TIMEOUT (a running one has its worker killed).
+	 * 0: the pool's task_timeout; POOL_NO_TIMEOUT: none. */
+	int timeout_ms;
+	/* Tasks per chunk (one frame each way); 0: chosen by the pool
+	 * (up to 1024, so that every worker gets several chunks). */
+	size_t chunk_size;
+} pool_map_options_t;
+
+/* An opaque map in progress. */
+typedef struct pool_map pool_map_t;
+
+/*
+ * pool_map_start - run func over n inputs, in chunks of tasks that travel
+ * to a worker as one frame and come back as one; returns a handle to
+ * wait on, or NULL with errno set.
+ *
+ * Task i gets the input_size bytes at inputs + i * input_size (inputs
+ * NULL and input_size 0: every input empty), or what options->input_fn
+ * gives for i. Its outcome goes to results[i] (n entries, the caller's,
+ * written by the pool until the map is done: read them only after
+ * pool_map_wait returns 0). Outcomes are exact per task: a task that
+ * crashes its worker ends CRASHED; the tasks that shared the worker with
+ * it and had not finished are re-run alone if max_retries allows, as for
+ * any task (a worker's word on which task crashed it is never trusted).
+ * Outputs as from any task (larger ones as sealed memfds, mapped
+ * read-only). The whole map has one deadline
+ * (options->timeout_ms). No future is made per task.
+ *
+ * The inputs array is read until the map is done (not copied when
+ * queued); callback inputs are copied. options may be NULL (defaults:
+ * NORMAL priority, the pool's timeout, no user_data).
+ *
+ * Errors (NULL, errno): EINVAL (NULL pool, func or results, n 0, inputs
+ * NULL with input_size non-zero, both inputs and input_fn, a bad priority
+ * or timeout, a clean-room func outside the startup modules), EMSGSIZE
+ * (an input above max_input_size or a quarter of arena_size), EBADFD
+ * (the pool is not running), ENOMEM, ECANCELED (input_fn said stop).
+ * When the pool stops while the map is being queued, the tasks not
+ * queued end CANCELLED. The call may wait for room in the queue, as long
+ * as the pool runs. Thread-safe: any number of maps may run at once.
+ */
+pool_map_t *pool_map_start(process_pool_t *pool, task_func_t func,
+			   const void *inputs, size_t input_size, size_t n,
+			   pool_map_result_t *results,
+			   const pool_map_options_t *options);
+
+/*
+ * pool_map_wait - wait up to timeout_ms (< 0: no limit) for every task of
+ * the map to end. Returns 0 (results[] complete), POOL_ETIMEDOUT, or
+ * POOL_EINVAL. Thread-safe; several threads may wait.
+ */
+int pool_map_wait(pool_map_t *map, int timeout_ms);
+
+/*
+ * pool_map_cancel - end every task of the map that has not ended yet:
+ * queued ones CANCELLED without harming any worker, running ones
+ * CANCELLED with their worker killed and replaced. Tasks that had ended
+ * keep their outcome. Returns 0, POOL_ESTATE when every task had already
+ * ended, or POOL_EINVAL. Thread-safe; pool_map_wait still says when the
+ * outcomes are all written.
+ */
+int pool_map_cancel(pool_map_t *map);
+
+/*
+ * pool_map_destroy - release the handle: cancels the map if it is not
+ * done and waits until it is (results[] then complete). NULL is a no-op.
+ * The handle must not be used afterwards, nor concurrently.
+ */
+void pool_map_destroy(pool_map_t *map);
+
+/*
+ * pool_map - pool_map_start, then wait for every task: returns 0 with
+ * results[] complete, or pool_map_start's error as a POOL_E* code
+ * (POOL_EINVAL, POOL_EMSGSIZE, POOL_ESTATE, POOL_ENOMEM,
+ * POOL_ECANCELED). Thread-safe.
+ */
+int pool_map(process_pool_t *pool, task_func_t func, const void *inputs,
+	     size_t input_size, size_t n, pool_map_result_t *results,
+	     const pool_map_options_t *options);
+
+/*
+ * pool_map_results_free - release the outputs of n results (NULLs them).
+ * Call only once the map is done. NULL results is a no-op.
+ */
+void pool_map_results_free(pool_map_result_t *results, size_t n);
 
 /* ---- Futures ------------------------------------------------------------ */
 

@@ -13,6 +13,7 @@
  */
 #include "src/core/frame_check.h"
 
+#include "src/core/bulk.h"
 #include "src/core/pool_internal.h"
 
 /* The task a RESULT or LEARNED frame names, if it is on w. */
@@ -82,6 +83,12 @@ static const char *check_result(const struct process_pool *pool,
 		return "result for no task in flight";
 	if (!pp_status_from_worker_ok(status))
 		return "impossible task status";
+	/* A chunk comes back as a whole only unstarted: dropped after a
+	 * CANCEL or handed back. */
+	if (t->bulk &&
+	    ((status != TASK_STATUS_CANCELLED && status != PP_WORKER_DEFERRED) ||
+	     f->payload.length || (f->flags & PP_FRAME_F_FD) || t->bulk->next))
+		return "plain result for a started chunk";
 	if (f->payload.length > pool->cfg.max_output_size)
 		return "output larger than max_output_size";
 	/* Only a kept output may come as a memfd: any other would sit
@@ -99,6 +106,51 @@ static const char *check_result(const struct process_pool *pool,
 	return NULL;
 }
 
+/* A BULK_RESULT: the next range of a chunk on w, inside the chunk. */
+static const char *check_bulk_result(const struct process_pool *pool,
+				     struct pp_worker *w,
+				     const struct pp_frame *f,
+				     struct task_future **task)
+{
+	struct task_future *t = task_named(pool, w, f->task_id);
+	uint64_t end = (uint64_t)f->u.bulk.first + f->u.bulk.count;
+
+	if (!t || !t->bulk)
+		return "bulk result for no chunk in flight";
+	if (f->u.bulk.count == 0 || f->u.bulk.first != t->bulk->next ||
+	    end > t->bulk->count)
+		return "bulk result range out of order or out of the chunk";
+	/* A memfd output comes with a frame of its own. */
+	if ((f->flags & PP_FRAME_F_FD) && f->u.bulk.count != 1)
+		return "memfd output for more than one task of a chunk";
+	w->learned_frames = 0;
+	*task = t;
+	return NULL;
+}
+
+const char *pp_bulk_out_check(const struct process_pool *pool,
+			      const struct pp_worker *w,
+			      const struct pp_bulk_out *e, int by_fd)
+{
+	struct pp_payload_ref ref = {e->offset, e->length};
+
+	if (!pp_status_from_worker_ok(e->status) ||
+	    e->status == PP_WORKER_DEFERRED)
+		return "impossible task status in a chunk";
+	if (by_fd && (!e->length || e->offset))
+		return "memfd output of a chunk without its size";
+	if (!e->length)
+		return NULL;
+	if (e->status != TASK_STATUS_COMPLETED &&
+	    e->status != TASK_STATUS_FAILED)
+		return "chunk output with a status that keeps none";
+	if (e->length > pool->cfg.max_output_size)
+		return "chunk output larger than max_output_size";
+	if (!by_fd && !pp_channel_peer_payload(&w->ch, &ref))
+		return "chunk output outside the arena";
+	return NULL;
+}
+
 const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
 			   const struct pp_frame *f, struct task_future **task)
 {
@@ -106,6 +158,8 @@ const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
 	switch (f->type) {
 	case PP_FRAME_RESULT:
 		return check_result(pool, w, f, task);
+	case PP_FRAME_BULK_RESULT:
+		return check_bulk_result(pool, w, f, task);
 	case PP_FRAME_LEARNED:
 		if (!pool->learn)
 			return "LEARNED frame from a worker that does not "

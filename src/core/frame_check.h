@@ -26,6 +26,19 @@ struct task_future;
 const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
 			   const struct pp_frame *f, struct task_future **task);
 
+/*
+ * pp_bulk_out_check - whether an honest worker w could have written
+ * outcome e (read once by the caller) of a task in a chunk: a status a
+ * worker may report for a started task, and an output only with a status
+ * that keeps one, within max_output_size and the worker's arena part
+ * (by_fd: a memfd of e->length bytes, offset 0, announced by a
+ * BULK_RESULT with PP_FRAME_F_FD). NULL, or the violation.
+ */
+struct pp_bulk_out;
+const char *pp_bulk_out_check(const struct process_pool *pool,
+			      const struct pp_worker *w,
+			      const struct pp_bulk_out *e, int by_fd);
+
 /* pp_frame_note_waiting - the parent stored waiting in w's
  * PP_WORD_WAITING_PRIO word: the tasks on w it may now hand back. */
 void pp_frame_note_waiting(const struct process_pool *pool, struct pp_worker *w,

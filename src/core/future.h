@@ -28,6 +28,7 @@ extern "C" {
 #define PP_INLINE_INPUT 64
 
 struct pp_worker;
+struct pp_bulk;
 
 struct task_future {
 	/* Set at submit, read-only afterwards. */
@@ -61,6 +62,10 @@ struct task_future {
 			* worker has not yet acknowledged, or 0 */
 	int deferrals;
 	int heap_index; /* deadline heap slot, -1 if none */
+	struct pp_bulk *bulk;	   /* a chunk of tasks (bulk.h), or NULL */
+	struct task_future *chunk; /* the chunk this task travels in, or
+				    * NULL (supervisor) */
+	uint32_t chunk_index;	   /* its index there */
 	unsigned char input_inline[PP_INLINE_INPUT];
 	/* Shared between threads. */
 	_Atomic uint32_t refs;

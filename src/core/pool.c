@@ -14,6 +14,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "src/core/bulk.h"
 #include "src/core/clock.h"
 #include "sandbox/confine.h"
 #include "src/core/future_cache.h"
@@ -812,32 +813,34 @@ static size_t reserve_queue(struct process_pool *pool, size_t want)
 #define CHAIN_MAX 256
 
 /* Hands the chain out[from..to) (NULL entries skipped, linked through
- * next) to the supervisor; 0, or POOL_EAGAIN with those futures gone. */
+ * next) to the supervisor, runs of like tasks as bulk chunks of up to
+ * want (bulk.h); 0, or POOL_EAGAIN with those futures gone. */
 static int hand_over(struct process_pool *pool, task_future_t **out,
-		     size_t from, size_t to, size_t n)
+		     const task_desc_t *tasks, const uint64_t *refs,
+		     size_t from, size_t to, size_t n, size_t want)
 {
-	struct task_future *head = NULL, *tail = NULL;
-	size_t i;
+	struct task_future *head, *c, *next;
+	size_t i, entries;
 
-	for (i = from; i < to; i++) {
-		if (!out[i])
-			continue;
-		out[i]->next = NULL;
-		if (tail)
-			tail->next = out[i];
-		else
-			head = out[i];
-		tail = out[i];
-	}
+	head = pp_bulk_chain(pool, out, tasks, refs, from, to, want, &entries);
 	if (!head)
 		return 0;
+	/* A chunk takes one entry of the queue: the rest of its room goes
+	 * back. */
+	if (entries < n)
+		atomic_fetch_sub(&pool->queued, n - entries);
 	/* Counted before they are visible, as in enqueue_task. */
 	atomic_fetch_add(&pool->submitted, n);
 	if (pp_mpmc_push(pool->incoming, head)) {
 		/* Cannot happen: the queue holds queue_size entries and each
 		 * entry carries at least one reserved task. */
 		atomic_fetch_sub(&pool->submitted, n);
-		atomic_fetch_sub(&pool->queued, n);
+		atomic_fetch_sub(&pool->queued, entries);
+		for (c = head; c; c = next) {
+			next = c->next;
+			if (c->bulk)
+				pp_future_put(c);
+		}
 		for (i = from; i < to; i++) {
 			if (out[i]) {
 				pp_future_put(out[i]);
@@ -867,6 +870,8 @@ static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 	       from = 0;
 	uint64_t id = atomic_fetch_add(&pool->next_id, room) + 1;
 	int64_t now = pp_now_ns(); /* one submit time for the whole batch */
+	/* Chunks small enough that every worker gets some. */
+	size_t want = count / (2 * (size_t)pool->cfg.max_workers);
 	int err;
 
 	*last = room < count ? POOL_EAGAIN : 0;
@@ -883,7 +888,8 @@ static size_t submit_chain(struct process_pool *pool, const task_desc_t *tasks,
 			made++;
 		}
 		if (made == CHAIN_MAX || i + 1 == room) {
-			err = hand_over(pool, out, from, i + 1, made);
+			err = hand_over(pool, out, tasks, refs, from, i + 1,
+					made, want > CHAIN_MAX ? CHAIN_MAX : want);
 			if (err) {
 				/* Give back the room not used, and stop. */
 				atomic_fetch_sub(&pool->queued, room - i - 1);
@@ -956,6 +962,21 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 	}
 	errno = last ? to_errno(last) : 0;
 	return out;
+}
+
+int pp_pool_enter(struct process_pool *pool)
+{
+	return enter(pool);
+}
+
+void pp_pool_leave(struct process_pool *pool)
+{
+	leave(pool);
+}
+
+size_t pp_pool_reserve(struct process_pool *pool, size_t want)
+{
+	return reserve_queue(pool, want);
 }
 
 /* ---- futures needing the pool --------------------------------------- */

@@ -177,6 +177,8 @@ struct process_pool {
 	_Atomic uint64_t submitted;
 	_Atomic uint64_t retried;
 	_Atomic uint64_t loops; /* supervisor loop turns */
+	_Atomic uint64_t map_cancels; /* pool_map_cancel calls (bulk.h) */
+	uint64_t map_cancels_seen;    /* supervisor: those it has acted on */
 	/* For pool_health (written by the supervisor). */
 	_Atomic int64_t backoff_until_ns;  /* respawns held back until */
 	_Atomic int spawn_failing;	   /* the last spawn failed */
@@ -216,6 +218,10 @@ void *pp_supervisor_main(void *pool);
 void pp_supervisor_wake(struct process_pool *pool);
 /* pp_supervisor_spawn - start a worker in the empty slot w (restart.c) */
 int pp_supervisor_spawn(struct process_pool *pool, struct pp_worker *w);
+
+/* supervisor.c, for bulk.c: t goes back to its queue, in id order (a
+ * re-run). */
+void pp_requeue(struct process_pool *pool, struct task_future *t);
 
 /* supervisor.c, shared with the direct lane */
 int pp_status_from_worker_ok(int status);
@@ -312,6 +318,12 @@ void pp_worker_output_finish(struct process_pool *pool, struct pp_worker *w);
  * (0: none): the config's, or the slot's own (see resolve_ids). */
 void pp_worker_ids(const struct process_pool *pool, int index, unsigned *uid,
 		   unsigned *gid);
+
+/* pool.c, for map.c: a submit call's entry and exit (pool running), and
+ * room for up to want entries in the queue (how many fit). */
+int pp_pool_enter(struct process_pool *pool);
+void pp_pool_leave(struct process_pool *pool);
+size_t pp_pool_reserve(struct process_pool *pool, size_t want);
 
 /* config.c */
 int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,

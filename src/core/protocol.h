@@ -45,4 +45,62 @@ static inline uint32_t pp_running_word(uint64_t wire)
 	return (uint32_t)wire + 1;
 }
 
+/*
+ * A bulk chunk (PP_FRAME_BULK): many tasks of one function in one frame.
+ * Its payload is one region in the parent's part of the arena:
+ *
+ *   struct pp_bulk_head              counts and progress
+ *   struct pp_bulk_in  in[count]     each input: offset from the region's
+ *                                    start, length (parent)
+ *   uint8_t            skip[count]   1: do not start this task (parent)
+ *   input bytes, each 16-aligned
+ *   struct pp_bulk_out out[count]    each outcome (worker), at out_offset
+ *
+ * The parent writes count, out_offset, the inputs and skip (the region up
+ * to out_offset is its copy of a private image, which it never reads
+ * back); the worker writes started, done and out[]. A worker runs the tasks in order: before task i it
+ * stores started = i + 1, then reads cancel and skip[i]; after it, it
+ * fills out[i] and stores done = i + 1. It reports finished tasks with
+ * PP_FRAME_BULK_RESULT frames that cover consecutive ranges, from the
+ * first, whose outputs lie in its own part of the arena.
+ *
+ * The parent reads nothing of this without a check (frame_check.c):
+ * ranges, statuses, output references and done are the worker's words.
+ * Of a worker that died, the outcomes before done are taken as results
+ * (as any frame it sent before it died), and the tasks from done on each
+ * pay a re-run as tasks on a dead worker do: done says how far it got,
+ * never whom to blame.
+ */
+struct pp_bulk_head {
+	uint32_t count;	  /* parent: tasks in the chunk */
+	uint32_t cancel;  /* parent: 1: start no more of them */
+	uint32_t started; /* worker: 1 + the task it is starting */
+	uint32_t done;	  /* worker: tasks whose out[] is filled */
+	uint32_t out_offset; /* parent: where out[] starts, 8-aligned */
+	uint32_t reserved[11];
+};
+
+struct pp_bulk_in {
+	uint32_t offset; /* from the region's start */
+	uint32_t length;
+};
+
+struct pp_bulk_out {
+	int32_t status;	     /* task_status_t a worker may report */
+	int32_t return_code; /* the task function's, or the syscall */
+	uint64_t offset;     /* output in the worker's part */
+	uint64_t length;
+};
+
+/* Tasks in one chunk at most: the skip bytes and the 32-bit offsets
+ * stay small, and a frame's range fits its fields. */
+#define PP_BULK_MAX 4096u
+
+/* Bytes of a chunk's region before its input bytes. */
+static inline uint64_t pp_bulk_layout_size(uint32_t count)
+{
+	return sizeof(struct pp_bulk_head) +
+	       (uint64_t)count * (sizeof(struct pp_bulk_in) + 1);
+}
+
 #endif /* PP_CORE_PROTOCOL_H */

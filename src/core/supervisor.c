@@ -25,6 +25,7 @@
 #include "sandbox/confine.h"
 #include "src/core/probes.h"
 #include "src/core/trace.h"
+#include "src/core/bulk.h"
 #include "src/core/clock.h"
 #include "src/core/output_map.h"
 #include "src/ipc/fd_payload.h"
@@ -223,6 +224,10 @@ int pp_resolve_at(struct process_pool *pool, struct task_future *t,
 		  task_status_t status, int rc, void *out, size_t out_size,
 		  int sig, const char *detail, int64_t now)
 {
+	if (t->bulk) { /* a chunk: each of its tasks ends so */
+		pp_output_free(out);
+		return pp_bulk_resolve(pool, t, status, rc, sig, detail, now);
+	}
 	if (!pp_future_claim(t)) {
 		pp_output_free(out);
 		return 0;
@@ -347,7 +352,7 @@ static void stop_on_worker(struct process_pool *pool, struct task_future *t,
 		protocol_violation(pool, w, pp_channel_violation_str(&w->ch));
 		return;
 	}
-	if (running_on(w, t)) {
+	if (t->bulk ? pp_bulk_stop(w, t) : running_on(w, t)) {
 		/* Graceful first, when asked: a signal the task may catch,
 		 * then the kill at the stop check if it is still there. */
 		if (reason == TASK_STATUS_TIMEOUT && pool->cfg.timeout_signal &&
@@ -676,6 +681,28 @@ static void on_result(struct process_pool *pool, struct pp_worker *w,
 	finish(pool, t);
 }
 
+/* A BULK_RESULT f for chunk t, accepted by pp_frame_check. */
+static void on_bulk_result(struct process_pool *pool, struct pp_worker *w,
+			   struct task_future *t, const struct pp_frame *f,
+			   int64_t now)
+{
+	int gone;
+	const char *why = pp_bulk_report(pool, w, t, f, now, &gone);
+
+	if (why) {
+		protocol_violation(pool, w, why);
+		return;
+	}
+	w->tasks_done += f->u.bulk.count;
+	atomic_store_explicit(&w->info_done, w->tasks_done,
+			      memory_order_relaxed);
+	pp_learn_task_done(pool, w, t->id);
+	if (gone) {
+		pp_worker_unslot(w, t);
+		finish(pool, t);
+	}
+}
+
 static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 {
 	struct resolved_batch batch;
@@ -703,6 +730,8 @@ static void drain_worker(struct process_pool *pool, struct pp_worker *w)
 			pp_learn_frame(pool, w, &f);
 		else if (f.type == PP_FRAME_RESULT)
 			on_result(pool, w, t, &f, now, &batch);
+		else if (f.type == PP_FRAME_BULK_RESULT)
+			on_bulk_result(pool, w, t, &f, now);
 		if (w->state == PP_WORKER_DYING) {
 			publish_batch(pool, &batch);
 			return;
@@ -774,6 +803,10 @@ static void settle_orphan(struct process_pool *pool, struct pp_worker *w,
 {
 	char detail[sizeof(t->result.detail)];
 
+	if (t->bulk) {
+		pp_bulk_orphan(pool, w, t, shared, cause, sig, how, final);
+		return;
+	}
 	pp_worker_unslot(w, t);
 	if (pp_future_is_done(t)) {
 		finish(pool, t);
@@ -1048,8 +1081,9 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 		if (err)
 			return err;
 	} else if (t->input_size) {
-		int err =
-		    pp_channel_alloc(&w->ch, t->input_size, &t->arena_in, &dst);
+		/* A chunk's region has room for the outcomes after it. */
+		size_t room = t->bulk ? pp_bulk_region_size(t) : t->input_size;
+		int err = pp_channel_alloc(&w->ch, room, &t->arena_in, &dst);
 		if (err)
 			return err;
 		memcpy(dst, t->input, t->input_size);
@@ -1069,7 +1103,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	w->suspects += t->suspect ? 1u : 0u;
 	pp_frame_note_placed(pool, w, prio);
 	memset(f, 0, sizeof(*f));
-	f->type = PP_FRAME_SUBMIT;
+	f->type = t->bulk ? PP_FRAME_BULK : PP_FRAME_SUBMIT;
 	/* The worker orders by the aged priority, as the parent does. */
 	f->flags = (uint16_t)(prio << PP_FRAME_F_PRIO_SHIFT);
 	f->task_id = pp_wire_id(t->id, t->slot);
@@ -1136,7 +1170,8 @@ static void dispatch(struct process_pool *pool)
 		if (!q)
 			break;
 		t = q->head;
-		if (pp_future_is_done(t)) {
+		if ((t->bulk && pp_bulk_dropped(pool, t)) ||
+		    pp_future_is_done(t)) {
 			fifo_pop(q);
 			leave_queue(pool, t);
 			finish(pool, t);
@@ -1205,18 +1240,56 @@ static void take_incoming(struct process_pool *pool)
 			atomic_fetch_add(&pool->depth[i], added[i]);
 }
 
+/* Chunks of cancelled maps, queued or on a worker, end now. */
+static void take_map_cancels(struct process_pool *pool)
+{
+	uint64_t n = atomic_load(&pool->map_cancels);
+	struct task_future *t;
+	int i, s;
+
+	if (n == pool->map_cancels_seen)
+		return;
+	pool->map_cancels_seen = n;
+	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
+		for (t = pool->pending[i].head; t; t = t->next)
+			pp_bulk_dropped(pool, t); /* skipped at dispatch */
+	for (i = 0; i < pool->cfg.max_workers; i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		for (s = 0; w->slots && s < pool->cfg.max_in_flight; s++) {
+			t = w->slots[s];
+			if (t && pp_bulk_dropped(pool, t))
+				stop_on_worker(pool, t, TASK_STATUS_CANCELLED);
+		}
+	}
+}
+
 static void take_cancels(struct process_pool *pool)
 {
 	void *item;
 
 	while (pp_mpmc_pop(pool->cancels, &item) == 0) {
 		struct task_future *t = item;
+		struct pp_worker *w;
 
 		if (t->worker)
 			stop_on_worker(pool, t, TASK_STATUS_CANCELLED);
+		else if (t->chunk && (w = pp_bulk_cancel_task(pool, t)))
+			kill_worker(pool, w, TASK_STATUS_CANCELLED,
+				    "task stopped while running");
 		pp_future_put(t); /* the reference pool_future_cancel took */
 	}
+	take_map_cancels(pool);
 }
+
+void pp_requeue(struct process_pool *pool, struct task_future *t)
+{
+	if (t->deadline_ns && t->heap_index < 0)
+		pp_deadline_add(&pool->deadlines, t);
+	atomic_fetch_add(&pool->queued, 1);
+	enqueue(pool, t, 1);
+}
+
 
 static void expire_deadlines(struct process_pool *pool, int64_t now)
 {
@@ -1675,6 +1748,9 @@ static void cancel_everything(struct process_pool *pool)
 			t = w->slots ? w->slots[s] : NULL;
 			if (!t)
 				continue;
+			/* A chunk's worker starts none of the rest. */
+			if (t->bulk && usable(w))
+				pp_bulk_stop(w, t);
 			pp_resolve(pool, t, TASK_STATUS_CANCELLED, 0, NULL, 0,
 				   0, "pool stopped");
 			pp_worker_unslot(w, t);

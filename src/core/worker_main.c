@@ -93,6 +93,7 @@ static struct worker_state *current_worker;
 static void *current_output;
 static struct pp_payload_ref current_output_ref;
 static int current_output_fd = -1;
+static int bulk_running; /* the task running now is in a bulk chunk */
 
 /* Outputs larger than the arena go as sealed memfds (see worker.c,
  * pp_worker_input_by_fd, for why not smaller ones). */
@@ -150,6 +151,7 @@ static int output_memfd_copy(const void *src, size_t size)
 }
 
 static void release_acked(struct worker_state *ws);
+static void *bulk_output_alloc(size_t size);
 
 /*
  * Output space for size bytes. Earlier results' outputs hold space until
@@ -186,6 +188,8 @@ void *pool_output_alloc(size_t size)
 	if (!current_worker || current_output || size == 0 ||
 	    size > current_worker->max_output)
 		return NULL;
+	if (bulk_running && !output_by_fd(current_worker, size))
+		return bulk_output_alloc(size);
 	if (output_by_fd(current_worker, size)) {
 		current_output_fd = output_memfd(size, &p);
 		if (current_output_fd < 0)
@@ -356,6 +360,7 @@ static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
 
 	switch (f->type) {
 	case PP_FRAME_SUBMIT:
+	case PP_FRAME_BULK:
 		prio =
 		    (f->flags & PP_FRAME_F_PRIO_MASK) >> PP_FRAME_F_PRIO_SHIFT;
 		q = &ws->q[prio];
@@ -584,6 +589,8 @@ static task_func_t task_function(const struct worker_state *ws, uint64_t ref)
 	return (task_func_t)pp_modules_resolve(ws->modules, ref);
 }
 
+static void run_bulk(struct worker_state *ws, struct local_task *t);
+
 static void run_one(struct worker_state *ws, struct local_task *t)
 {
 	const struct pp_frame *f = &t->f;
@@ -596,6 +603,10 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	size_t out_size = 0;
 	int rc, status, out_fd;
 
+	if (f->type == PP_FRAME_BULK) {
+		run_bulk(ws, t);
+		return;
+	}
 	if (!func) {
 		drop_input(t);
 		memset(&ref, 0, sizeof(ref));
@@ -637,6 +648,292 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	if (__fpending(stdout))
 		fflush(stdout);
 	send_result_fd(ws, f->task_id, status, rc, ref, out_fd);
+}
+
+
+/* ---- bulk chunks (protocol.h: struct pp_bulk_head) ------------------- */
+
+/* Outputs of a chunk's tasks are packed into blocks of this size (or one
+ * output's size when larger): one arena allocation, freed by one ack,
+ * for many results. */
+#define BULK_BLOCK ((size_t)64 << 10)
+
+struct bulk_run {
+	struct worker_state *ws;
+	uint64_t wire;
+	struct pp_bulk_head *head;
+	struct pp_bulk_out *out;
+	uint32_t first; /* first task not yet reported */
+	struct pp_payload_ref block; /* output space of unreported tasks */
+	unsigned char *block_ptr;
+	size_t used;
+	size_t reserved; /* pool_output_alloc's, at block_ptr + used */
+};
+
+static struct bulk_run *bulk_now;
+
+static size_t align16(size_t n)
+{
+	return (n + 15) & ~(size_t)15;
+}
+
+/* Reports tasks first..upto-1 with one frame; their output block goes
+ * with them and is freed when the parent has consumed it. */
+static void bulk_report(struct bulk_run *br, uint32_t upto)
+{
+	struct worker_state *ws = br->ws;
+	struct pp_frame r;
+
+	if (upto == br->first)
+		return;
+	if (learning)
+		send_learned(ws, br->wire);
+	memset(&r, 0, sizeof(r));
+	r.type = PP_FRAME_BULK_RESULT;
+	r.task_id = br->wire;
+	r.u.bulk.first = br->first;
+	r.u.bulk.count = upto - br->first;
+	if (br->block.length) {
+		while (ws->nout == OUTPUTS_MAX) {
+			release_acked(ws);
+			sched_yield();
+		}
+		ws->outputs[ws->nout].seq = ws->ch.tx_seq;
+		ws->outputs[ws->nout].ref = br->block;
+		ws->nout++;
+	}
+	memset(&br->block, 0, sizeof(br->block));
+	br->block_ptr = NULL;
+	br->used = 0;
+	send_frame(ws, &r);
+	br->first = upto;
+}
+
+/*
+ * Task i's output is the sealed memfd fd: the tasks before it are
+ * reported, then the fd goes on the socket and a frame of its own names
+ * it. Only then is done stored past i, so the parent never takes an
+ * outcome whose fd is not on its way.
+ */
+static void bulk_send_fd(struct bulk_run *br, uint32_t i, int fd)
+{
+	struct pp_frame r;
+
+	bulk_report(br, i);
+	send_output_fd(br->ws, br->wire, fd);
+	memset(&r, 0, sizeof(r));
+	r.type = PP_FRAME_BULK_RESULT;
+	r.flags = PP_FRAME_F_FD;
+	r.task_id = br->wire;
+	r.u.bulk.first = i;
+	r.u.bulk.count = 1;
+	send_frame(br->ws, &r);
+	br->first = i + 1;
+}
+
+/* Room for size bytes at block_ptr + used, for the task now running
+ * (index i): a full block is reported with the tasks before i. */
+static void *bulk_space(struct bulk_run *br, uint32_t i, size_t size)
+{
+	struct worker_state *ws = br->ws;
+	size_t want = size > BULK_BLOCK ? size : BULK_BLOCK;
+	void *p;
+
+	if (br->block_ptr && br->used + size <= br->block.length)
+		return br->block_ptr + br->used;
+	if (size > ws->ch.own.size)
+		return NULL; /* never fits: no memfd path in a chunk */
+	if (want > ws->ch.own.size / 2 && size <= ws->ch.own.size / 2)
+		want = ws->ch.own.size / 2;
+	if (br->block_ptr && br->used == 0) {
+		pp_channel_free(&ws->ch, &br->block);
+		memset(&br->block, 0, sizeof(br->block));
+		br->block_ptr = NULL;
+	}
+	bulk_report(br, i);
+	if (alloc_output(ws, want, &br->block, &p) &&
+	    (want == size || alloc_output(ws, size, &br->block, &p))) {
+		memset(&br->block, 0, sizeof(br->block));
+		return NULL;
+	}
+	br->block_ptr = p;
+	br->used = 0;
+	return p;
+}
+
+static void *bulk_output_alloc(size_t size)
+{
+	struct bulk_run *br = bulk_now;
+	uint32_t i = __atomic_load_n(&br->head->started, __ATOMIC_RELAXED) - 1;
+	void *p = bulk_space(br, i, size);
+
+	if (!p)
+		return NULL;
+	current_output = p;
+	br->reserved = size;
+	return p;
+}
+
+/* Places task i's output in the current block, or (larger than the
+ * arena's part) in a memfd, *fd, sent on its own; the status to report
+ * (0: as the function said, REJECTED: no room). */
+static int bulk_place(struct bulk_run *br, uint32_t i, void *o, size_t size,
+		      struct pp_bulk_out *e, int *fd)
+{
+	int own = o && o == current_output;
+	void *dst;
+
+	e->offset = e->length = 0;
+	*fd = -1;
+	if (current_output_fd >= 0) { /* pool_output_alloc's memfd */
+		struct pp_payload_ref ref;
+		int status;
+
+		if (own) {
+			status = place_output(br->ws, o, size, &ref, fd);
+			e->length = ref.length;
+			return status;
+		}
+		munmap(current_output, (size_t)current_output_ref.length);
+		close(current_output_fd);
+		current_output_fd = -1;
+		current_output = NULL;
+		own = 0;
+	}
+	if (o && size && size <= br->ws->max_output &&
+	    output_by_fd(br->ws, size)) {
+		*fd = output_memfd_copy(o, size);
+		free(o);
+		if (*fd < 0)
+			return TASK_STATUS_REJECTED;
+		e->length = size;
+		return 0;
+	}
+	if (own && size > br->reserved)
+		return TASK_STATUS_REJECTED;
+	if (!o || size == 0) {
+		if (!own)
+			free(o);
+		return 0;
+	}
+	if (size > br->ws->max_output) {
+		if (!own)
+			free(o);
+		return TASK_STATUS_REJECTED;
+	}
+	if (!own) {
+		dst = bulk_space(br, i, size);
+		if (!dst) {
+			free(o);
+			return TASK_STATUS_REJECTED;
+		}
+		memcpy(dst, o, size);
+		free(o);
+	}
+	e->offset = br->block.offset + br->used;
+	e->length = size;
+	br->used += align16(size);
+	if (br->used > br->block.length)
+		br->used = br->block.length;
+	return 0;
+}
+
+/*
+ * Runs a chunk's tasks in order. The region is the parent's: a region
+ * that does not check out means the two sides disagree, so stop and be
+ * replaced.
+ */
+static void run_bulk(struct worker_state *ws, struct local_task *t)
+{
+	const struct pp_frame *f = &t->f;
+	unsigned char *region = (unsigned char *)pp_channel_peer_payload(
+	    &ws->ch, &f->payload);
+	task_func_t func = task_function(ws, f->u.submit.func);
+	size_t len = (size_t)f->payload.length;
+	void *ud = (void *)(uintptr_t)f->u.submit.user_data;
+	struct bulk_run br;
+	const struct pp_bulk_in *in;
+	const uint8_t *skip;
+	uint32_t count, i;
+
+	if (!region || len < sizeof(struct pp_bulk_head))
+		_exit(10);
+	memset(&br, 0, sizeof(br));
+	br.ws = ws;
+	br.wire = f->task_id;
+	br.head = (struct pp_bulk_head *)(void *)region;
+	count = br.head->count;
+	if (count == 0 || count > PP_BULK_MAX ||
+	    pp_bulk_layout_size(count) > len ||
+	    br.head->out_offset < pp_bulk_layout_size(count) ||
+	    br.head->out_offset % 8 ||
+	    br.head->out_offset +
+		    (uint64_t)count * sizeof(struct pp_bulk_out) >
+		len)
+		_exit(10);
+	in = (const struct pp_bulk_in *)(void *)(br.head + 1);
+	skip = (const uint8_t *)(in + count);
+	br.out = (struct pp_bulk_out *)(void *)(region + br.head->out_offset);
+	for (i = 0; i < count; i++) {
+		struct pp_bulk_out e = {0, 0, 0, 0};
+		uint32_t off = in[i].offset, n = in[i].length;
+		void *o = NULL;
+		size_t o_size = 0;
+		int status, fd = -1;
+
+		/* Announced before the look at cancel and skip: the parent
+		 * stores those, then reads this (see bulk.c). */
+		__atomic_store_n(&br.head->started, i + 1, __ATOMIC_SEQ_CST);
+		if (__atomic_load_n(&br.head->cancel, __ATOMIC_SEQ_CST) ||
+		    __atomic_load_n(&skip[i], __ATOMIC_SEQ_CST)) {
+			e.status = TASK_STATUS_CANCELLED;
+			goto next;
+		}
+		if (!func) {
+			e.status = TASK_STATUS_REJECTED;
+			e.return_code = PP_REJECT_NO_FUNC;
+			goto next;
+		}
+		if ((uint64_t)off + n > len)
+			_exit(10);
+		current_worker = ws;
+		current_output = NULL;
+		bulk_running = 1;
+		bulk_now = &br;
+		e.return_code = func(n ? region + off : NULL, n, &o, &o_size,
+				     ud);
+		current_worker = NULL;
+		bulk_running = 0;
+		status = bulk_place(&br, i, o, o_size, &e, &fd);
+		current_output = NULL;
+		br.reserved = 0;
+		e.status = status ? status
+			   : e.return_code == 0 ? TASK_STATUS_COMPLETED
+						: TASK_STATUS_FAILED;
+		if (pp_channel_word_load(&ws->ch, PP_WORD_VIOLATION)) {
+			if (fd >= 0)
+				close(fd);
+			fd = -1;
+			e.offset = e.length = 0; /* its block space stays */
+			e.status = TASK_STATUS_SANDBOX_VIOLATION;
+			e.return_code = (int)pp_channel_word_load(
+					    &ws->ch, PP_WORD_VIOLATION) -
+					1;
+			pp_channel_word_store(&ws->ch, PP_WORD_VIOLATION, 0);
+		}
+		if (__fpending(stdout))
+			fflush(stdout);
+	next:
+		br.out[i] = e;
+		if (fd >= 0)
+			bulk_send_fd(&br, i, fd);
+		__atomic_store_n(&br.head->done, i + 1, __ATOMIC_RELEASE);
+	}
+	pp_channel_word_store(&ws->ch, PP_WORD_RUNNING, 0);
+	bulk_report(&br, count);
+	if (br.block_ptr) /* reserved, never used */
+		pp_channel_free(&ws->ch, &br.block);
+	bulk_now = NULL;
 }
 
 /*

@@ -388,7 +388,8 @@ static int check_frame(struct pp_channel *ch, const struct pp_frame *f)
 	if ((f->flags & PP_FRAME_F_FD) && f->payload.offset != 0)
 		return violate(ch, PP_CHANNEL_BAD_PAYLOAD, 0);
 	if (!(f->flags & (PP_FRAME_F_INLINE | PP_FRAME_F_FD)) &&
-	    (f->type == PP_FRAME_SUBMIT || f->type == PP_FRAME_RESULT) &&
+	    (f->type == PP_FRAME_SUBMIT || f->type == PP_FRAME_RESULT ||
+	     f->type == PP_FRAME_BULK) &&
 	    !pp_range_ok(f->payload.offset, f->payload.length,
 			 ch->peer_part_size))
 		return violate(ch, PP_CHANNEL_BAD_PAYLOAD, 0);

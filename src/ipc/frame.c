@@ -22,6 +22,8 @@ static const struct frame_kind kinds[PP_FRAME_TYPE_MAX + 1] = {
     [PP_FRAME_HELLO] = {"HELLO", 8, 1, 0},
     [PP_FRAME_SHUTDOWN] = {"SHUTDOWN", 0, 0, 0},
     [PP_FRAME_LEARNED] = {"LEARNED", 8 + PP_FRAME_LEARNED_BYTES, 1, 0},
+    [PP_FRAME_BULK] = {"BULK", 32, 0, 0},
+    [PP_FRAME_BULK_RESULT] = {"BULK_RESULT", 8, 1, 0},
 };
 
 static const struct frame_kind *kind_of(unsigned type)
@@ -50,16 +52,18 @@ static int has_payload(unsigned type)
 	return type == PP_FRAME_SUBMIT || type == PP_FRAME_RESULT;
 }
 
-/* Known bits only, and the priority bits only on SUBMIT. */
+/* Known bits only, and the priority bits only on SUBMIT and BULK. */
 static int flags_ok(unsigned type, unsigned flags)
 {
 	if (flags & ~PP_FRAME_F_KNOWN)
 		return 0;
 	if ((flags & PP_FRAME_F_FD) &&
-	    ((type != PP_FRAME_SUBMIT && type != PP_FRAME_RESULT) ||
+	    ((type != PP_FRAME_SUBMIT && type != PP_FRAME_RESULT &&
+	      type != PP_FRAME_BULK_RESULT) ||
 	     (flags & PP_FRAME_F_INLINE)))
 		return 0;
-	return type == PP_FRAME_SUBMIT || !(flags & PP_FRAME_F_PRIO_MASK);
+	return type == PP_FRAME_SUBMIT || type == PP_FRAME_BULK ||
+	       !(flags & PP_FRAME_F_PRIO_MASK);
 }
 
 size_t pp_frame_encoded_size(const struct pp_frame *f)
@@ -74,6 +78,8 @@ size_t pp_frame_encoded_size(const struct pp_frame *f)
 		return 0;
 	if (f->type == PP_FRAME_LEARNED &&
 	    f->u.learned.chunk >= PP_FRAME_LEARNED_CHUNKS)
+		return 0;
+	if (f->type == PP_FRAME_BULK_RESULT && f->u.bulk.count == 0)
 		return 0;
 	size = PP_FRAME_HEADER_SIZE + (size_t)k->body_size;
 	if (f->flags & PP_FRAME_F_INLINE) {
@@ -92,6 +98,7 @@ static void encode_body(struct pp_writer *w, const struct pp_frame *f)
 {
 	switch (f->type) {
 	case PP_FRAME_SUBMIT:
+	case PP_FRAME_BULK:
 		pp_writer_u64(w, f->u.submit.func);
 		pp_writer_u64(w, f->u.submit.user_data);
 		pp_writer_u64(w, f->payload.offset);
@@ -115,6 +122,10 @@ static void encode_body(struct pp_writer *w, const struct pp_frame *f)
 		pp_writer_u32(w, f->u.learned.chunk);
 		pp_writer_u32(w, 0); /* reserved */
 		pp_writer_bytes(w, f->u.learned.bits, PP_FRAME_LEARNED_BYTES);
+		break;
+	case PP_FRAME_BULK_RESULT:
+		pp_writer_u32(w, f->u.bulk.first);
+		pp_writer_u32(w, f->u.bulk.count);
 		break;
 	default:
 		break;
@@ -170,6 +181,7 @@ static int decode_body(struct pp_cursor *c, struct pp_frame *f)
 {
 	switch (f->type) {
 	case PP_FRAME_SUBMIT:
+	case PP_FRAME_BULK:
 		f->u.submit.func = pp_cursor_u64(c);
 		f->u.submit.user_data = pp_cursor_u64(c);
 		f->payload.offset = pp_cursor_u64(c);
@@ -192,6 +204,14 @@ static int decode_body(struct pp_cursor *c, struct pp_frame *f)
 		break;
 	case PP_FRAME_LEARNED:
 		return decode_learned(c, f);
+	case PP_FRAME_BULK_RESULT:
+		f->u.bulk.first = pp_cursor_u32(c);
+		f->u.bulk.count = pp_cursor_u32(c);
+		/* An empty report says nothing: an honest worker never
+		 * sends one. */
+		if (!c->failed && f->u.bulk.count == 0)
+			return PP_FRAME_BAD_PAYLOAD;
+		break;
 	default:
 		break;
 	}

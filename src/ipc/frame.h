@@ -38,8 +38,10 @@ extern "C" {
 #define PP_FRAME_F_INLINE     0x0001u /* payload bytes follow the body */
 #define PP_FRAME_F_FD	      0x0002u /* SUBMIT or RESULT: the payload is a
 				       * sealed memfd on the socket
-				       * (fd_payload.h), never inline */
-#define PP_FRAME_F_PRIO_SHIFT 8	      /* SUBMIT only: task priority 0..3 */
+				       * (fd_payload.h), never inline;
+				       * BULK_RESULT: its one task's
+				       * output is */
+#define PP_FRAME_F_PRIO_SHIFT 8	      /* SUBMIT and BULK: priority 0..3 */
 #define PP_FRAME_F_PRIO_MASK  0x0300u
 #define PP_FRAME_F_KNOWN                                                       \
 	(PP_FRAME_F_INLINE | PP_FRAME_F_FD | PP_FRAME_F_PRIO_MASK)
@@ -64,7 +66,11 @@ enum pp_frame_type {
 	PP_FRAME_SHUTDOWN = 7, /* parent -> worker: exit when idle */
 	PP_FRAME_LEARNED = 8,  /* worker -> parent: syscalls a task needed
 				* beyond the policy (seccomp learning) */
-	PP_FRAME_TYPE_MAX = 8,
+	PP_FRAME_BULK = 9,	   /* parent -> worker: run a chunk of tasks
+				    * (protocol.h: struct pp_bulk_head) */
+	PP_FRAME_BULK_RESULT = 10, /* worker -> parent: outcomes of a
+				    * chunk's tasks first..first+count-1 */
+	PP_FRAME_TYPE_MAX = 10,
 };
 
 /* Why a buffer did not decode; decode returns the negated value. */
@@ -114,8 +120,12 @@ struct pp_frame {
 			uint32_t chunk;
 			uint8_t bits[PP_FRAME_LEARNED_BYTES];
 		} learned;
+		struct {
+			uint32_t first; /* index of the first task */
+			uint32_t count; /* tasks reported, at least 1 */
+		} bulk; /* BULK_RESULT; a BULK uses submit */
 	} u;
-	struct pp_payload_ref payload; /* SUBMIT and RESULT only */
+	struct pp_payload_ref payload; /* SUBMIT, RESULT and BULK only */
 	/* With PP_FRAME_F_INLINE: payload.length bytes, aliasing the buffer
 	 * decode read from (decode) or read by encode. NULL otherwise. */
 	const uint8_t *inline_data;

@@ -69,12 +69,14 @@ TEST(Frame, EveryTypeRoundTrips)
 	for (unsigned t = 1; t <= PP_FRAME_TYPE_MAX; t++) {
 		pp_frame f = submit_frame(), g;
 		f.type = static_cast<uint8_t>(t);
-		if (t != PP_FRAME_SUBMIT && t != PP_FRAME_RESULT)
+		if (t != PP_FRAME_SUBMIT && t != PP_FRAME_RESULT &&
+		    t != PP_FRAME_BULK)
 			f.payload = {0, 0};
 		if (t == PP_FRAME_SUBMIT || t == PP_FRAME_RESULT ||
-		    t == PP_FRAME_CANCEL || t == PP_FRAME_SHUTDOWN)
+		    t == PP_FRAME_CANCEL || t == PP_FRAME_SHUTDOWN ||
+		    t == PP_FRAME_BULK)
 			memset(&f.u, 0, sizeof(f.u));
-		if (t == PP_FRAME_SUBMIT) {
+		if (t == PP_FRAME_SUBMIT || t == PP_FRAME_BULK) {
 			f.u.submit.func = 1;
 			f.u.submit.user_data = 2;
 		} else if (t == PP_FRAME_RESULT) {
@@ -91,6 +93,10 @@ TEST(Frame, EveryTypeRoundTrips)
 			f.u.learned.chunk = PP_FRAME_LEARNED_CHUNKS - 1;
 			f.u.learned.bits[0] = 0x81;
 			f.u.learned.bits[PP_FRAME_LEARNED_BYTES - 1] = 0x40;
+		} else if (t == PP_FRAME_BULK_RESULT) {
+			memset(&f.u, 0, sizeof(f.u));
+			f.u.bulk.first = 4000;
+			f.u.bulk.count = 96;
 		}
 		std::vector<uint8_t> bytes = encode(f);
 		ASSERT_EQ(PP_FRAME_HEADER_SIZE + pp_frame_body_size(t),
@@ -309,3 +315,34 @@ TEST(Frame, StreamOfFramesDecodesInOrder)
 }
 
 }  // namespace
+
+// A BULK_RESULT that reports no task says nothing an honest worker would
+// send: refused both ways. Priority bits ride on BULK as on SUBMIT only.
+TEST(Frame, BulkFramesChecked)
+{
+	pp_frame f, g;
+	uint8_t buf[64];
+
+	memset(&f, 0, sizeof(f));
+	f.type = PP_FRAME_BULK_RESULT;
+	f.u.bulk.first = 1;
+	EXPECT_EQ(-EINVAL, pp_frame_encode(&f, buf, sizeof(buf)));
+	f.u.bulk.count = 1;
+	ASSERT_EQ(32, pp_frame_encode(&f, buf, sizeof(buf)));
+	buf[28] = 0; /* count back to 0 on the wire */
+	EXPECT_EQ(-PP_FRAME_BAD_PAYLOAD, pp_frame_decode(buf, 32, &g));
+	f.flags = 1u << PP_FRAME_F_PRIO_SHIFT;
+	EXPECT_EQ(-EINVAL, pp_frame_encode(&f, buf, sizeof(buf)));
+	memset(&f, 0, sizeof(f));
+	f.type = PP_FRAME_BULK;
+	f.flags = 3u << PP_FRAME_F_PRIO_SHIFT;
+	f.payload = {64, 4096};
+	ASSERT_EQ(56, pp_frame_encode(&f, buf, sizeof(buf)));
+	ASSERT_EQ(56, pp_frame_decode(buf, 56, &g));
+	EXPECT_EQ(f.flags, g.flags);
+	EXPECT_EQ(4096u, g.payload.length);
+	f.flags = PP_FRAME_F_INLINE;
+	EXPECT_EQ(-EINVAL, pp_frame_encode(&f, buf, sizeof(buf)));
+	EXPECT_EQ(1, pp_frame_from_worker(PP_FRAME_BULK_RESULT));
+	EXPECT_EQ(0, pp_frame_from_worker(PP_FRAME_BULK));
+}
