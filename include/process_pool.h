@@ -1024,6 +1024,37 @@ int pool_get_latency(process_pool_t *pool, int kind, int priority,
 int pool_metrics_write(process_pool_t *pool, int fd, int format);
 
 /*
+ * pool_status_listen - serve the pool's metrics on a Unix stream socket
+ * bound at path (no TCP port is ever opened), from a thread of the
+ * pool's own (never the supervisor, so a scrape does not delay tasks).
+ * A client connects and sends one line: "GET /metrics HTTP/1.x" or
+ * "GET /metrics.json HTTP/1.x" (answered as HTTP/1.0, then closed:
+ * curl --unix-socket PATH http://localhost/metrics), or the bare words
+ * "prometheus" or "json" (the body alone). Clients are served one at a
+ * time; one that sends nothing within 1 s is closed.
+ *
+ * The socket file gets mode (0: 0600; only the permission bits) before
+ * anyone can connect. A socket file already at path that nobody accepts
+ * on (left by a dead process) is replaced; anything else there fails
+ * with EEXIST or EADDRINUSE. pool_destroy (or pool_status_close) stops
+ * the thread and removes the file if it is still the one bound here.
+ * The pool may be in any state.
+ *
+ * Returns 0, POOL_EINVAL (NULL pool or path, an empty path or one longer
+ * than a socket address holds, bad mode), POOL_ESTATE (already
+ * listening), POOL_ENOMEM or POOL_ESYS (errno says why). Thread-safe.
+ * path is copied.
+ */
+int pool_status_listen(process_pool_t *pool, const char *path, int mode);
+
+/*
+ * pool_status_close - stop serving the status socket and remove its
+ * file (if it is still the one this pool bound). Returns 0 (also when
+ * not listening) or POOL_EINVAL for NULL. Thread-safe.
+ */
+int pool_status_close(process_pool_t *pool);
+
+/*
  * pool_get_host_usage - the resources of the calling process (the host
  * of the pools, supervisor threads included), read from /proc/self, into
  * *out. Returns 0, POOL_EINVAL for NULL, or POOL_ESYS when /proc cannot

@@ -63,6 +63,7 @@ static void free_pool(struct process_pool *pool)
 		close(pool->epoll_fd);
 	pp_restart_free(pool);
 	pp_signals_free(pool);
+	pp_status_socket_close(&pool->status);
 	pthread_mutex_destroy(&pool->stop_lock);
 	pthread_mutex_destroy(&pool->start_mu);
 	pthread_cond_destroy(&pool->start_cv);
@@ -203,7 +204,8 @@ process_pool_t *pool_create(const pool_config_t *config)
 	pthread_mutex_init(&pool->start_mu, NULL);
 	pthread_cond_init(&pool->start_cv, NULL);
 	err = pp_config_resolve(config, &pool->cfg, why, sizeof(why));
-	if (pp_restart_init(pool) || pp_signals_init(pool)) {
+	if (pp_restart_init(pool) || pp_signals_init(pool) ||
+	    pp_status_socket_init(&pool->status)) {
 		free(pool);
 		errno = ENOMEM;
 		return NULL;

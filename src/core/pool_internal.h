@@ -24,6 +24,7 @@
 #include "src/core/queue_room.h"
 #include "src/core/restart.h"
 #include "src/core/signals.h"
+#include "src/core/status_socket.h"
 #include "src/core/worker_output.h"
 #include "src/core/worker_setup.h"
 #include "sandbox/cgroup.h"
@@ -200,6 +201,7 @@ struct process_pool {
 	int64_t mono_to_unix_ns; /* CLOCK_REALTIME - CLOCK_MONOTONIC */
 	struct pp_restart restart; /* restart.c */
 	struct pp_signals signals; /* signals.c */
+	struct pp_status_socket status; /* status_socket.c */
 
 	pthread_mutex_t stop_lock; /* serialises start/stop/destroy */
 	pthread_mutex_t start_mu;  /* start_state, for pool_start's wait */
