@@ -28,6 +28,7 @@ extern "C" {
 #define PP_INLINE_INPUT 64
 
 struct pp_worker;
+struct pp_input_buf;
 
 struct task_future {
 	/* Set at submit, read-only afterwards. */
@@ -37,6 +38,9 @@ struct task_future {
 	unsigned char *input; /* input_inline, a malloc'd copy, or the caller's
 			       * own buffer (input_borrowed) */
 	int input_borrowed;
+	struct pp_input_buf *input_buf; /* a pool_input_alloc buffer the
+					 * task owns (input points into it
+					 * until it is sealed), or NULL */
 	size_t input_size;
 	int priority; /* task_priority_t */
 	uint64_t id;
