@@ -615,11 +615,12 @@ void pool_result_free(task_result_t *result);
 
 /*
  * pool_output_alloc - for task code in a worker: size bytes of shared
- * memory to return as *output without a copy in the worker. Up to the
- * arena's size it lies in the arena, and the parent copies it out into
- * the result; above, it is a memfd of its own, sealed once the task
- * returns and handed to the caller as a read-only mapping, uncopied.
- * Returning fewer bytes than asked costs a copy of them. Returns NULL
+ * memory to return as *output. Up to the arena's size it lies in the
+ * arena (no copy in the worker), and the parent copies it out into the
+ * result; above, it is the worker's own memory (in transparent huge pages
+ * where the system allows), which the kernel copies once into a memfd of
+ * its own when the task returns; that memfd is sealed and handed to the
+ * caller as a read-only mapping, never copied again. Returns NULL
  * above max_output_size, when no space can be had (then return malloc'd
  * memory instead) or when called outside a task. Do not free it.
  */
