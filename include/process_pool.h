@@ -525,7 +525,8 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
  * Returns a malloc'd array of count futures (the caller destroys each and
  * then free()s the array); an entry is NULL where that task was refused
  * (full queue, after waiting submit_block_ms for room when the config asks
- * for it), with errno set. Returns NULL with errno EINVAL (bad arguments
+ * for it; EINVAL for a pool_input_alloc buffer an earlier entry took),
+ * with errno set. Returns NULL with errno EINVAL (bad arguments
  * in any task, as for pool_submit_sync, or count 0), EMSGSIZE (an input
  * in any task above max_input_size), EBADFD or ENOMEM when
  * nothing was queued, EAGAIN when nothing fitted. Thread-safe.

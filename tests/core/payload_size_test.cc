@@ -24,7 +24,23 @@ namespace {
 
 using namespace pp_test;
 
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+#define PP_SANITIZED 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define PP_SANITIZED 1
+#endif
+
 const size_t kArena = (size_t)4 << 20; // the default arena_size
+// The largest size every path is tried with; sanitizer builds, many times
+// slower, stop at 16 MiB (the plain build runs them all).
+#ifdef PP_SANITIZED
+const size_t kLarge = (size_t)16 << 20;
+#else
+const size_t kLarge = (size_t)256 << 20;
+#endif
 
 class PayloadSizeTest : public ::testing::Test {
 protected:
@@ -132,7 +148,7 @@ TEST_F(PayloadSizeTest, LargeInputsArriveIntactThroughEveryPath)
 {
 	Start();
 	for (size_t n : {kArena - 1, kArena, kArena + 1, (size_t)16 << 20,
-			 (size_t)256 << 20}) {
+			 kLarge}) {
 		std::vector<unsigned char> in = pattern(n);
 		uint64_t h = hash_of(in, n);
 		task_result_t r;
@@ -193,7 +209,7 @@ TEST_F(PayloadSizeTest, InputsOfEverySizeEchoThroughEveryPath)
 {
 	Start();
 	for (size_t n : {(size_t)0, (size_t)1, kArena - 1, kArena, kArena + 1,
-			 (size_t)16 << 20, (size_t)256 << 20}) {
+			 (size_t)16 << 20, kLarge}) {
 		std::vector<unsigned char> in = pattern(n);
 		// echo_task writes into pool_output_alloc, which has no 0.
 		for (task_func_t f : {copy_task, echo_task}) {
@@ -307,7 +323,7 @@ TEST_F(PayloadSizeTest, OutputsOfAnySizeComeBackThroughEveryPath)
 {
 	Start();
 	for (size_t n : {(size_t)0, (size_t)1, kArena - 1, kArena, kArena + 1,
-			 (size_t)16 << 20, (size_t)256 << 20}) {
+			 (size_t)16 << 20, kLarge}) {
 		for (task_func_t f : {sized_output_task, alloc_output_task}) {
 			if (n == 0 && f == alloc_output_task)
 				continue; // pool_output_alloc(0) is NULL
@@ -426,6 +442,11 @@ size_t mem_available()
 TEST_F(PayloadSizeTest, OneGiBRoundTripOnADefaultPool)
 {
 	const size_t n = (size_t)1 << 30;
+#ifdef PP_SANITIZED
+	GTEST_SKIP() << "sanitizer build: a gigabyte under shadow memory "
+			"outgrows the test's time and memory; the plain "
+			"build runs it";
+#endif
 	// The caller's input, its memfd, the worker's output memfd (which
 	// the caller then maps), with room to spare.
 	if (mem_available() < 4 * n)
@@ -463,7 +484,7 @@ TEST_F(PayloadSizeTest, InputBuffersGoThroughEveryPath)
 {
 	Start();
 	for (size_t n : {(size_t)1, kArena - 1, kArena, kArena + 1,
-			 (size_t)16 << 20, (size_t)256 << 20}) {
+			 (size_t)16 << 20, kLarge}) {
 		uint64_t h = hash_of(pattern(n), n);
 		task_result_t r;
 
