@@ -66,6 +66,10 @@ struct pb_payload {
 	double pool_gbps; /* size x iters / time of the sync calls */
 	double memcpy_gbps;
 	struct bu_pct lat; /* round trip, us */
+	/* The same echo with the input written by the caller straight into
+	 * a pool_input_alloc buffer: alloc + write + round trip. */
+	double inplace_gbps;
+	double inplace_p50_us;
 	/* Peak RSS (VmHWM) measured over this size's round trips, for the
 	 * largest size only (-1: not measured): the parent's, and the
 	 * largest of the workers'. */

@@ -31,6 +31,8 @@ void pb_results_init(struct pb_results *res)
 		res->payload[i] = payload_defaults[i];
 		res->payload[i].pool_gbps = NAN;
 		res->payload[i].memcpy_gbps = NAN;
+		res->payload[i].inplace_gbps = NAN;
+		res->payload[i].inplace_p50_us = NAN;
 		res->payload[i].lat = (struct bu_pct){NAN, NAN, NAN, NAN};
 		res->payload[i].parent_peak_kib = -1;
 		res->payload[i].worker_peak_kib = -1;
@@ -180,19 +182,19 @@ static void print_main_table(const struct pb_results *res)
 static void print_payload_table(const struct pb_results *res)
 {
 	static const char *const titles[] = {
-	    "payload", "round trips", "pool GB/s",
-	    "p50 us",  "p99 us",      "memcpy GB/s",
+	    "payload", "round trips", "pool GB/s",     "p50 us",
+	    "p99 us",  "memcpy GB/s", "in-place GB/s", "in-place p50",
 	};
-	static const int widths[] = {8, 11, 9, 9, 9, 11};
-	struct bu_table t = {stdout, 6, widths};
-	char c[5][24];
+	static const int widths[] = {8, 11, 9, 9, 9, 11, 13, 12};
+	struct bu_table t = {stdout, 8, widths};
+	char c[7][24];
 	int i;
 
 	printf("\n");
 	bu_table_header(&t, titles);
 	for (i = 0; i < PB_NPAYLOADS; i++) {
 		const struct pb_payload *p = &res->payload[i];
-		const char *cells[6] = {p->label};
+		const char *cells[8] = {p->label};
 
 		snprintf(c[0], sizeof(c[0]), "%" PRIu64, p->iters);
 		cells[1] = c[0];
@@ -200,11 +202,16 @@ static void print_payload_table(const struct pb_results *res)
 		cells[3] = bu_fmt(c[2], sizeof(c[2]), "%.1f", p->lat.p50);
 		cells[4] = bu_fmt(c[3], sizeof(c[3]), "%.1f", p->lat.p99);
 		cells[5] = bu_fmt(c[4], sizeof(c[4]), "%.2f", p->memcpy_gbps);
+		cells[6] = bu_fmt(c[5], sizeof(c[5]), "%.2f", p->inplace_gbps);
+		cells[7] =
+		    bu_fmt(c[6], sizeof(c[6]), "%.1f", p->inplace_p50_us);
 		bu_table_row(&t, cells);
 	}
 	printf("\npool GB/s: payload bytes / time of the sync call that "
 	       "sends them and gets\nthem back (10^9 bytes); memcpy: one "
-	       "copy of the same size, same run.\n");
+	       "copy of the same size, same run;\nin-place: the input "
+	       "written into a pool_input_alloc buffer (alloc, write,\n"
+	       "round trip timed; a tenth of the round trips).\n");
 	for (i = 0; i < PB_NPAYLOADS; i++) {
 		const struct pb_payload *p = &res->payload[i];
 
@@ -451,6 +458,10 @@ static void json_payload(struct bu_json *j, const struct pb_results *res)
 		bu_json_num(j, k, p->lat.p50);
 		snprintf(k, sizeof(k), "memcpy_%s_gbps", p->key);
 		bu_json_num(j, k, p->memcpy_gbps);
+		snprintf(k, sizeof(k), "payload_%s_inplace_gbps", p->key);
+		bu_json_num(j, k, p->inplace_gbps);
+		snprintf(k, sizeof(k), "payload_%s_inplace_p50_us", p->key);
+		bu_json_num(j, k, p->inplace_p50_us);
 		if (p->parent_peak_kib < 0)
 			continue;
 		snprintf(k, sizeof(k), "payload_%s_parent_peak_kib", p->key);

@@ -602,7 +602,8 @@ void pool_destroy(process_pool_t *pool);
  * POOL_EAGAIN (queue full, after waiting submit_block_ms for room when the
  * config asks for it), POOL_ENOMEM. Without a deadline it waits for the
  * task to end (pool_stop ends every task). The input is copied before the
- * call returns. Thread-safe.
+ * call returns, unless it is a pool_input_alloc buffer, which the pool
+ * then owns. Thread-safe.
  */
 int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 		     size_t input_size, void *user_data,
@@ -614,7 +615,8 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
  * errno set as for pool_submit_sync's errors (EINVAL, EMSGSIZE, EBADFD
  * for a pool that is not running, EAGAIN for a full queue, ENOMEM). timeout_ms as for
  * pool_submit_sync; a full queue waits as submit_block_ms says. The input
- * is copied before the call returns. Thread-safe. The caller owns the
+ * is copied before the call returns (a pool_input_alloc buffer is taken
+ * over instead). Thread-safe. The caller owns the
  * future and releases it with pool_future_destroy.
  */
 task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
@@ -628,7 +630,8 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
  * Returns a malloc'd array of count futures (the caller destroys each and
  * then free()s the array); an entry is NULL where that task was refused
  * (full queue, after waiting submit_block_ms for room when the config asks
- * for it), with errno set. Returns NULL with errno EINVAL (bad arguments
+ * for it; EINVAL for a pool_input_alloc buffer an earlier entry took),
+ * with errno set. Returns NULL with errno EINVAL (bad arguments
  * in any task, as for pool_submit_sync, or count 0), EMSGSIZE (an input
  * in any task above max_input_size), EBADFD or ENOMEM when
  * nothing was queued, EAGAIN when nothing fitted. Thread-safe.
@@ -784,6 +787,43 @@ int pool_map(process_pool_t *pool, task_func_t func, const void *inputs,
  */
 void pool_map_results_free(pool_map_result_t *results, size_t n);
 
+/*
+ * pool_input_alloc - size bytes for the caller to write a task's input
+ * into and submit without a copy: pass the returned pointer as the input
+ * (input_size up to size) to pool_submit_sync, pool_submit_async or
+ * pool_submit_batch of any pool, and ownership passes to the pool. The
+ * caller must then neither read, write nor free it (it becomes
+ * inaccessible when the task is placed on a worker); the pool releases
+ * it when the task is released (the sync call returns, or the future is
+ * destroyed). A submit that fails (a negative return, a NULL future or
+ * batch entry) leaves it with the caller, who may submit it again or
+ * release it with pool_input_free.
+ *
+ * An input larger than the pool's arena travels as this buffer itself:
+ * its own memfd, mapped writable only in this process (never inherited by
+ * a fork-mode worker: MADV_DONTFORK), unmapped and sealed against every
+ * change (F_SEAL_WRITE, _SHRINK, _GROW, _SEAL) before the one worker that
+ * runs the task maps it read-only. A smaller input is copied into the
+ * worker's arena as any input is, and the buffer, which no worker ever
+ * saw, is kept faulted in for a later pool_input_alloc (up to 64 MiB of
+ * such buffers per process). Its contents are unspecified, as malloc's.
+ *
+ * Returns the buffer (page-aligned), or NULL with errno EINVAL (NULL
+ * pool, size 0), EMSGSIZE (size above the pool's max_input_size), ENOMEM
+ * or EMFILE (no memory, or no file descriptor for its memfd). Submitting
+ * a buffer already submitted, or with input_size above its size, fails
+ * POOL_EINVAL (errno EINVAL; in a batch, that entry only). Thread-safe.
+ */
+void *pool_input_alloc(process_pool_t *pool, size_t size);
+
+/*
+ * pool_input_free - release a buffer from pool_input_alloc that was never
+ * submitted (or whose submits all failed). Returns 0 (NULL is ignored) or
+ * POOL_EINVAL when buf is not the start of such a buffer, or was
+ * submitted: the pool releases those. Thread-safe.
+ */
+int pool_input_free(void *buf);
+
 /* ---- Futures ------------------------------------------------------------ */
 
 /*
@@ -829,11 +869,12 @@ void pool_result_free(task_result_t *result);
 
 /*
  * pool_output_alloc - for task code in a worker: size bytes of shared
- * memory to return as *output without a copy in the worker. Up to the
- * arena's size it lies in the arena, and the parent copies it out into
- * the result; above, it is a memfd of its own, sealed once the task
- * returns and handed to the caller as a read-only mapping, uncopied.
- * Returning fewer bytes than asked costs a copy of them. Returns NULL
+ * memory to return as *output. Up to the arena's size it lies in the
+ * arena (no copy in the worker), and the parent copies it out into the
+ * result; above, it is the worker's own memory (in transparent huge pages
+ * where the system allows), which the kernel copies once into a memfd of
+ * its own when the task returns; that memfd is sealed and handed to the
+ * caller as a read-only mapping, never copied again. Returns NULL
  * above max_output_size, when no space can be had (then return malloc'd
  * memory instead) or when called outside a task. Do not free it.
  */

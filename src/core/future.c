@@ -16,6 +16,7 @@
 #include "src/core/clock.h"
 #include "src/core/future_cache.h"
 #include "src/core/trace.h"
+#include "src/core/input_buf.h"
 
 struct task_future *pp_future_new(void)
 {
@@ -46,6 +47,7 @@ void pp_future_put(struct task_future *f)
 		close(fd);
 	if (f->input != f->input_inline && !f->input_borrowed)
 		free(f->input);
+	pp_input_buf_release(f->input_buf);
 	if (!atomic_load(&f->output_taken))
 		pp_output_free(f->result.output_data);
 	if (f->trace)

@@ -29,6 +29,7 @@ extern "C" {
 
 struct pp_worker;
 struct pp_bulk;
+struct pp_input_buf;
 
 struct task_future {
 	/* Set at submit, read-only afterwards. */
@@ -38,6 +39,9 @@ struct task_future {
 	unsigned char *input; /* input_inline, a malloc'd copy, or the caller's
 			       * own buffer (input_borrowed) */
 	int input_borrowed;
+	struct pp_input_buf *input_buf; /* a pool_input_alloc buffer the
+					 * task owns (input points into it
+					 * until it is sealed), or NULL */
 	size_t input_size;
 	struct pp_trace *trace; /* NULL unless the pool has a span hook */
 	int priority; /* task_priority_t */

@@ -18,6 +18,7 @@
 #include "src/core/clock.h"
 #include "sandbox/confine.h"
 #include "src/core/future_cache.h"
+#include "src/core/input_buf.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
 #include "src/core/probes.h"
@@ -504,10 +505,17 @@ static struct task_future *make_task(struct process_pool *pool,
 				     int64_t now, int borrow, uint64_t id,
 				     int *err)
 {
-	struct task_future *t = pp_future_new();
+	/* A pool_input_alloc buffer is the task's from here on: no copy. */
+	struct pp_input_buf *buf =
+	    pp_input_buf_claim(d->input_data, d->input_size, err);
+	struct task_future *t;
 	int timeout = d->timeout_ms ? d->timeout_ms : pool->cfg.task_timeout;
 
+	if (!buf && *err)
+		return NULL; /* submitted already, or shorter than input_size */
+	t = pp_future_new();
 	if (!t) {
+		pp_input_buf_unclaim(buf);
 		*err = POOL_ENOMEM;
 		return NULL;
 	}
@@ -516,7 +524,11 @@ static struct task_future *make_task(struct process_pool *pool,
 	t->priority = d->priority;
 	t->input_size = d->input_size;
 	t->input = t->input_inline;
-	if (borrow) {
+	if (buf) {
+		t->input = d->input_data;
+		t->input_borrowed = 1;
+		t->input_buf = buf;
+	} else if (borrow) {
 		/* pool_submit_sync holds the caller until the outcome, and
 		 * only the supervisor or this thread can decide it before
 		 * the input is in the arena: no copy needed. */
@@ -551,6 +563,16 @@ static struct task_future *make_task(struct process_pool *pool,
 	}
 	PP_PROBE2(submit, t->id, t->priority);
 	return t;
+}
+
+/* Drops a future never handed out; an input buffer it claimed goes back
+ * to the caller, whose submit failed. */
+static void drop_unsubmitted(struct task_future *t)
+{
+	pp_input_buf_unclaim(t->input_buf);
+	t->input_buf = NULL;
+	pp_future_put(t); /* the engine's */
+	pp_future_put(t); /* and the caller's: never handed out */
 }
 
 /*
@@ -650,8 +672,7 @@ static struct task_future *submit_one(struct process_pool *pool,
 		return NULL;
 	*err = enqueue_task(pool, t, 1);
 	if (*err) {
-		pp_future_put(t); /* the engine's */
-		pp_future_put(t); /* and the caller's: never handed out */
+		drop_unsubmitted(t);
 		return NULL;
 	}
 	return t;
@@ -845,8 +866,7 @@ static int hand_over(struct process_pool *pool, task_future_t **out,
 		}
 		for (i = from; i < to; i++) {
 			if (out[i]) {
-				pp_future_put(out[i]);
-				pp_future_put(out[i]);
+				drop_unsubmitted(out[i]);
 				out[i] = NULL;
 			}
 		}

@@ -26,6 +26,7 @@
 #include "src/core/clock.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
+#include "src/core/input_buf.h"
 #include "src/ipc/fd_payload.h"
 
 #ifndef SYS_pidfd_open
@@ -390,8 +391,14 @@ int pp_worker_input_by_fd(const struct process_pool *pool,
 int pp_worker_send_input_fd(struct pp_worker *w, const struct task_future *t,
 			    uint64_t wire)
 {
-	int fd = pp_fd_payload_make(t->input, t->input_size), err;
+	int fd, err;
 
+	/* A pool_input_alloc buffer is sent itself, sealed: no copy. */
+	if (t->input_buf) {
+		fd = pp_input_buf_seal(t->input_buf, t->input_size);
+		return fd < 0 ? fd : pp_fd_payload_send(w->ch.sock, wire, fd);
+	}
+	fd = pp_fd_payload_make(t->input, t->input_size);
 	if (fd < 0)
 		return fd;
 	/* The message holds its own reference to the memfd. */

@@ -88,12 +88,14 @@ static struct pp_seccomp_learner learner;
 static int learning;
 
 /* What pool_output_alloc hands out, for the task running now: arena
- * space, or (larger than the arena) a writable mapping of a memfd. */
+ * space, or (larger than the arena) anonymous memory of the worker's,
+ * mapped at scratch (scratch_len bytes). */
 static struct worker_state *current_worker;
 static void *current_output;
 static struct pp_payload_ref current_output_ref;
-static int current_output_fd = -1;
 static int bulk_running; /* the task running now is in a bulk chunk */
+static void *scratch;
+static size_t scratch_len;
 
 /* Outputs larger than the arena go as sealed memfds (see worker.c,
  * pp_worker_input_by_fd, for why not smaller ones). */
@@ -103,30 +105,40 @@ static int output_by_fd(const struct worker_state *ws, size_t size)
 }
 
 /*
- * A memfd of size bytes, writable through *map when map is not NULL. It
- * grows by a one-byte pwrite at its end (the seccomp profile grants
- * pwrite64 of one byte, not ftruncate, which would reach a file the host
- * shares).
+ * Memory for an output larger than the arena: private anonymous pages,
+ * in transparent huge pages where the system allows them (aligned, and
+ * MADV_HUGEPAGE for THP's "madvise" mode), written into a sealed memfd
+ * by the kernel when the task returns. Not a writable mapping of the
+ * memfd itself: on a virtual machine each fresh 4 KiB page of a shared
+ * mapping costs a trap on its first write, far more than the kernel's
+ * copy through its own huge mappings (README, "Payloads").
  */
-static int output_memfd(size_t size, void **map)
-{
-	int fd = memfd_create("processpool-output",
-			      MFD_CLOEXEC | MFD_ALLOW_SEALING);
+#define SCRATCH_ALIGN ((size_t)2 << 20)
 
-	if (fd < 0)
-		return -1;
-	if (map) {
-		if (pwrite(fd, "", 1, (off_t)size - 1) != 1)
-			goto fail;
-		*map = mmap(NULL, size, PROT_READ | PROT_WRITE,
-			    MAP_SHARED | MAP_POPULATE, fd, 0);
-		if (*map == MAP_FAILED)
-			goto fail;
-	}
-	return fd;
-fail:
-	close(fd);
-	return -1;
+static void *output_scratch(size_t size)
+{
+	size_t len = size + SCRATCH_ALIGN;
+	unsigned char *base, *p;
+
+	if (len < size)
+		return NULL;
+	base = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (base == MAP_FAILED)
+		return NULL;
+	p = (unsigned char *)(((uintptr_t)base + SCRATCH_ALIGN - 1) &
+			      ~(uintptr_t)(SCRATCH_ALIGN - 1));
+	madvise(p, size, MADV_HUGEPAGE); /* a hint: 4 KiB pages work too */
+	scratch = base;
+	scratch_len = len;
+	return p;
+}
+
+static void drop_scratch(void)
+{
+	if (scratch)
+		munmap(scratch, scratch_len);
+	scratch = NULL;
 }
 
 /* Writes size bytes of src into a new memfd; -1 when it cannot. */
@@ -134,7 +146,8 @@ static int output_memfd_copy(const void *src, size_t size)
 {
 	const unsigned char *p = src;
 	size_t done = 0;
-	int fd = output_memfd(size, NULL);
+	int fd = memfd_create("processpool-output",
+			      MFD_CLOEXEC | MFD_ALLOW_SEALING);
 
 	while (fd >= 0 && done < size) {
 		ssize_t n = write(fd, p + done, size - done);
@@ -191,8 +204,8 @@ void *pool_output_alloc(size_t size)
 	if (bulk_running && !output_by_fd(current_worker, size))
 		return bulk_output_alloc(size);
 	if (output_by_fd(current_worker, size)) {
-		current_output_fd = output_memfd(size, &p);
-		if (current_output_fd < 0)
+		p = output_scratch(size);
+		if (!p)
 			return NULL;
 		current_output = p;
 		current_output_ref.offset = 0;
@@ -484,24 +497,15 @@ static int place_output(struct worker_state *ws, void *out, size_t size,
 
 	memset(ref, 0, sizeof(*ref));
 	*fd = -1;
-	if (current_output_fd >= 0) {
+	if (scratch) {
 		size_t len = (size_t)current_output_ref.length;
 		int mine = out == current_output && size <= len, copy = -1;
 
-		/* Shorter than asked: the parent maps exactly what is
-		 * announced, so the part used goes into a memfd of its
-		 * size (the profile has no ftruncate). */
-		if (mine && size && size < len)
+		/* Exactly the bytes used: the parent maps what is
+		 * announced. */
+		if (mine && size)
 			copy = output_memfd_copy(current_output, size);
-		munmap(current_output, len);
-		if (mine && size == len) {
-			*fd = current_output_fd;
-			*ref = current_output_ref;
-			current_output_fd = -1;
-			return 0;
-		}
-		close(current_output_fd);
-		current_output_fd = -1;
+		drop_scratch();
 		if (mine) {
 			if (!size)
 				return 0;
@@ -785,7 +789,7 @@ static int bulk_place(struct bulk_run *br, uint32_t i, void *o, size_t size,
 
 	e->offset = e->length = 0;
 	*fd = -1;
-	if (current_output_fd >= 0) { /* pool_output_alloc's memfd */
+	if (scratch) { /* pool_output_alloc's, larger than the arena */
 		struct pp_payload_ref ref;
 		int status;
 
@@ -794,9 +798,7 @@ static int bulk_place(struct bulk_run *br, uint32_t i, void *o, size_t size,
 			e->length = ref.length;
 			return status;
 		}
-		munmap(current_output, (size_t)current_output_ref.length);
-		close(current_output_fd);
-		current_output_fd = -1;
+		drop_scratch();
 		current_output = NULL;
 		own = 0;
 	}

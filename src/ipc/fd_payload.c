@@ -169,6 +169,13 @@ int pp_fd_payload_map(int fd, uint64_t len, const void **ptr)
 		 0);
 	if (p == MAP_FAILED)
 		return -errno;
+	/* The caller's output: no fork-mode worker spawned later sees it. */
+	if (madvise(p, (size_t)len, MADV_DONTFORK)) {
+		int err = -errno;
+
+		munmap(p, (size_t)len);
+		return err;
+	}
 	*ptr = p;
 	return 0;
 }

@@ -65,7 +65,7 @@ int pp_fd_payload_recv(int sock, uint64_t *tag, int *fd);
 /*
  * pp_fd_payload_map - check that fd is a sealed memfd of exactly len
  * bytes (a regular file with all of PP_FD_PAYLOAD_SEALS) and map it
- * read-only. Returns 0 with *ptr, -EPROTO when fd does not check out, or
+ * read-only, not inherited across fork (MADV_DONTFORK). Returns 0 with *ptr, -EPROTO when fd does not check out, or
  * a negated errno of mmap. Does not close fd.
  */
 int pp_fd_payload_map(int fd, uint64_t len, const void **ptr);
