@@ -327,7 +327,20 @@ typedef struct pool_config {
 	 * EMSGSIZE), never accepted and then rejected; 0: 1 GiB; at most
 	 * 1 TiB. */
 	size_t max_input_size;
+	/*
+	 * Isolation (see README, "Threat model"). POOL_ISOLATE_WORKER (0):
+	 * a worker process runs many tasks, one after another or pipelined.
+	 * POOL_ISOLATE_TASK: every task runs in a process that ran nothing
+	 * before and is killed after it; the parent counts what it sent
+	 * each process itself, so a task that takes over its worker never
+	 * sees another task. Either way, tasks with different isolation
+	 * keys (task_desc_t) never run in one process over its whole life.
+	 */
+	int isolation;
 } pool_config_t;
+
+#define POOL_ISOLATE_WORKER 0
+#define POOL_ISOLATE_TASK   1
 
 #define POOL_STDIO_CAPTURE 0
 #define POOL_STDIO_INHERIT 1
@@ -364,6 +377,18 @@ typedef struct task_desc {
 	void *user_data;
 	task_priority_t priority;
 	int timeout_ms; /* 0: the pool's task_timeout; POOL_NO_TIMEOUT: none */
+	/*
+	 * The task's trust domain: a worker process is bound to the key of
+	 * the first task it is sent and is never sent a task of another
+	 * key. 0 is the unkeyed domain: unkeyed tasks share processes with
+	 * each other, never with keyed ones. A process bound to a key that
+	 * no queued task has may be killed to make room for a fresh one.
+	 */
+	uint64_t isolation_key;
+	/* 0: the pool's isolation; POOL_ISOLATE_TASK: this task runs in a
+	 * fresh process of its own, killed after it, whatever the pool's
+	 * mode. Any other value is POOL_EINVAL. */
+	int isolation;
 } task_desc_t;
 
 /*
@@ -516,6 +541,25 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 				 void *input, size_t input_size,
 				 void *user_data, task_priority_t priority,
 				 int timeout_ms);
+
+/*
+ * pool_submit_sync_ex - pool_submit_sync for a task described by task,
+ * with its isolation_key and isolation (task_desc_t). Same returns and
+ * errors, plus POOL_EINVAL for task NULL or an isolation value other
+ * than 0 and POOL_ISOLATE_TASK. task is read only during the call.
+ * Thread-safe.
+ */
+int pool_submit_sync_ex(process_pool_t *pool, const task_desc_t *task,
+			task_result_t *result);
+
+/*
+ * pool_submit_async_ex - pool_submit_async for a task described by task,
+ * with its isolation_key and isolation. NULL with errno as for
+ * pool_submit_async, and EINVAL for task NULL or a bad isolation value.
+ * Thread-safe. The caller owns the future (pool_future_destroy).
+ */
+task_future_t *pool_submit_async_ex(process_pool_t *pool,
+				    const task_desc_t *task);
 
 /*
  * pool_submit_batch - queue count tasks with one wakeup.

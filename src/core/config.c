@@ -69,6 +69,10 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "arena_size larger than 16 GiB");
 	if (c->max_input_size > MAX_PAYLOAD)
 		return bad(why, len, "max_input_size larger than 1 TiB");
+	if (c->isolation != POOL_ISOLATE_WORKER &&
+	    c->isolation != POOL_ISOLATE_TASK)
+		return bad(why, len, "isolation must be POOL_ISOLATE_WORKER or "
+				     "POOL_ISOLATE_TASK");
 	if (c->max_output_size > MAX_PAYLOAD)
 		return bad(why, len, "max_output_size larger than 1 TiB");
 	if (c->cgroup_mode < POOL_CGROUP_BEST_EFFORT ||

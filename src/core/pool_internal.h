@@ -18,6 +18,7 @@
 #include "src/core/cleanroom.h"
 #include "src/core/deadline_heap.h"
 #include "src/core/future.h"
+#include "src/core/isolation.h"
 #include "src/core/latency.h"
 #include "src/core/modules.h"
 #include "src/core/protocol.h"
@@ -77,6 +78,7 @@ struct pp_worker {
 	int kill_reason;       /* task_status_t that caused a kill, or 0 */
 	uint64_t restarts;
 	uint64_t generation;	/* spawns in this slot, for leaf names */
+	struct pp_iso_worker iso; /* what this process was sent (parent's) */
 	/* Learning: syscalls the task now finishing needed (LEARNED
 	 * frames), by whoever holds the worker's channel. */
 	uint64_t learn_bits[PP_SECCOMP_LEARN_WORDS];
@@ -231,7 +233,8 @@ int pp_resolve_at(struct process_pool *pool, struct task_future *t,
  * is released; send: the arena could not take the input; wait: the
  * worker deferred it).
  */
-struct pp_worker *pp_lane_claim(struct process_pool *pool);
+struct pp_worker *pp_lane_claim(struct process_pool *pool,
+				const struct pp_iso_domain *d);
 int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t);
 int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
@@ -298,6 +301,17 @@ void pp_worker_output_finish(struct process_pool *pool, struct pp_worker *w);
  * (0: none): the config's, or the slot's own (see resolve_ids). */
 void pp_worker_ids(const struct process_pool *pool, int index, unsigned *uid,
 		   unsigned *gid);
+
+/* isolation.c */
+/* pp_iso_domain_of - t's domain from its desc and the pool's mode;
+ * POOL_EINVAL for a bad isolation value. */
+int pp_iso_domain_of(const struct process_pool *pool, const task_desc_t *d,
+		     struct pp_iso_domain *out);
+/* pp_iso_evict - when no worker may take a task of domain d: an idle
+ * worker of another domain to discard for a fresh one, or NULL
+ * (supervisor). */
+struct pp_worker *pp_iso_evict(struct process_pool *pool,
+			       const struct pp_iso_domain *d);
 
 /* config.c */
 int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
