@@ -56,6 +56,7 @@ static const char *const section_names[PB_NSECTIONS] = {
     [PB_ZMQ] = "zmq",
     [PB_PYTHON] = "python",
     [PB_FLOOR] = "floor",
+    [PB_ISOLATION] = "isolation",
 };
 
 /* ---- watchdog ------------------------------------------------------ */
@@ -301,6 +302,10 @@ static void run_pool(const struct pb_opts *o, struct pb_results *res)
 	if (pb_selected(o, PB_SCALE)) {
 		progress(o, "processpool: bringing workers up");
 		res->failed[PB_SCALE] = pb_engine_scale(o, res) != 0;
+	}
+	if (pb_selected(o, PB_ISOLATION)) {
+		progress(o, "processpool: a fresh process per task");
+		res->failed[PB_ISOLATION] = pb_engine_isolation(o, res) != 0;
 	}
 }
 

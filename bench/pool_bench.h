@@ -27,6 +27,7 @@ enum pb_section {
 	PB_ZMQ,
 	PB_PYTHON,
 	PB_FLOOR,
+	PB_ISOLATION,
 	PB_NSECTIONS,
 };
 
@@ -116,6 +117,8 @@ static inline bool pb_selected(const struct pb_opts *o, enum pb_section s)
 int pb_engine_noop(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_payload(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_scale(const struct pb_opts *o, struct pb_results *res);
+/* pool_isolation.c: a fresh process per task; prints its own table. */
+int pb_engine_isolation(const struct pb_opts *o, struct pb_results *res);
 /* pool_contended.c: the pool's part of the contended section. */
 int pb_engine_contended(const struct pb_opts *o, struct pb_results *res);
 

@@ -337,6 +337,18 @@ typedef struct pool_config {
 	 * keys (task_desc_t) never run in one process over its whole life.
 	 */
 	int isolation;
+	/*
+	 * 1: workers are made by a zygote, a small fork server forked from
+	 * the pool's process once, at pool_start, before any task runs (see
+	 * README, "Zygote"): a new worker is then a copy of that small
+	 * process, not of the host however large it has grown since, and
+	 * starts inside its cgroup leaf. A worker's memory image is the
+	 * host's as of pool_start. Fork mode only (clean-room pools ignore
+	 * it); where the kernel lacks clone3 (Linux 5.3), or the zygote
+	 * cannot serve, workers are forked as without it. 0: no zygote,
+	 * unless PROCESS_POOL_ZYGOTE=1 is in the environment.
+	 */
+	int zygote;
 } pool_config_t;
 
 #define POOL_ISOLATE_WORKER 0
@@ -448,6 +460,8 @@ typedef struct pool_stats {
 	uint64_t supervisor_loops; /* turns of the supervisor's loop: each
 				    * one did work or was woken for it, so
 				    * an idle or blocked pool adds none */
+	int zygote_pid;		   /* the pool's zygote, 0 when none runs */
+	uint64_t zygote_restarts;  /* zygotes started after the first */
 } pool_stats_t;
 
 /* One worker, as pool_get_workers reports it. */

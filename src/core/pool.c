@@ -1023,6 +1023,8 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 	s->busy_workers = atomic_load(&pool->busy_workers);
 	s->queue_depth = atomic_load(&pool->queued);
 	s->supervisor_loops = atomic_load(&pool->loops);
+	s->zygote_pid = atomic_load(&pool->zygote.info_pid);
+	s->zygote_restarts = atomic_load(&pool->zygote.info_restarts);
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		s->queue_depth_by_priority[i] = atomic_load(&pool->depth[i]);
 	runs = atomic_load(&pool->run_count);

@@ -25,6 +25,7 @@
 #include "src/core/queue_room.h"
 #include "src/core/worker_output.h"
 #include "src/core/worker_setup.h"
+#include "src/core/zygote.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
@@ -136,6 +137,7 @@ struct process_pool {
 	int learn;	/* seccomp learning mode */
 	_Atomic uint64_t learned[PP_SECCOMP_LEARN_WORDS]; /* all tasks' */
 	struct pp_cleanroom cleanroom;	   /* POOL_SPAWN_CLEANROOM only */
+	struct pp_zygote zygote;	   /* cfg.zygote only */
 	_Atomic int state;		   /* enum pp_pool_state */
 
 	/* Submission side. */

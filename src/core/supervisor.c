@@ -896,7 +896,8 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 			settle_orphan(pool, w, t, shared, cause, sig, how,
 				      final);
 	}
-	if (!w->iso.discarded && (w->state != PP_WORKER_RETIRING || sig || code))
+	if (!w->iso.discarded &&
+	    (w->state != PP_WORKER_RETIRING || sig || code))
 		pp_log(w->kill_reason ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 		       pool->cfg.pool_name, "worker_exit",
 		       "worker=%d pid=%d signal=%d code=%d", w->index,
@@ -1740,8 +1741,10 @@ void *pp_supervisor_main(void *arg)
 	pool->start_state = pool->live_workers > 0 ? 1 : -1;
 	pthread_cond_broadcast(&pool->start_cv);
 	pthread_mutex_unlock(&pool->start_mu);
-	if (pool->live_workers == 0)
+	if (pool->live_workers == 0) {
+		pp_zygote_stop(pool);
 		return NULL;
+	}
 	for (;;) {
 		int64_t now;
 		int state = atomic_load(&pool->state);
@@ -1777,6 +1780,7 @@ void *pp_supervisor_main(void *arg)
 	take_cancels(pool);
 	cancel_everything(pool);
 	shut_down_workers(pool);
+	pp_zygote_stop(pool);
 	take_cancels(pool);
 	return NULL;
 }

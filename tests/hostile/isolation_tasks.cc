@@ -12,9 +12,11 @@
 #include "tests/core/tasks.h"
 #include "tests/hostile/impostor.h"
 
-namespace pp_hostile {
+namespace pp_hostile
+{
 
-namespace {
+namespace
+{
 
 volatile uint64_t g_secret;
 
@@ -35,7 +37,7 @@ int eight_bytes(uint64_t v, void **out, size_t *out_n)
 	return 0;
 }
 
-}  // namespace
+} // namespace
 
 int hijack_task(void *, size_t, void **, size_t *, void *)
 {
@@ -92,4 +94,4 @@ int secret_read_task(void *, size_t, void **out, size_t *out_n, void *)
 	return eight_bytes(g_secret, out, out_n);
 }
 
-}  // namespace pp_hostile
+} // namespace pp_hostile

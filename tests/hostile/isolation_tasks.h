@@ -6,7 +6,8 @@
 
 #include <cstddef>
 
-namespace pp_hostile {
+namespace pp_hostile
+{
 
 // The forged return code the hijacker gives every task it answers.
 #define PP_HIJACK_RC 1337
@@ -23,6 +24,6 @@ int secret_write_task(void *, size_t, void **, size_t *, void *ud);
 // Returns that global (8 bytes): 0 in a process no writer ran in.
 int secret_read_task(void *, size_t, void **out, size_t *out_n, void *);
 
-}  // namespace pp_hostile
+} // namespace pp_hostile
 
-#endif  // PP_TESTS_HOSTILE_ISOLATION_TASKS_H
+#endif // PP_TESTS_HOSTILE_ISOLATION_TASKS_H

@@ -19,7 +19,8 @@
 #include "tests/hostile/isolation_tasks.h"
 #include "tests/util/test_util.h"
 
-namespace {
+namespace
+{
 
 using namespace pp_hostile;
 using pp_test::board;
@@ -158,9 +159,8 @@ TEST(Isolation, PerTaskTheHijackerReachesNoLaterTask)
 		ASSERT_NE(nullptr, p);
 		std::vector<int> pids;
 		int hijacker = 0;
-		int good = victims_after_hijack(p, desc(hijack_task),
-						desc(pid_task), &pids,
-						&hijacker);
+		int good = victims_after_hijack(
+		    p, desc(hijack_task), desc(pid_task), &pids, &hijacker);
 		EXPECT_EQ(9, good) << workers;
 		EXPECT_EQ(0, board()->attempts.load()) << workers;
 		// Every task ran in a process of its own.
@@ -182,9 +182,9 @@ TEST(Isolation, OneTaskOwnsItsProcessInASharedPool)
 	ASSERT_NE(nullptr, p);
 	std::vector<int> pids;
 	int hijacker = 0;
-	int good = victims_after_hijack(p,
-					desc(hijack_task, 0, POOL_ISOLATE_TASK),
-					desc(pid_task), &pids, &hijacker);
+	int good =
+	    victims_after_hijack(p, desc(hijack_task, 0, POOL_ISOLATE_TASK),
+				 desc(pid_task), &pids, &hijacker);
 	EXPECT_EQ(9, good);
 	EXPECT_EQ(0, board()->attempts.load());
 	for (int pid : pids)
@@ -201,9 +201,9 @@ TEST(Isolation, TheHijackerReachesNoTaskOfAnotherKey)
 		ASSERT_NE(nullptr, p);
 		std::vector<int> pids;
 		int hijacker = 0;
-		int good = victims_after_hijack(p, desc(hijack_task, 1),
-						desc(pid_task, 2), &pids,
-						&hijacker);
+		int good =
+		    victims_after_hijack(p, desc(hijack_task, 1),
+					 desc(pid_task, 2), &pids, &hijacker);
 		EXPECT_EQ(9, good) << workers;
 		EXPECT_EQ(0, board()->attempts.load()) << workers;
 		for (int pid : pids)
@@ -280,9 +280,9 @@ TEST(Isolation, AMemorySecretDoesNotReachTheNextTask)
 	process_pool_t *p = start_pool(1, POOL_ISOLATE_WORKER);
 	ASSERT_NE(nullptr, p);
 	// Shared workers: the next task reads it.
-	EXPECT_EQ(0x5ec2e7u, secret_seen(p, desc(secret_write_task, 0, 0,
-						  secret),
-					 desc(secret_read_task)));
+	EXPECT_EQ(0x5ec2e7u,
+		  secret_seen(p, desc(secret_write_task, 0, 0, secret),
+			      desc(secret_read_task)));
 	// Another key: a process of its own.
 	EXPECT_EQ(0u, secret_seen(p, desc(secret_write_task, 1, 0, secret),
 				  desc(secret_read_task, 2)));
@@ -345,4 +345,4 @@ TEST(Isolation, BadValuesAreRefused)
 	pool_destroy(p);
 }
 
-}  // namespace
+} // namespace
