@@ -381,7 +381,9 @@ typedef struct pool_config {
  */
 #define POOL_NO_TIMEOUT (-1)
 
-/* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */
+/* One task for pool_submit_batch and the _ex submits; mirrors
+ * pool_submit_async's arguments. Zero it first (memset, or = {0}): a
+ * field added later then keeps its default. */
 typedef struct task_desc {
 	task_func_t task_func;
 	void *input_data;

@@ -18,12 +18,19 @@ int pp_iso_domain_of(const struct process_pool *pool, const task_desc_t *d,
 	return 0;
 }
 
-/* A fresh process is on its way to slot w: none is needed from us. */
-static int fresh_coming(const struct pp_worker *w)
+/* The supervisor holds w: its fields are not a lane client's now. */
+static int held(struct pp_worker *w)
+{
+	return atomic_load(&w->lane) == PP_LANE_SUPERVISOR;
+}
+
+/* A fresh process is on its way to slot w: none is needed from us. A
+ * worker a lane client holds is running a task, so it is not fresh. */
+static int fresh_coming(struct pp_worker *w)
 {
 	switch (w->state) {
 	case PP_WORKER_LIVE:
-		return w->iso.sent == 0;
+		return held(w) && w->iso.sent == 0;
 	case PP_WORKER_DYING:
 		return 1; /* respawned once reaped */
 	case PP_WORKER_EMPTY:
@@ -49,9 +56,8 @@ struct pp_worker *pp_iso_evict(struct process_pool *pool,
 
 		if (fresh_coming(w))
 			return NULL;
-		if (!pick && w->state == PP_WORKER_LIVE && !w->in_flight &&
-		    atomic_load(&w->lane) == PP_LANE_SUPERVISOR &&
-		    !pp_iso_may_send(&w->iso, d))
+		if (!pick && w->state == PP_WORKER_LIVE && held(w) &&
+		    !w->in_flight && !pp_iso_may_send(&w->iso, d))
 			pick = w;
 	}
 	return pick;
