@@ -253,6 +253,8 @@ static int answer(struct process_pool *pool, pid_t *pid, int *pidfd)
 	}
 	*pid = r.pid;
 	*pidfd = fds[0];
+	pp_log(LOG_LEVEL_DEBUG, pool->cfg.pool_name, "zygote_clone",
+	       "pid=%d into_cgroup=%u", (int)r.pid, r.into_cgroup);
 	return 0;
 }
 
