@@ -59,6 +59,7 @@ static const char *const section_names[PB_NSECTIONS] = {
     [PB_FLOOR] = "floor",
     [PB_OBSERVE] = "observe",
     [PB_MAP] = "map",
+    [PB_ISOLATION] = "isolation",
 };
 
 /* ---- watchdog ------------------------------------------------------ */
@@ -318,6 +319,10 @@ static void run_pool(const struct pb_opts *o, struct pb_results *res)
 	if (pb_selected(o, PB_MAP)) {
 		progress(o, "processpool: pool_map of no-op tasks");
 		res->failed[PB_MAP] = pb_engine_map(o, res) != 0;
+	}
+	if (pb_selected(o, PB_ISOLATION)) {
+		progress(o, "processpool: a fresh process per task");
+		res->failed[PB_ISOLATION] = pb_engine_isolation(o, res) != 0;
 	}
 }
 

@@ -30,6 +30,7 @@ enum pb_section {
 	PB_FLOOR,
 	PB_OBSERVE,
 	PB_MAP,
+	PB_ISOLATION,
 	PB_NSECTIONS,
 };
 
@@ -169,6 +170,8 @@ void pb_print_restart(const struct pb_results *res);
 void pb_json_restart(struct bu_json *j, const struct pb_results *res);
 /* pool_map_bench.c: the map section. */
 int pb_engine_map(const struct pb_opts *o, struct pb_results *res);
+/* pool_isolation.c: a fresh process per task; prints its own table. */
+int pb_engine_isolation(const struct pb_opts *o, struct pb_results *res);
 /* pool_contended.c: the pool's part of the contended section. */
 int pb_engine_contended(const struct pb_opts *o, struct pb_results *res);
 

@@ -334,7 +334,31 @@ typedef struct pool_config {
 	 * max_retries, else CRASHED). 0: 30000; < 0: no limit.
 	 */
 	int restart_grace_ms;
+	 * Isolation (see README, "Threat model"). POOL_ISOLATE_WORKER (0):
+	 * a worker process runs many tasks, one after another or pipelined.
+	 * POOL_ISOLATE_TASK: every task runs in a process that ran nothing
+	 * before and is killed after it; the parent counts what it sent
+	 * each process itself, so a task that takes over its worker never
+	 * sees another task. Either way, tasks with different isolation
+	 * keys (task_desc_t) never run in one process over its whole life.
+	 */
+	int isolation;
+	/*
+	 * 1: workers are made by a zygote, a small fork server forked from
+	 * the pool's process once, at pool_start, before any task runs (see
+	 * README, "Zygote"): a new worker is then a copy of that small
+	 * process, not of the host however large it has grown since, and
+	 * starts inside its cgroup leaf. A worker's memory image is the
+	 * host's as of pool_start. Fork mode only (clean-room pools ignore
+	 * it); where the kernel lacks clone3 (Linux 5.3), or the zygote
+	 * cannot serve, workers are forked as without it. 0: no zygote,
+	 * unless PROCESS_POOL_ZYGOTE=1 is in the environment.
+	 */
+	int zygote;
 } pool_config_t;
+
+#define POOL_ISOLATE_WORKER 0
+#define POOL_ISOLATE_TASK   1
 
 #define POOL_STDIO_CAPTURE 0
 #define POOL_STDIO_INHERIT 1
@@ -363,7 +387,9 @@ typedef struct pool_config {
  */
 #define POOL_NO_TIMEOUT (-1)
 
-/* One task for pool_submit_batch; mirrors pool_submit_async's arguments. */
+/* One task for pool_submit_batch and the _ex submits; mirrors
+ * pool_submit_async's arguments. Zero it first (memset, or = {0}): a
+ * field added later then keeps its default. */
 typedef struct task_desc {
 	task_func_t task_func;
 	void *input_data;
@@ -374,6 +400,18 @@ typedef struct task_desc {
 	/* Added later (zero them): W3C trace context, read at submit. */
 	const char *traceparent; /* "00-TRACEID-PARENTID-FLAGS" or NULL */
 	const char *tracestate;	 /* up to 512 printable chars, or NULL */
+	/*
+	 * The task's trust domain: a worker process is bound to the key of
+	 * the first task it is sent and is never sent a task of another
+	 * key. 0 is the unkeyed domain: unkeyed tasks share processes with
+	 * each other, never with keyed ones. A process bound to a key that
+	 * no queued task has may be killed to make room for a fresh one.
+	 */
+	uint64_t isolation_key;
+	/* 0: the pool's isolation; POOL_ISOLATE_TASK: this task runs in a
+	 * fresh process of its own, killed after it, whatever the pool's
+	 * mode. Any other value is POOL_EINVAL. */
+	int isolation;
 } task_desc_t;
 
 /*
@@ -471,6 +509,8 @@ typedef struct pool_stats {
 	int restarting;		   /* 1 while one runs */
 	int restart_min_ready;	   /* fewest ready workers seen during the
 				    * last or current restart; -1: none */
+	int zygote_pid;		   /* the pool's zygote, 0 when none runs */
+	uint64_t zygote_restarts;  /* zygotes started after the first */
 } pool_stats_t;
 
 /*
@@ -623,6 +663,25 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 				 void *input, size_t input_size,
 				 void *user_data, task_priority_t priority,
 				 int timeout_ms);
+
+/*
+ * pool_submit_sync_ex - pool_submit_sync for a task described by task,
+ * with its isolation_key and isolation (task_desc_t). Same returns and
+ * errors, plus POOL_EINVAL for task NULL or an isolation value other
+ * than 0 and POOL_ISOLATE_TASK. task is read only during the call.
+ * Thread-safe.
+ */
+int pool_submit_sync_ex(process_pool_t *pool, const task_desc_t *task,
+			task_result_t *result);
+
+/*
+ * pool_submit_async_ex - pool_submit_async for a task described by task,
+ * with its isolation_key and isolation. NULL with errno as for
+ * pool_submit_async, and EINVAL for task NULL or a bad isolation value.
+ * Thread-safe. The caller owns the future (pool_future_destroy).
+ */
+task_future_t *pool_submit_async_ex(process_pool_t *pool,
+				    const task_desc_t *task);
 
 /*
  * pool_submit_batch - queue count tasks with one wakeup.

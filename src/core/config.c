@@ -2,6 +2,7 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -69,6 +70,12 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "arena_size larger than 16 GiB");
 	if (c->max_input_size > MAX_PAYLOAD)
 		return bad(why, len, "max_input_size larger than 1 TiB");
+	if (c->zygote != 0 && c->zygote != 1)
+		return bad(why, len, "zygote must be 0 or 1");
+	if (c->isolation != POOL_ISOLATE_WORKER &&
+	    c->isolation != POOL_ISOLATE_TASK)
+		return bad(why, len, "isolation must be POOL_ISOLATE_WORKER or "
+				     "POOL_ISOLATE_TASK");
 	if (c->max_output_size > MAX_PAYLOAD)
 		return bad(why, len, "max_output_size larger than 1 TiB");
 	if (c->cgroup_mode < POOL_CGROUP_BEST_EFFORT ||
@@ -242,5 +249,10 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->health_check_timeout_ms = PP_HEALTH_TIMEOUT_MS;
 	if (!out->pool_name[0])
 		snprintf(out->pool_name, sizeof(out->pool_name), "pool");
+	/* The environment can turn the zygote on for every pool (to run a
+	 * program's tests with it), never off. */
+	if (!out->zygote && getenv("PROCESS_POOL_ZYGOTE") &&
+	    !strcmp(getenv("PROCESS_POOL_ZYGOTE"), "1"))
+		out->zygote = 1;
 	return resolve_ids(in, out, why, why_len);
 }

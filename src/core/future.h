@@ -19,6 +19,7 @@
 #include <stdint.h>
 
 #include "process_pool.h"
+#include "src/core/isolation.h"
 #include "src/ipc/frame.h"
 
 #ifdef __cplusplus
@@ -45,6 +46,7 @@ struct task_future {
 	size_t input_size;
 	struct pp_trace *trace; /* NULL unless the pool has a span hook */
 	int priority; /* task_priority_t */
+	struct pp_iso_domain iso; /* which processes it may run in */
 	uint64_t id;
 	int64_t submit_ns;
 	int64_t deadline_ns;	   /* 0: none; once the task has ended while

@@ -22,8 +22,9 @@
 #include "src/core/frame_check.h"
 #include "src/core/pool_internal.h"
 
-/* Claims w if it is lent out and idle. */
-static int try_claim(struct pp_worker *w)
+/* Claims w if it is lent out, idle, and its domain may take d's task
+ * (read once the client holds it). */
+static int try_claim(struct pp_worker *w, const struct pp_iso_domain *d)
 {
 	int expect = PP_LANE_FREE;
 
@@ -32,7 +33,8 @@ static int try_claim(struct pp_worker *w)
 		return 0;
 	if (!atomic_compare_exchange_strong(&w->lane, &expect, PP_LANE_CLIENT))
 		return 0;
-	if (w->state == PP_WORKER_LIVE && !w->in_flight)
+	if (w->state == PP_WORKER_LIVE && !w->in_flight &&
+	    pp_iso_may_send(&w->iso, d))
 		return 1;
 	atomic_store(&w->lane, PP_LANE_FREE);
 	return 0;
@@ -47,7 +49,8 @@ static int try_claim(struct pp_worker *w)
  * spinning for its next task, where a rotating choice would pick the
  * worker idle longest, the one most likely asleep.
  */
-struct pp_worker *pp_lane_claim(struct process_pool *pool)
+struct pp_worker *pp_lane_claim(struct process_pool *pool,
+				const struct pp_iso_domain *d)
 {
 	static _Thread_local unsigned next;
 	unsigned n = (unsigned)pool->cfg.max_workers, i;
@@ -63,7 +66,7 @@ struct pp_worker *pp_lane_claim(struct process_pool *pool)
 		unsigned k = (next + i) % n;
 		struct pp_worker *w = &pool->workers[k];
 
-		if (!try_claim(w))
+		if (!try_claim(w, d))
 			continue;
 		if (mine && !fallback &&
 		    pp_channel_word_load(&w->ch, PP_WORD_CPU) == mine) {
@@ -118,6 +121,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 	atomic_store_explicit(&w->info_busy, 1, memory_order_relaxed);
 	t->placed_prio = t->priority;
 	w->by_prio[t->priority]++;
+	pp_iso_note_sent(&w->iso, &t->iso);
 	pp_frame_note_placed(pool, w, t->priority);
 	memset(&f, 0, sizeof(f));
 	f.type = PP_FRAME_SUBMIT;
@@ -146,7 +150,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 static void release(struct process_pool *pool, struct pp_worker *w)
 {
 	if ((w->recycle_after && w->tasks_done >= w->recycle_after) ||
-	    w->recycle_now ||
+	    w->recycle_now || pp_iso_spent(&w->iso) ||
 	    atomic_load(&pool->queued))
 		hand_back(pool, w);
 	else

@@ -520,6 +520,7 @@ static struct task_future *make_task(struct process_pool *pool,
 		return NULL;
 	}
 	t->func_ref = ref;
+	pp_iso_domain_of(pool, d, &t->iso); /* checked by the caller */
 	t->user_data = d->user_data;
 	t->priority = d->priority;
 	t->input_size = d->input_size;
@@ -660,11 +661,14 @@ static struct task_future *submit_one(struct process_pool *pool,
 				      const task_desc_t *d, int64_t now,
 				      int borrow, int *err)
 {
+	struct pp_iso_domain dom;
 	struct task_future *t;
 	uint64_t ref;
 
 	*err = check_task(pool, d->task_func, d->input_data, d->input_size,
 			  d->priority, d->timeout_ms, &ref);
+	if (!*err)
+		*err = pp_iso_domain_of(pool, d, &dom);
 	if (*err)
 		return NULL;
 	t = make_task(pool, d, ref, now, borrow, 0, err);
@@ -714,14 +718,21 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 {
 	task_desc_t d = {func,	    input,    input_size,
 			 user_data, priority, timeout_ms};
+
+	return pool_submit_async_ex(pool, &d);
+}
+
+task_future_t *pool_submit_async_ex(process_pool_t *pool,
+				    const task_desc_t *task)
+{
 	struct task_future *t;
 	int err;
 
-	if (!pool) {
+	if (!pool || !task) {
 		errno = EINVAL;
 		return NULL;
 	}
-	t = queue_task(pool, &d, 0, &err);
+	t = queue_task(pool, task, 0, &err);
 	if (!t)
 		errno = to_errno(err);
 	return t;
@@ -772,29 +783,40 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 {
 	task_desc_t d = {func,	    input,    input_size,
 			 user_data, priority, timeout_ms};
+
+	return pool_submit_sync_ex(pool, &d, result);
+}
+
+int pool_submit_sync_ex(process_pool_t *pool, const task_desc_t *task,
+			task_result_t *result)
+{
+	struct pp_iso_domain dom;
 	struct task_future *t;
 	struct pp_worker *w;
 	uint64_t ref;
 	int err;
 
-	if (!pool || !result)
+	if (!pool || !task || !result)
 		return POOL_EINVAL;
 	memset(result, 0, sizeof(*result));
-	err = check_task(pool, func, input, input_size, priority, timeout_ms,
+	err = check_task(pool, task->task_func, task->input_data,
+			 task->input_size, task->priority, task->timeout_ms,
 			 &ref);
+	if (!err)
+		err = pp_iso_domain_of(pool, task, &dom);
 	if (err)
 		return err;
 	err = enter(pool);
 	if (err)
 		return err;
-	w = pp_lane_claim(pool);
+	w = pp_lane_claim(pool, &dom);
 	if (!w) {
 		leave(pool);
-		t = queue_task(pool, &d, 1, &err);
+		t = queue_task(pool, task, 1, &err);
 		if (!t)
 			return err;
 	} else {
-		t = make_task(pool, &d, ref, pp_now_ns(), 1, 0, &err);
+		t = make_task(pool, task, ref, pp_now_ns(), 1, 0, &err);
 		if (!t) {
 			atomic_store(&w->lane, PP_LANE_FREE);
 			leave(pool);
@@ -931,6 +953,7 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 				  const task_desc_t *tasks, size_t count)
 {
 	struct room_wait rw = {0};
+	struct pp_iso_domain dom;
 	task_future_t **out;
 	uint64_t *refs;
 	size_t i, queued = 0, done = 0, took;
@@ -954,7 +977,8 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 		if ((bad = check_task(pool, tasks[i].task_func,
 				      tasks[i].input_data, tasks[i].input_size,
 				      tasks[i].priority, tasks[i].timeout_ms,
-				      &refs[i]))) {
+				      &refs[i])) ||
+		    (bad = pp_iso_domain_of(pool, &tasks[i], &dom))) {
 			free(out);
 			errno = to_errno(bad);
 			return NULL;
@@ -1075,6 +1099,8 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 	s->queue_depth = atomic_load(&pool->queued);
 	s->supervisor_loops = atomic_load(&pool->loops);
 	pp_restart_stats(pool, s);
+	s->zygote_pid = atomic_load(&pool->zygote.info_pid);
+	s->zygote_restarts = atomic_load(&pool->zygote.info_restarts);
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		s->queue_depth_by_priority[i] = atomic_load(&pool->depth[i]);
 	runs = atomic_load(&pool->run_count);

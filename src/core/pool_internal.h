@@ -18,6 +18,7 @@
 #include "src/core/cleanroom.h"
 #include "src/core/deadline_heap.h"
 #include "src/core/future.h"
+#include "src/core/isolation.h"
 #include "src/core/latency.h"
 #include "src/core/modules.h"
 #include "src/core/protocol.h"
@@ -27,6 +28,7 @@
 #include "src/core/status_socket.h"
 #include "src/core/worker_output.h"
 #include "src/core/worker_setup.h"
+#include "src/core/zygote.h"
 #include "sandbox/cgroup.h"
 #include "sandbox/seccomp_learn.h"
 #include "sandbox/seccomp_policy.h"
@@ -80,6 +82,7 @@ struct pp_worker {
 	int kill_reason;       /* task_status_t that caused a kill, or 0 */
 	uint64_t restarts;
 	uint64_t generation;	/* spawns in this slot, for leaf names */
+	struct pp_iso_worker iso; /* what this process was sent (parent's) */
 	/* Learning: syscalls the task now finishing needed (LEARNED
 	 * frames), by whoever holds the worker's channel. */
 	uint64_t learn_bits[PP_SECCOMP_LEARN_WORDS];
@@ -140,6 +143,7 @@ struct process_pool {
 	int learn;	/* seccomp learning mode */
 	_Atomic uint64_t learned[PP_SECCOMP_LEARN_WORDS]; /* all tasks' */
 	struct pp_cleanroom cleanroom;	   /* POOL_SPAWN_CLEANROOM only */
+	struct pp_zygote zygote;	   /* cfg.zygote only */
 	_Atomic int state;		   /* enum pp_pool_state */
 
 	/* Submission side. */
@@ -253,7 +257,8 @@ int pp_resolve_at(struct process_pool *pool, struct task_future *t,
  * is released; send: the arena could not take the input; wait: the
  * worker deferred it).
  */
-struct pp_worker *pp_lane_claim(struct process_pool *pool);
+struct pp_worker *pp_lane_claim(struct process_pool *pool,
+				const struct pp_iso_domain *d);
 int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t);
 int pp_lane_wait(struct process_pool *pool, struct pp_worker *w,
@@ -326,6 +331,16 @@ void pp_worker_ids(const struct process_pool *pool, int index, unsigned *uid,
 int pp_pool_enter(struct process_pool *pool);
 void pp_pool_leave(struct process_pool *pool);
 size_t pp_pool_reserve(struct process_pool *pool, size_t want);
+/* isolation.c */
+/* pp_iso_domain_of - t's domain from its desc and the pool's mode;
+ * POOL_EINVAL for a bad isolation value. */
+int pp_iso_domain_of(const struct process_pool *pool, const task_desc_t *d,
+		     struct pp_iso_domain *out);
+/* pp_iso_evict - when no worker may take a task of domain d: an idle
+ * worker of another domain to discard for a fresh one, or NULL
+ * (supervisor). */
+struct pp_worker *pp_iso_evict(struct process_pool *pool,
+			       const struct pp_iso_domain *d);
 
 /* config.c */
 int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,

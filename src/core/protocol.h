@@ -103,4 +103,45 @@ static inline uint64_t pp_bulk_layout_size(uint32_t count)
 	       (uint64_t)count * (sizeof(struct pp_bulk_in) + 1);
 }
 
+ * The zygote (zygote.h): the parent asks for a worker with one request
+ * message on a SOCK_SEQPACKET socket, its fds in SCM_RIGHTS in the order
+ * of enum pp_zygote_fd (the optional ones present as flags say); the
+ * zygote answers with one reply, the worker's pidfd attached when pid is
+ * set. Each side checks the magic, the sequence number, the size and the
+ * fd count of what it reads; anything else ends the conversation.
+ */
+#define PP_ZYGOTE_MAGIC 0x5a59474fu /* "ZYGO" */
+
+enum pp_zygote_fd {
+	PP_ZYGOTE_FD_MEM = 0, /* the channel's memfd */
+	PP_ZYGOTE_FD_EFD,     /* its wakeup fd, the worker's end */
+	PP_ZYGOTE_FD_SOCK,    /* the worker's end of the payload socket */
+	PP_ZYGOTE_FD_OUT,     /* PP_ZYGOTE_F_OUT: stdout/stderr pipe */
+	PP_ZYGOTE_FD_PROCS,   /* PP_ZYGOTE_F_LEAF: the leaf's cgroup.procs */
+	PP_ZYGOTE_FD_LEAF,    /* PP_ZYGOTE_F_LEAF: the leaf directory */
+	PP_ZYGOTE_FD_MAX,
+};
+
+#define PP_ZYGOTE_F_OUT	 1u
+#define PP_ZYGOTE_F_LEAF 2u
+
+/* What a request carries besides its fds: the worker's setup is the
+ * parent's own struct, built as for a fork (its pointers are valid in
+ * the zygote, a copy of the parent's memory). */
+struct pp_zygote_request_head {
+	uint32_t magic;
+	uint32_t seq;
+	uint32_t flags;
+	uint32_t setup_size; /* sizeof(struct pp_worker_setup) */
+};
+
+struct pp_zygote_reply {
+	uint32_t magic;
+	uint32_t seq;
+	int32_t pid; /* > 0 with a pidfd attached, else 0 */
+	int32_t err; /* errno of a failed clone, else 0 */
+	uint32_t into_cgroup; /* 1: created inside its leaf */
+	uint32_t pad;
+};
+
 #endif /* PP_CORE_PROTOCOL_H */

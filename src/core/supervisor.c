@@ -265,6 +265,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->heard_ns = pp_now_ns();
 	w->ping_nonce = 0;
 	w->health_failed = 0;
+	pp_iso_reset(&w->iso);
 	pp_recycle_spawned(pool, w, w->heard_ns);
 	pp_restart_spawned(w);
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
@@ -295,6 +296,18 @@ static void kill_worker(struct process_pool *pool, struct pp_worker *w,
 	       (int)w->pid, pool_task_status_str(reason), why);
 	if (!w->kill_reason)
 		w->kill_reason = reason;
+	pp_worker_kill(w);
+}
+
+/* An idle worker the isolation rules take out of service: killed (its
+ * word that it would exit is not trusted), then replaced without
+ * counting as a crash. */
+static void discard(struct process_pool *pool, struct pp_worker *w,
+		    const char *why)
+{
+	pp_log(LOG_LEVEL_DEBUG, pool->cfg.pool_name, "worker_discard",
+	       "worker=%d pid=%d reason=\"%s\"", w->index, (int)w->pid, why);
+	w->iso.discarded = 1;
 	pp_worker_kill(w);
 }
 
@@ -939,7 +952,8 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 			settle_orphan(pool, w, t, shared, cause, sig, how,
 				      final);
 	}
-	if (w->state != PP_WORKER_RETIRING || sig || code)
+	if (!w->iso.discarded &&
+	    (w->state != PP_WORKER_RETIRING || sig || code))
 		pp_log(w->kill_reason ? LOG_LEVEL_INFO : LOG_LEVEL_WARN,
 		       pool->cfg.pool_name, "worker_exit",
 		       "worker=%d pid=%d signal=%d code=%d", w->index,
@@ -959,7 +973,8 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 	if (atomic_load(&pool->state) == PP_POOL_RUNNING &&
 	    w->state != PP_WORKER_RETIRING) {
 		int64_t now = pp_now_ns();
-		int crashed = sig || code || w->kill_reason;
+		int crashed =
+		    (sig || code || w->kill_reason) && !w->iso.discarded;
 
 		w->respawn_at_ns =
 		    now + (crashed ? respawn_delay(pool, now) : 0);
@@ -1006,7 +1021,8 @@ static unsigned ahead_of(const struct pp_worker *w, int prio)
  * its highest priority first, so what counts is how many tasks of that
  * priority or above it holds; its total load breaks ties. prio < 0: any.
  */
-static struct pp_worker *best_worker(struct process_pool *pool, int prio)
+static struct pp_worker *best_worker(struct process_pool *pool, int prio,
+				     const struct pp_iso_domain *d)
 {
 	unsigned cap = in_flight_cap(pool), best_ahead = 0, ahead;
 	struct pp_worker *best = NULL;
@@ -1016,7 +1032,8 @@ static struct pp_worker *best_worker(struct process_pool *pool, int prio)
 		struct pp_worker *w = &pool->workers[i];
 
 		if (w->state != PP_WORKER_LIVE || !usable(w) ||
-		    w->in_flight >= cap || w->suspects)
+		    w->in_flight >= cap || w->suspects ||
+		    !pp_iso_may_send(&w->iso, d))
 			continue;
 		ahead = prio < 0 ? w->in_flight : ahead_of(w, prio);
 		if (!best || ahead < best_ahead ||
@@ -1029,14 +1046,16 @@ static struct pp_worker *best_worker(struct process_pool *pool, int prio)
 }
 
 /* A live worker with nothing on it, for a task that must run alone. */
-static struct pp_worker *idle_worker(struct process_pool *pool)
+static struct pp_worker *idle_worker(struct process_pool *pool,
+				     const struct pp_iso_domain *d)
 {
 	int i;
 
 	for (i = 0; i < pool->cfg.max_workers; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight)
+		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
+		    pp_iso_may_send(&w->iso, d))
 			return w;
 	}
 	return NULL;
@@ -1101,6 +1120,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	t->placed_prio = prio;
 	w->by_prio[prio]++;
 	w->suspects += t->suspect ? 1u : 0u;
+	pp_iso_note_sent(&w->iso, &t->iso);
 	pp_frame_note_placed(pool, w, prio);
 	memset(f, 0, sizeof(*f));
 	f->type = t->bulk ? PP_FRAME_BULK : PP_FRAME_SUBMIT;
@@ -1178,9 +1198,15 @@ static void dispatch(struct process_pool *pool)
 			continue;
 		}
 		/* A suspect (it was on a worker that died) runs alone. */
-		w = t->suspect ? idle_worker(pool) : best_worker(pool, prio);
-		if (!w)
+		w = t->suspect ? idle_worker(pool, &t->iso)
+			       : best_worker(pool, prio, &t->iso);
+		if (!w) {
+			/* No process of its domain: make room for one. */
+			w = pp_iso_evict(pool, &t->iso);
+			if (w)
+				discard(pool, w, "isolation key");
 			break;
+		}
 		struct pp_dispatch_batch *b = &batches[w->index];
 		int err;
 
@@ -1362,6 +1388,12 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 			if (live < target_workers(pool) &&
 			    spawn_into(pool, w) == 0)
 				live++;
+		}
+		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
+		    pp_iso_spent(&w->iso)) {
+			discard(pool, w, "ran its one task");
+			live--;
+			continue;
 		}
 		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
 		    (w->recycle_now || (w->recycle_after &&
@@ -1816,8 +1848,10 @@ void *pp_supervisor_main(void *arg)
 	pool->start_state = pool->live_workers > 0 ? 1 : -1;
 	pthread_cond_broadcast(&pool->start_cv);
 	pthread_mutex_unlock(&pool->start_mu);
-	if (pool->live_workers == 0)
+	if (pool->live_workers == 0) {
+		pp_zygote_stop(pool);
 		return NULL;
+	}
 	for (;;) {
 		int64_t now;
 		int state = atomic_load(&pool->state);
@@ -1854,6 +1888,7 @@ void *pp_supervisor_main(void *arg)
 	take_cancels(pool);
 	cancel_everything(pool);
 	shut_down_workers(pool);
+	pp_zygote_stop(pool);
 	take_cancels(pool);
 	return NULL;
 }

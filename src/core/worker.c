@@ -236,10 +236,10 @@ run_forked(const struct process_pool *pool, int memfd, int efd, int sock,
  * way first), then becomes the worker or execs the clean-room one (ex).
  * Only async-signal-safe calls until then: the parent has other threads.
  */
-static __attribute__((noreturn)) void
-child(const struct process_pool *pool, const struct pp_worker *w, pid_t parent,
-      int procs_fd, int out_fd, const struct pp_worker_setup *s,
-      struct pp_cleanroom_exec *ex)
+void pp_worker_child(const struct process_pool *pool, const struct pp_worker *w,
+		     pid_t parent, int procs_fd, int out_fd,
+		     const struct pp_worker_setup *s,
+		     struct pp_cleanroom_exec *ex)
 {
 	struct pp_cleanroom cr = pool->cleanroom;
 	int memfd = w->ch.fd, efd = w->ch.parent_eventfd;
@@ -281,8 +281,8 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	int cleanroom = pool->cfg.spawn_mode == POOL_SPAWN_CLEANROOM;
 	struct pp_cleanroom_exec ex;
 	struct pp_worker_setup setup;
-	pid_t parent = getpid(), pid;
-	int procs_fd, out_fd, err;
+	pid_t parent = getpid(), pid = -1;
+	int procs_fd, out_fd, err, zygote;
 
 	if (!w->slots) {
 		w->slots =
@@ -306,21 +306,34 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	if (cleanroom)
 		pp_cleanroom_exec_prepare(w, &ex);
 	make_setup(pool, w, &setup);
-	pid = fork();
+	/* A copy of the zygote rather than of the host, when one serves. */
+	err = pool->cfg.zygote && !cleanroom
+		  ? pp_zygote_fork(pool, w, procs_fd, out_fd, &setup, &pid,
+				   &w->pidfd)
+		  : -ENOSYS;
+	zygote = err == 0;
+	if (err == -EPIPE) {
+		/* A lost zygote may have used the channel. */
+		undo_leaf(w, procs_fd);
+		goto out_output;
+	}
+	if (!zygote)
+		pid = fork();
 	if (pid < 0) {
 		err = -errno;
 		undo_leaf(w, procs_fd);
 		goto out_output;
 	}
 	if (pid == 0)
-		child(pool, w, parent, procs_fd, out_fd, &setup,
-		      cleanroom ? &ex : NULL);
+		pp_worker_child(pool, w, parent, procs_fd, out_fd, &setup,
+				cleanroom ? &ex : NULL);
 	if (procs_fd >= 0)
 		close(procs_fd);
 	if (out_fd >= 0)
 		close(out_fd); /* the child holds the only write end */
 	out_fd = -1;
-	w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+	if (!zygote) /* the zygote's answer came with it */
+		w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
 	if (w->pidfd < 0) {
 		err = -errno;
 		kill(pid, SIGKILL);

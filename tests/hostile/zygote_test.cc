@@ -1,0 +1,225 @@
+// The zygote (config "zygote"): workers are made by a small fork server
+// started at pool_start. It must serve every spawn, leave no fd of its
+// own in a worker, be replaced when it dies without losing a task, and
+// keep a host's later growth out of new workers.
+#include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <set>
+#include <vector>
+
+#include "process_pool.h"
+#include "tests/core/tasks.h"
+#include "tests/hostile/isolation_tasks.h"
+
+namespace
+{
+
+using namespace pp_hostile;
+
+process_pool_t *start_pool(int workers, int zygote, int isolation,
+			   int retries = 0)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = workers;
+	c.zygote = zygote;
+	c.isolation = isolation;
+	c.max_retries = retries;
+	c.seccomp_allow = "@file-read"; /* /proc/self/statm */
+	strcpy(c.pool_name, "zygote");
+	process_pool_t *p = pool_create(&c);
+	if (p && pool_start(p)) {
+		pool_destroy(p);
+		p = nullptr;
+	}
+	return p;
+}
+
+pid_t parent_of(pid_t pid)
+{
+	char path[64], buf[512];
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	const char *close = strrchr(buf, ')');
+	int ppid = -1;
+	if (!close || sscanf(close + 2, "%*c %d", &ppid) != 1)
+		return -1;
+	return ppid;
+}
+
+// Fails (100 + the count) unless the worker holds 3 fds above stdio:
+// its channel's memfd, its wakeup pipe and its payload socket.
+int count_fds_task(void *, size_t, void **, size_t *, void *)
+{
+	int n = 0;
+	for (int fd = 3; fd < 1024; fd++) {
+		struct stat st;
+		n += fstat(fd, &st) == 0;
+	}
+	return n == 3 ? 0 : 100 + n;
+}
+
+// The worker's address space in pages (/proc/self/statm, first field).
+int vm_pages_task(void *, size_t, void **out, size_t *out_n, void *)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	unsigned long long size = 0;
+	if (!f)
+		return 1;
+	if (fscanf(f, "%llu", &size) != 1)
+		size = 0;
+	fclose(f);
+	auto *p = static_cast<uint64_t *>(malloc(sizeof(uint64_t)));
+	if (!p)
+		return 1;
+	*p = size;
+	*out = p;
+	*out_n = sizeof(*p);
+	return 0;
+}
+
+task_result_t run(process_pool_t *p, task_func_t f)
+{
+	task_result_t r;
+	EXPECT_EQ(0, pool_submit_sync(p, f, nullptr, 0, nullptr,
+				      TASK_PRIORITY_NORMAL, 20000, &r));
+	return r;
+}
+
+TEST(Zygote, ServesEveryWorkerAndLeavesItNoFd)
+{
+	process_pool_t *p = start_pool(2, 1, POOL_ISOLATE_TASK);
+	ASSERT_NE(nullptr, p);
+	pool_stats_t st;
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	ASSERT_GT(st.zygote_pid, 0);
+	// The zygote is the pool's child; so is every worker it makes.
+	EXPECT_EQ(getpid(), parent_of(st.zygote_pid));
+	std::set<int> pids;
+	for (int i = 0; i < 10; i++) {
+		task_result_t r = run(p, count_fds_task);
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.return_code;
+		pids.insert(r.worker_pid);
+	}
+	EXPECT_EQ(10u, pids.size());
+	pool_worker_info_t w[2];
+	int n = pool_get_workers(p, w, 2);
+	for (int i = 0; i < n; i++)
+		EXPECT_EQ(getpid(), parent_of(w[i].pid));
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	EXPECT_EQ(0u, st.zygote_restarts);
+	pool_destroy(p);
+	// No zygote outlives its pool.
+	EXPECT_NE(0, kill(st.zygote_pid, 0));
+}
+
+TEST(Zygote, KilledUnderLoadItIsReplacedAndNoTaskIsLost)
+{
+	process_pool_t *p = start_pool(2, 1, POOL_ISOLATE_TASK);
+	ASSERT_NE(nullptr, p);
+	pool_stats_t st;
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	int first = st.zygote_pid;
+	ASSERT_GT(first, 0);
+	std::vector<task_future_t *> fs;
+	for (int i = 0; i < 200; i++) {
+		if (i == 50) {
+			ASSERT_EQ(0, kill(first, SIGKILL));
+		}
+		fs.push_back(pool_submit_async(p, pp_test::noop_task, nullptr,
+					       0, nullptr, TASK_PRIORITY_NORMAL,
+					       30000));
+		ASSERT_NE(nullptr, fs.back());
+	}
+	for (auto *f : fs) {
+		task_result_t r;
+		ASSERT_EQ(0, pool_future_wait(f, &r, 60000));
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+		pool_future_destroy(f);
+	}
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	EXPECT_GE(st.zygote_restarts, 1u);
+	EXPECT_GT(st.zygote_pid, 0);
+	EXPECT_NE(first, st.zygote_pid);
+	EXPECT_EQ(200u, st.tasks_completed);
+	EXPECT_EQ(0u, st.tasks_crashed);
+	pool_destroy(p);
+}
+
+// The mechanism behind a respawn time that does not grow with the host:
+// memory the host takes after pool_start is not in a new worker.
+uint64_t growth_seen(int zygote)
+{
+	process_pool_t *p = start_pool(1, zygote, POOL_ISOLATE_TASK);
+	EXPECT_NE(nullptr, p);
+	if (!p)
+		return 0;
+	task_result_t before = run(p, vm_pages_task);
+	const size_t big = (size_t)256 << 20;
+	void *mem = mmap(nullptr, big, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	EXPECT_NE(MAP_FAILED, mem);
+	memset(mem, 1, big);
+	// Fresh workers, spawned after the growth.
+	task_result_t r1 = run(p, vm_pages_task);
+	task_result_t r2 = run(p, vm_pages_task);
+	uint64_t a = 0, b = 0;
+	EXPECT_EQ(sizeof(a), before.output_size);
+	EXPECT_EQ(sizeof(b), r2.output_size);
+	if (before.output_data)
+		memcpy(&a, before.output_data, sizeof(a));
+	if (r2.output_data)
+		memcpy(&b, r2.output_data, sizeof(b));
+	pool_result_free(&before);
+	pool_result_free(&r1);
+	pool_result_free(&r2);
+	pool_destroy(p);
+	munmap(mem, big);
+	return b > a ? (b - a) * (uint64_t)sysconf(_SC_PAGESIZE) : 0;
+}
+
+TEST(Zygote, ANewWorkerDoesNotCarryTheHostsLaterGrowth)
+{
+	// Without a zygote, each new worker is a fork of the grown host
+	// (unless the environment gives every pool one).
+	const char *env = getenv("PROCESS_POOL_ZYGOTE");
+	if (!env || strcmp(env, "1")) {
+		EXPECT_GE(growth_seen(0), (uint64_t)256 << 20);
+	}
+	EXPECT_LT(growth_seen(1), (uint64_t)64 << 20);
+}
+
+// Crash recovery and retries through the zygote, in a shared pool.
+TEST(Zygote, CrashesAndRetriesRecover)
+{
+	pp_test::reset_board();
+	process_pool_t *p = start_pool(2, 1, POOL_ISOLATE_WORKER, 1);
+	ASSERT_NE(nullptr, p);
+	task_result_t r = run(p, pp_test::crash_once_task);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	r = run(p, pp_test::segv_task);
+	EXPECT_EQ(TASK_STATUS_CRASHED, r.status);
+	EXPECT_EQ(SIGSEGV, r.term_signal) << r.detail;
+	r = run(p, pp_test::noop_task);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	pool_stats_t st;
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	EXPECT_GT(st.zygote_pid, 0);
+	EXPECT_EQ(0u, st.zygote_restarts);
+	pool_destroy(p);
+}
+
+} // namespace
