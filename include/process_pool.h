@@ -334,6 +334,7 @@ typedef struct pool_config {
 	 * max_retries, else CRASHED). 0: 30000; < 0: no limit.
 	 */
 	int restart_grace_ms;
+	/*
 	 * Isolation (see README, "Threat model"). POOL_ISOLATE_WORKER (0):
 	 * a worker process runs many tasks, one after another or pipelined.
 	 * POOL_ISOLATE_TASK: every task runs in a process that ran nothing
@@ -665,25 +666,6 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 				 int timeout_ms);
 
 /*
- * pool_submit_sync_ex - pool_submit_sync for a task described by task,
- * with its isolation_key and isolation (task_desc_t). Same returns and
- * errors, plus POOL_EINVAL for task NULL or an isolation value other
- * than 0 and POOL_ISOLATE_TASK. task is read only during the call.
- * Thread-safe.
- */
-int pool_submit_sync_ex(process_pool_t *pool, const task_desc_t *task,
-			task_result_t *result);
-
-/*
- * pool_submit_async_ex - pool_submit_async for a task described by task,
- * with its isolation_key and isolation. NULL with errno as for
- * pool_submit_async, and EINVAL for task NULL or a bad isolation value.
- * Thread-safe. The caller owns the future (pool_future_destroy).
- */
-task_future_t *pool_submit_async_ex(process_pool_t *pool,
-				    const task_desc_t *task);
-
-/*
  * pool_submit_batch - queue count tasks with one wakeup.
  *
  * Returns a malloc'd array of count futures (the caller destroys each and
@@ -699,19 +681,23 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 				  const task_desc_t *tasks, size_t count);
 
 /*
- * pool_submit_task - pool_submit_async with its arguments in *task, and
- * the trace context (traceparent, tracestate) the task carries. Errors as
- * pool_submit_async's, and EINVAL for a NULL task or a malformed
+ * pool_submit_task - pool_submit_async for a task described by *task,
+ * with what only a task_desc_t carries: the trace context (traceparent,
+ * tracestate) and the isolation (isolation_key, isolation). NULL with
+ * errno as for pool_submit_async, and EINVAL for a NULL task, a malformed
  * traceparent (version ff, all-zero ids, not lower-case hex) or
- * tracestate (over 512 chars, or not printable ASCII). Thread-safe.
+ * tracestate (over 512 chars, or not printable ASCII), or an isolation
+ * value other than 0 and POOL_ISOLATE_TASK. task is read only during the
+ * call. Thread-safe. The caller owns the future (pool_future_destroy).
  */
 task_future_t *pool_submit_task(process_pool_t *pool, const task_desc_t *task);
 
 /*
- * pool_submit_task_sync - pool_submit_task, then wait for the outcome
- * into *result (never timing out by itself: the task's deadline ends
- * it). Returns 0 with *result filled, or the codes of pool_submit_sync.
- * It queues through the supervisor, never the direct lane. Thread-safe.
+ * pool_submit_task_sync - pool_submit_sync for a task described by
+ * *task (trace context and isolation as for pool_submit_task). Returns
+ * 0 with *result filled, or the codes of pool_submit_sync, plus
+ * POOL_EINVAL for the bad descriptions pool_submit_task refuses. Like
+ * pool_submit_sync it may run the task on the direct lane. Thread-safe.
  */
 int pool_submit_task_sync(process_pool_t *pool, const task_desc_t *task,
 			  task_result_t *result);

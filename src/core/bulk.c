@@ -503,6 +503,7 @@ static void retry(struct process_pool *pool, struct task_future *c, uint32_t i,
 	n->func_ref = c->func_ref;
 	n->user_data = c->user_data;
 	n->priority = c->priority;
+	n->iso = c->iso;
 	n->pool = pool;
 	n->id = atomic_fetch_add(&pool->next_id, 1) + 1;
 	n->submit_ns = c->submit_ns;
@@ -629,12 +630,17 @@ int pp_bulk_dropped(struct process_pool *pool, struct task_future *c)
 /* ---- batches ---------------------------------------------------------- */
 
 /* Whether batch tasks a and b may share a chunk. */
-static int same_kind(const task_desc_t *a, const task_desc_t *b, uint64_t ra,
-		     uint64_t rb)
+static int same_kind(const struct process_pool *pool, const task_desc_t *a,
+		     const task_desc_t *b, uint64_t ra, uint64_t rb)
 {
+	/* A chunk runs in one process: one isolation domain, and never a
+	 * task that owns its process. */
 	return ra == rb && a->user_data == b->user_data &&
 	       a->priority == b->priority && a->timeout_ms == b->timeout_ms &&
-	       b->input_size <= PP_BULK_BATCH_INPUT;
+	       b->input_size <= PP_BULK_BATCH_INPUT &&
+	       a->isolation_key == b->isolation_key &&
+	       a->isolation == b->isolation && !a->isolation &&
+	       pool->cfg.isolation != POOL_ISOLATE_TASK;
 }
 
 /* A chunk of the futures out[i..j), or NULL when out of memory. */
@@ -660,6 +666,7 @@ static struct task_future *batch_chunk(struct process_pool *pool,
 	c->func_ref = t0->func_ref;
 	c->user_data = t0->user_data;
 	c->priority = t0->priority;
+	c->iso = t0->iso; /* every task of the chunk has it (same_kind) */
 	c->pool = pool;
 	c->id = atomic_fetch_add(&pool->next_id, 1) + 1;
 	c->submit_ns = t0->submit_ns;
@@ -687,13 +694,14 @@ struct task_future *pp_bulk_chain(struct process_pool *pool,
 		item = out[i];
 		bytes = pp_bulk_input_room(tasks[i].input_size);
 		if (want >= 2 && tasks[i].input_size <= PP_BULK_BATCH_INPUT)
-			while (
-			    j < to && j - i < want && out[j] &&
-			    same_kind(&tasks[i], &tasks[j], refs[i], refs[j]) &&
-			    pp_bulk_image_size(
-				(uint32_t)(j - i + 1),
-				bytes + pp_bulk_input_room(
-					    tasks[j].input_size)) <= budget) {
+			while (j < to && j - i < want && out[j] &&
+			       same_kind(pool, &tasks[i], &tasks[j], refs[i],
+					 refs[j]) &&
+			       pp_bulk_image_size(
+				   (uint32_t)(j - i + 1),
+				   bytes + pp_bulk_input_room(
+					       tasks[j].input_size)) <=
+				   budget) {
 				bytes +=
 				    pp_bulk_input_room(tasks[j].input_size);
 				j++;

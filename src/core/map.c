@@ -205,6 +205,10 @@ static struct task_future *make_chunk(struct process_pool *pool,
 	c->func_ref = ref;
 	c->user_data = o->user_data;
 	c->priority = o->priority;
+	/* Map tasks are unkeyed; in a POOL_ISOLATE_TASK pool each chunk is
+	 * one task (chunk_want), in a process of its own. */
+	c->iso.key = 0;
+	c->iso.once = pool->cfg.isolation == POOL_ISOLATE_TASK;
 	c->pool = pool;
 	c->id = atomic_fetch_add(&pool->next_id, 1) + 1;
 	c->submit_ns = now;
@@ -220,6 +224,8 @@ static uint32_t chunk_want(const struct process_pool *pool, size_t n,
 {
 	size_t per = (size_t)pool->cfg.max_workers * CHUNKS_PER_WORKER, want;
 
+	if (pool->cfg.isolation == POOL_ISOLATE_TASK)
+		return 1; /* a chunk runs in one process */
 	if (o->chunk_size)
 		return o->chunk_size > PP_BULK_MAX ? PP_BULK_MAX
 						   : (uint32_t)o->chunk_size;

@@ -719,11 +719,10 @@ task_future_t *pool_submit_async(process_pool_t *pool, task_func_t func,
 	task_desc_t d = {func,	    input,    input_size,
 			 user_data, priority, timeout_ms};
 
-	return pool_submit_async_ex(pool, &d);
+	return pool_submit_task(pool, &d);
 }
 
-task_future_t *pool_submit_async_ex(process_pool_t *pool,
-				    const task_desc_t *task)
+task_future_t *pool_submit_task(process_pool_t *pool, const task_desc_t *task)
 {
 	struct task_future *t;
 	int err;
@@ -784,11 +783,11 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 	task_desc_t d = {func,	    input,    input_size,
 			 user_data, priority, timeout_ms};
 
-	return pool_submit_sync_ex(pool, &d, result);
+	return pool_submit_task_sync(pool, &d, result);
 }
 
-int pool_submit_sync_ex(process_pool_t *pool, const task_desc_t *task,
-			task_result_t *result)
+int pool_submit_task_sync(process_pool_t *pool, const task_desc_t *task,
+			  task_result_t *result)
 {
 	struct pp_iso_domain dom;
 	struct task_future *t;
@@ -1169,38 +1168,6 @@ int pool_set_span_hook(process_pool_t *pool, pool_span_hook_t hook, void *arg)
 	pool->span_hook = hook;
 	pool->span_arg = arg;
 	return 0;
-}
-
-task_future_t *pool_submit_task(process_pool_t *pool, const task_desc_t *task)
-{
-	struct task_future *t;
-	int err;
-
-	if (!pool || !task) {
-		errno = EINVAL;
-		return NULL;
-	}
-	t = queue_task(pool, task, 0, &err);
-	if (!t)
-		errno = to_errno(err);
-	return t;
-}
-
-int pool_submit_task_sync(process_pool_t *pool, const task_desc_t *task,
-			  task_result_t *result)
-{
-	struct task_future *t;
-	int err;
-
-	if (!pool || !task || !result)
-		return POOL_EINVAL;
-	memset(result, 0, sizeof(*result));
-	t = queue_task(pool, task, 1, &err);
-	if (!t)
-		return err;
-	err = pool_future_wait(t, result, -1);
-	pool_future_destroy(t);
-	return err;
 }
 
 int pool_get_latency(process_pool_t *pool, int kind, int priority,

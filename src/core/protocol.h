@@ -103,6 +103,7 @@ static inline uint64_t pp_bulk_layout_size(uint32_t count)
 	       (uint64_t)count * (sizeof(struct pp_bulk_in) + 1);
 }
 
+/*
  * The zygote (zygote.h): the parent asks for a worker with one request
  * message on a SOCK_SEQPACKET socket, its fds in SCM_RIGHTS in the order
  * of enum pp_zygote_fd (the optional ones present as flags say); the

@@ -59,7 +59,7 @@ task_desc_t desc(task_func_t f, uint64_t key = 0, int isolation = 0,
 task_result_t run_sync(process_pool_t *p, const task_desc_t &d)
 {
 	task_result_t r;
-	EXPECT_EQ(0, pool_submit_sync_ex(p, &d, &r));
+	EXPECT_EQ(0, pool_submit_task_sync(p, &d, &r));
 	return r;
 }
 
@@ -67,7 +67,7 @@ task_result_t run_async(process_pool_t *p, const task_desc_t &d)
 {
 	task_result_t r;
 	memset(&r, 0, sizeof(r));
-	task_future_t *f = pool_submit_async_ex(p, &d);
+	task_future_t *f = pool_submit_task(p, &d);
 	EXPECT_NE(nullptr, f);
 	if (!f)
 		return r;
@@ -237,7 +237,7 @@ TEST(Isolation, NoWorkerRunsTwoKeys)
 		std::vector<uint64_t> fk;
 		for (uint64_t k = 0; k < 8; k++) {
 			task_desc_t d = desc(pid_task, (k * 7 + round) % 4);
-			fs.push_back(pool_submit_async_ex(p, &d));
+			fs.push_back(pool_submit_task(p, &d));
 			fk.push_back(d.isolation_key);
 		}
 		for (size_t i = 0; i < fs.size(); i++) {
@@ -259,6 +259,29 @@ TEST(Isolation, NoWorkerRunsTwoKeys)
 	for (auto &kv : keys_of)
 		EXPECT_EQ(1u, kv.second.size()) << "pid " << kv.first;
 	EXPECT_GT(keys_of.size(), 3u); /* processes were replaced */
+	pool_destroy(p);
+}
+
+// pool_map and batches chunk many tasks into one frame for one process:
+// in a POOL_ISOLATE_TASK pool every task still gets a process of its own,
+// and a batch never puts two keys in one chunk (NoWorkerRunsTwoKeys).
+TEST(Isolation, MapTasksGetAProcessEachInPerTaskMode)
+{
+	process_pool_t *p = start_pool(2, POOL_ISOLATE_TASK);
+	ASSERT_NE(nullptr, p);
+	const size_t n = 12;
+	std::vector<pool_map_result_t> res(n);
+	ASSERT_EQ(0, pool_map(p, pid_task, nullptr, 0, n, res.data(), nullptr));
+	std::set<uint64_t> pids;
+	for (size_t i = 0; i < n; i++) {
+		ASSERT_EQ(TASK_STATUS_COMPLETED, res[i].status);
+		ASSERT_EQ(8u, res[i].output_size);
+		uint64_t pid;
+		memcpy(&pid, res[i].output, 8);
+		pids.insert(pid);
+	}
+	EXPECT_EQ(n, pids.size()) << "map tasks shared a process";
+	pool_map_results_free(res.data(), n);
 	pool_destroy(p);
 }
 
@@ -335,10 +358,10 @@ TEST(Isolation, BadValuesAreRefused)
 	ASSERT_NE(nullptr, p);
 	task_desc_t d = desc(pid_task, 0, 7);
 	task_result_t r;
-	EXPECT_EQ(POOL_EINVAL, pool_submit_sync_ex(p, &d, &r));
-	EXPECT_EQ(POOL_EINVAL, pool_submit_sync_ex(p, nullptr, &r));
+	EXPECT_EQ(POOL_EINVAL, pool_submit_task_sync(p, &d, &r));
+	EXPECT_EQ(POOL_EINVAL, pool_submit_task_sync(p, nullptr, &r));
 	errno = 0;
-	EXPECT_EQ(nullptr, pool_submit_async_ex(p, &d));
+	EXPECT_EQ(nullptr, pool_submit_task(p, &d));
 	EXPECT_EQ(EINVAL, errno);
 	EXPECT_EQ(nullptr, pool_submit_batch(p, &d, 1));
 	EXPECT_EQ(EINVAL, errno);
