@@ -81,6 +81,17 @@ typedef struct task_future task_future_t;
 typedef int (*task_func_t)(void *input, size_t input_size, void **output,
 			   size_t *output_size, void *user_data);
 
+/*
+ * A worker initializer (pool_config_t.worker_init), run in each new
+ * worker process before it is confined. arg/arg_size: the worker's own
+ * copy of the config's worker_init_arg (NULL when the size is 0), valid
+ * for the worker's whole life. Set *state (NULL before the call) to what
+ * tasks should find with pool_worker_state(). Return 0 when the worker
+ * may take tasks; any other value fails its start.
+ */
+typedef int (*pool_worker_init_t)(const void *arg, size_t arg_size,
+				  void **state);
+
 typedef enum task_priority {
 	TASK_PRIORITY_LOW = 0,
 	TASK_PRIORITY_NORMAL = 1,
@@ -327,7 +338,29 @@ typedef struct pool_config {
 	 * EMSGSIZE), never accepted and then rejected; 0: 1 GiB; at most
 	 * 1 TiB. */
 	size_t max_input_size;
+	/*
+	 * Worker initializer (see README, "Worker initializers"): run once
+	 * in every new worker process (at start, after a crash, recycling
+	 * or scaling up; fork and clean-room alike) before the worker
+	 * confines itself, so it may open the files, sockets or models the
+	 * tasks need and that the seccomp profile will deny them. It gets
+	 * a copy of the worker_init_arg bytes and sets *state, which tasks
+	 * read with pool_worker_state(). It returns 0, or non-zero to fail
+	 * the worker's start; a worker whose initializer fails or crashes
+	 * never takes a task: the pool logs "worker_init_failed" with the
+	 * cause, sets POOL_HEALTH_INIT_FAILING, and respawns it with the
+	 * crash-loop back-off. Tasks wait in the queue for a worker that
+	 * started (their deadlines, cancels and pool_stop still apply). In
+	 * clean-room mode the function must lie in a module loaded at
+	 * startup, as a task function must, else pool_create fails EINVAL.
+	 * NULL: none.
+	 */
+	pool_worker_init_t worker_init;
+	const void *worker_init_arg;   /* copied by pool_create */
+	size_t worker_init_arg_size;   /* at most POOL_WORKER_INIT_ARG_MAX */
 } pool_config_t;
+
+#define POOL_WORKER_INIT_ARG_MAX ((size_t)1 << 20)
 
 #define POOL_STDIO_CAPTURE 0
 #define POOL_STDIO_INHERIT 1
@@ -586,6 +619,16 @@ void pool_result_free(task_result_t *result);
  */
 void *pool_output_alloc(size_t size);
 
+/*
+ * pool_worker_state - for task code in a worker: the state the pool's
+ * worker_init stored in *state when this worker process started. Returns
+ * NULL outside a worker, in a pool without an initializer, or when the
+ * initializer left it NULL. A worker runs one task at a time, so tasks
+ * may use the state without locking; it lives as long as the worker
+ * process (the pool never frees it).
+ */
+void *pool_worker_state(void);
+
 /* ---- Health ------------------------------------------------------------ */
 
 /* pool_health_t.state: READY and DEGRADED accept and run tasks. */
@@ -605,6 +648,9 @@ typedef enum pool_health_state {
 #define POOL_HEALTH_SPAWN_FAILING   32u /* the last spawn failed */
 #define POOL_HEALTH_UNRESPONSIVE    64u /* a worker failed a health check
 					 * in the last minute */
+#define POOL_HEALTH_INIT_FAILING    128u /* the last worker that ended
+					  * its start did so in its
+					  * initializer (worker_init) */
 
 typedef struct pool_health {
 	pool_health_state_t state;

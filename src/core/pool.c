@@ -48,6 +48,7 @@ static void free_pool(struct process_pool *pool)
 	free(pool->cgroup_parent);
 	pp_seccomp_program_free(&pool->seccomp);
 	pp_cleanroom_release(&pool->cleanroom);
+	pp_worker_init_release(&pool->init);
 	pp_deadline_free(&pool->deadlines);
 	pp_mpmc_destroy(pool->incoming);
 	pp_mpmc_destroy(pool->cancels);
@@ -224,6 +225,10 @@ process_pool_t *pool_create(const pool_config_t *config)
 			      sizeof(why));
 	if (!err)
 		err = build_seccomp(pool, why, sizeof(why));
+	if (!err)
+		err = pp_worker_init_configure(pool, config, &pool->init, why,
+					       sizeof(why));
+	pool->cfg.worker_init_arg = pool->init.arg;
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "config_invalid",
 		       "reason=\"%s\"", why);
