@@ -36,6 +36,7 @@ extern "C" {
 	X(EMSGSIZE, -90, "message too long")                                   \
 	X(ENOSYS, -38, "kernel facility not available")                        \
 	X(EPERM, -1, "operation not permitted")                                \
+	X(EALREADY, -114, "already taken: an earlier wait got the output")     \
 	X(ESYS, -5, "system call failed (see the log)")
 
 typedef enum pool_errno {
@@ -568,10 +569,15 @@ task_future_t **pool_submit_batch(process_pool_t *pool,
 
 /*
  * pool_future_wait - wait up to timeout_ms (< 0: no limit) for the task to
- * end. Returns 0 with *result filled (its output now belongs to result;
- * a second wait returns the same status with no output), POOL_ETIMEDOUT
- * with the future still valid, or POOL_EINVAL. Thread-safe; several
- * threads may wait on one future.
+ * end. Returns 0 with *result filled (its output now belongs to result),
+ * POOL_ETIMEDOUT with the future still valid, or POOL_EINVAL. The output
+ * has one owner: every wait gets the status, return code and detail, but
+ * once one wait has returned the output, a later wait on a result that
+ * had one returns POOL_EALREADY (with *result filled, output NULL); a
+ * result without output can be read any number of times. Called from a
+ * completion callback on a task not yet ended with timeout_ms != 0, it
+ * returns POOL_ESTATE instead of sleeping. Thread-safe; several threads
+ * may wait on one future.
  */
 int pool_future_wait(task_future_t *future, task_result_t *result,
 		     int timeout_ms);
@@ -602,6 +608,121 @@ int pool_future_fd(task_future_t *future);
  * pending keeps running and its outcome is discarded. NULL is ignored.
  */
 void pool_future_destroy(task_future_t *future);
+
+/*
+ * pool_future_task_id - the task's id, known from submit: the task_id of
+ * its result and the task= of its log lines. Returns 0 for NULL.
+ * Thread-safe.
+ */
+uint64_t pool_future_task_id(const task_future_t *future);
+
+/*
+ * A completion callback (pool_future_on_done): future is the future it was
+ * set on, arg the pointer given with it.
+ */
+typedef void (*pool_future_cb_t)(task_future_t *future, void *arg);
+
+/*
+ * pool_future_on_done - call cb(future, arg) once, when the task ends.
+ *
+ * cb runs in the thread that decides the outcome: the pool's supervisor
+ * thread for nearly every outcome, the thread calling pool_future_cancel
+ * for a cancel, or this calling thread, before this call returns, when
+ * the task has already ended. Waiters are woken before it runs. It must
+ * be short and must not block: while it runs, the supervisor serves no
+ * other task. It may read the outcome (pool_future_done, pool_future_wait
+ * with timeout_ms 0), submit with pool_submit_async or pool_submit_batch
+ * (which then never wait for room: a full queue fails them with EAGAIN),
+ * cancel other futures, add futures to a wait set, and release this
+ * future with pool_future_destroy when it owns it. These return
+ * POOL_ESTATE from a callback instead of blocking or deadlocking:
+ * pool_submit_sync, pool_stop, a wait with timeout_ms != 0 on a task not
+ * yet ended (pool_future_wait, pool_wait_any, pool_wait_all,
+ * pool_wait_set_next); pool_destroy does nothing there (it logs an error).
+ *
+ * Returns 0, POOL_EINVAL (NULL future or cb), or POOL_ESTATE when the
+ * future already has a callback (one per future). Thread-safe. The future
+ * must stay valid until the call returns; the pool holds it until the
+ * callback has run, even if it is destroyed meanwhile (then the callback
+ * still runs).
+ */
+int pool_future_on_done(task_future_t *future, pool_future_cb_t cb,
+			void *arg);
+
+/*
+ * pool_wait_any - wait up to timeout_ms (< 0: no limit) until one of the
+ * n futures has ended, and set *index to the lowest such index. Consumes
+ * nothing: read the result with pool_future_wait. Returns 0, POOL_EINVAL
+ * (NULL array, index or entry, or n == 0), POOL_ETIMEDOUT, or POOL_ESTATE
+ * (called from a completion callback and would have to sleep), or
+ * POOL_ENOMEM. Thread-safe: any number of threads may wait on overlapping
+ * sets; the caller keeps ownership of the futures.
+ */
+int pool_wait_any(task_future_t *const *futures, size_t n, int timeout_ms,
+		  size_t *index);
+
+/*
+ * pool_wait_all - wait up to timeout_ms (< 0: no limit, in total) until
+ * every one of the n futures has ended. Consumes nothing. Returns 0,
+ * POOL_EINVAL (NULL array or entry, or n == 0), POOL_ETIMEDOUT (some
+ * have not ended), or POOL_ESTATE (from a completion callback, with some
+ * not ended and timeout_ms != 0). Thread-safe.
+ */
+int pool_wait_all(task_future_t *const *futures, size_t n, int timeout_ms);
+
+/*
+ * A wait set: futures in, the same futures out in the order they end
+ * (Python's as_completed), through a blocking call or an fd for an event
+ * loop. Futures of any pools may share a set.
+ */
+typedef struct pool_wait_set pool_wait_set_t;
+
+/*
+ * pool_wait_set_create - an empty wait set, or NULL with errno ENOMEM or
+ * EMFILE. The caller owns it and releases it with pool_wait_set_destroy.
+ */
+pool_wait_set_t *pool_wait_set_create(void);
+
+/*
+ * pool_wait_set_add - add future (pending or ended): pool_wait_set_next
+ * returns it once it has ended, once per add. The caller keeps ownership
+ * and the future's handle; the set holds the future alive until it has
+ * returned it or is destroyed. Returns 0, POOL_EINVAL or POOL_ENOMEM.
+ * Thread-safe.
+ */
+int pool_wait_set_add(pool_wait_set_t *set, task_future_t *future);
+
+/*
+ * pool_wait_set_next - wait up to timeout_ms (< 0: no limit) for the
+ * next future of the set to end, remove it from the set and store it in
+ * *future (the caller's handle, as added; read it with pool_future_wait).
+ * Returns 0, POOL_ETIMEDOUT, POOL_ESTATE when the set holds no future
+ * (all returned) or when called from a completion callback with none
+ * ready and timeout_ms != 0, or POOL_EINVAL. Thread-safe: several threads
+ * may take from one set, and each future goes to one of them.
+ */
+int pool_wait_set_next(pool_wait_set_t *set, int timeout_ms,
+		       task_future_t **future);
+
+/*
+ * pool_wait_set_fd - a file descriptor, readable (POLLIN) while the set
+ * holds an ended future not yet returned by pool_wait_set_next. Owned by
+ * the set: do not close or read it. Returns the fd or POOL_EINVAL.
+ */
+int pool_wait_set_fd(pool_wait_set_t *set);
+
+/*
+ * pool_wait_set_count - futures in the set: not yet ended, or ended and
+ * not yet returned. Returns 0 for NULL. Thread-safe; a snapshot.
+ */
+size_t pool_wait_set_count(pool_wait_set_t *set);
+
+/*
+ * pool_wait_set_destroy - release the set and its hold on the futures it
+ * still holds (the caller's handles stay valid). NULL is ignored. Must
+ * not race with other calls on the set.
+ */
+void pool_wait_set_destroy(pool_wait_set_t *set);
 
 /* pool_result_free - release a result's output (free it, or unmap it
  * when it is a mapping); safe to call twice. Thread-safe. */

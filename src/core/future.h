@@ -29,6 +29,19 @@ extern "C" {
 
 struct pp_worker;
 
+/*
+ * A hook: something waiting on a future besides its own waiters (a
+ * pool_wait_any caller, a wait set). notify runs once, in the thread that
+ * publishes the outcome, with the future's hook lock held: it must only
+ * wake (a futex, a condition variable, an eventfd), never call back into
+ * the future. The owner keeps the hook alive until pp_future_unhook has
+ * returned, or until notify has run.
+ */
+struct pp_future_hook {
+	struct pp_future_hook *next;
+	void (*notify)(struct pp_future_hook *h, struct task_future *f);
+};
+
 struct task_future {
 	/* Set at submit, read-only afterwards. */
 	uint64_t func_ref; /* the task function as SUBMIT frames carry it:
@@ -68,6 +81,12 @@ struct task_future {
 	_Atomic uint32_t waiters; /* threads asleep on done */
 	_Atomic int event_fd;	  /* -1 until pool_future_fd */
 	_Atomic uint32_t output_taken;
+	/* Hooks and the completion callback (future.c). */
+	_Atomic(struct pp_future_hook *) hooks;
+	_Atomic uint32_t hook_lock;
+	pool_future_cb_t callback;	 /* written before callback_state = 1 */
+	void *callback_arg;
+	_Atomic uint32_t callback_state; /* 0 none, 1 set, 2 run (or running) */
 	task_result_t result; /* written once, before done = 1 */
 };
 
@@ -101,6 +120,27 @@ void pp_future_publish(struct task_future *f);
 
 /* pp_future_is_done - whether an outcome is set. */
 int pp_future_is_done(const struct task_future *f);
+
+/*
+ * pp_future_hook - attach h to f. Returns 0, or 1 when f is already done
+ * (h is then not attached and notify will not run).
+ */
+int pp_future_hook(struct task_future *f, struct pp_future_hook *h);
+
+/* pp_future_unhook - detach h if still attached; once it returns, notify
+ * is not running and will not run. */
+void pp_future_unhook(struct task_future *f, struct pp_future_hook *h);
+
+/*
+ * pp_future_wait_done - wait up to timeout_ms (< 0: no limit) for f's
+ * outcome. Returns 0, POOL_ETIMEDOUT, or POOL_ESTATE when the caller is a
+ * completion callback and would have to sleep.
+ */
+int pp_future_wait_done(struct task_future *f, int timeout_ms);
+
+/* pp_in_callback - whether the calling thread is running a completion
+ * callback (it must not block on the pool). */
+int pp_in_callback(void);
 
 #ifdef __cplusplus
 }

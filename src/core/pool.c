@@ -428,6 +428,8 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 
 	if (!pool)
 		return POOL_EINVAL;
+	if (pp_in_callback())
+		return POOL_ESTATE; /* it may be the supervisor thread */
 	pthread_mutex_lock(&pool->stop_lock);
 	if (atomic_load(&pool->state) == PP_POOL_STOPPED) {
 		pthread_mutex_unlock(&pool->stop_lock);
@@ -459,6 +461,11 @@ void pool_destroy(process_pool_t *pool)
 {
 	if (!pool)
 		return;
+	if (pp_in_callback()) {
+		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "destroy_refused",
+		       "%s", "reason=\"called from a completion callback\"");
+		return;
+	}
 	if (atomic_load(&pool->state) == PP_POOL_RUNNING)
 		pool_stop(pool, 0);
 	free_pool(pool);
@@ -572,7 +579,7 @@ static int room_next(struct process_pool *pool, struct room_wait *rw)
 {
 	int ms = pool->cfg.submit_block_ms;
 
-	if (!ms)
+	if (!ms || pp_in_callback()) /* a callback never waits for room */
 		return 0;
 	if (!rw->announced) {
 		rw->until = ms < 0 ? -1 : pp_now_ns() + (int64_t)ms * 1000000;
@@ -735,6 +742,8 @@ int pool_submit_sync(process_pool_t *pool, task_func_t func, void *input,
 	if (!pool || !result)
 		return POOL_EINVAL;
 	memset(result, 0, sizeof(*result));
+	if (pp_in_callback())
+		return POOL_ESTATE; /* would wait on the thread it runs in */
 	err = check_task(pool, func, input, input_size, priority, timeout_ms,
 			 &ref);
 	if (err)
@@ -955,9 +964,11 @@ int pool_future_cancel(task_future_t *f)
 	atomic_fetch_add(&pool->counters[TASK_STATUS_CANCELLED], 1);
 	pp_latency_record(&pool->latency,
 			  f->result.queue_us + f->result.run_us);
-	pp_future_publish(f);
-	/* The supervisor takes it off its worker, if it is on one. */
+	/* The supervisor takes it off its worker, if it is on one. Taken
+	 * before publishing: a completion callback may release the
+	 * caller's reference. */
 	atomic_fetch_add(&f->refs, 1);
+	pp_future_publish(f);
 	/* Full: the outcome stands; a task already running on a worker then
 	 * runs to its end unobserved instead of being killed. */
 	if (pp_mpmc_push(pool->cancels, f))
