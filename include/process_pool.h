@@ -610,6 +610,14 @@ int pool_future_fd(task_future_t *future);
 void pool_future_destroy(task_future_t *future);
 
 /*
+ * pool_future_status - the task's status: TASK_STATUS_PENDING until it
+ * ends, then its outcome (as in its result), without taking anything:
+ * the output stays for pool_future_wait. Returns POOL_EINVAL for NULL.
+ * Thread-safe.
+ */
+int pool_future_status(const task_future_t *future);
+
+/*
  * pool_future_task_id - the task's id, known from submit: the task_id of
  * its result and the task= of its log lines. Returns 0 for NULL.
  * Thread-safe.
@@ -630,8 +638,8 @@ typedef void (*pool_future_cb_t)(task_future_t *future, void *arg);
  * for a cancel, or this calling thread, before this call returns, when
  * the task has already ended. Waiters are woken before it runs. It must
  * be short and must not block: while it runs, the supervisor serves no
- * other task. It may read the outcome (pool_future_done, pool_future_wait
- * with timeout_ms 0), submit with pool_submit_async or pool_submit_batch
+ * other task. It may read the outcome (pool_future_status, or
+ * pool_future_wait with timeout_ms 0, which takes the output), submit with pool_submit_async or pool_submit_batch
  * (which then never wait for room: a full queue fails them with EAGAIN),
  * cancel other futures, add futures to a wait set, and release this
  * future with pool_future_destroy when it owns it. These return

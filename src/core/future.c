@@ -102,9 +102,9 @@ static void hook_lock(struct task_future *f)
 {
 	uint32_t expect = 0;
 
-	while (!atomic_compare_exchange_weak_explicit(
-	    &f->hook_lock, &expect, 1, memory_order_acquire,
-	    memory_order_relaxed)) {
+	while (!atomic_compare_exchange_weak_explicit(&f->hook_lock, &expect, 1,
+						      memory_order_acquire,
+						      memory_order_relaxed)) {
 		expect = 0;
 		sched_yield();
 	}
@@ -221,6 +221,15 @@ int pool_future_on_done(task_future_t *future, pool_future_cb_t cb, void *arg)
 	if (pp_future_is_done(future))
 		run_callback(future);
 	return 0;
+}
+
+int pool_future_status(const task_future_t *future)
+{
+	if (!future)
+		return POOL_EINVAL;
+	if (!pp_future_is_done(future))
+		return TASK_STATUS_PENDING;
+	return (int)future->result.status; /* written before done = 1 */
 }
 
 uint64_t pool_future_task_id(const task_future_t *future)

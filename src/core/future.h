@@ -68,9 +68,9 @@ struct task_future {
 	int placed_prio;	  /* the aged priority it was placed with */
 	struct pp_payload_ref arena_in; /* input in the worker's arena */
 	int retries;			/* re-runs after a crash */
-	int suspect;   /* was on a worker that died: runs alone now */
-	int stopping;  /* task_status_t of a stop (timeout, cancel) the
-			* worker has not yet acknowledged, or 0 */
+	int suspect;  /* was on a worker that died: runs alone now */
+	int stopping; /* task_status_t of a stop (timeout, cancel) the
+		       * worker has not yet acknowledged, or 0 */
 	int deferrals;
 	int heap_index; /* deadline heap slot, -1 if none */
 	unsigned char input_inline[PP_INLINE_INPUT];
@@ -84,10 +84,10 @@ struct task_future {
 	/* Hooks and the completion callback (future.c). */
 	_Atomic(struct pp_future_hook *) hooks;
 	_Atomic uint32_t hook_lock;
-	pool_future_cb_t callback;	 /* written before callback_state = 1 */
+	pool_future_cb_t callback; /* written before callback_state = 1 */
 	void *callback_arg;
 	_Atomic uint32_t callback_state; /* 0 none, 1 set, 2 run (or running) */
-	task_result_t result; /* written once, before done = 1 */
+	task_result_t result;		 /* written once, before done = 1 */
 };
 
 /* pp_future_new - a pending future with two references (caller, engine). */

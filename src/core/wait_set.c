@@ -61,7 +61,8 @@ static int first_done(task_future_t *const *futures, size_t n, size_t *index)
 
 static int64_t deadline_of(int timeout_ms)
 {
-	return timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000;
+	return timeout_ms < 0 ? -1
+			      : pp_now_ns() + (int64_t)timeout_ms * 1000000;
 }
 
 /* Sleeps on w until woken or the deadline; 0, or POOL_ETIMEDOUT. */
@@ -169,10 +170,10 @@ struct ws_node {
 	struct pp_future_hook h; /* first: notify gets this address */
 	struct pool_wait_set *set;
 	struct task_future *f;
-	int ready;		       /* under the set's mutex */
-	struct ws_node *ready_next;    /* FIFO of ended futures */
-	struct ws_node *prev, *next;   /* every node in the set; never
-					* touched by notify */
+	int ready;		     /* under the set's mutex */
+	struct ws_node *ready_next;  /* FIFO of ended futures */
+	struct ws_node *prev, *next; /* every node in the set; never
+				      * touched by notify */
 };
 
 struct pool_wait_set {
@@ -287,8 +288,7 @@ static struct ws_node *pop_ready(struct pool_wait_set *s)
 	return n;
 }
 
-int pool_wait_set_next(pool_wait_set_t *s, int timeout_ms,
-		       task_future_t **out)
+int pool_wait_set_next(pool_wait_set_t *s, int timeout_ms, task_future_t **out)
 {
 	struct ws_node *n = NULL;
 	struct timespec ts;

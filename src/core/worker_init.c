@@ -94,8 +94,7 @@ void pp_worker_init_died(struct process_pool *pool, struct pp_worker *w,
 	       reason, sig ? " signal_name=" : "", sig ? strsignal(sig) : "");
 }
 
-const char *pp_worker_init_hello(struct process_pool *pool,
-				 struct pp_worker *w)
+const char *pp_worker_init_hello(struct process_pool *pool, struct pp_worker *w)
 {
 	if (!w->starting)
 		return "HELLO from a worker that was not starting";

@@ -94,6 +94,26 @@ TEST_F(WaitMany, TheOutputHasOneOwnerAndLaterWaitsSaySo)
 	EXPECT_STREQ(pool_errname(POOL_EALREADY), "POOL_EALREADY");
 }
 
+TEST_F(WaitMany, StatusReadsTheOutcomeAndLeavesTheOutput)
+{
+	task_future_t *b = Submit(blocker_task);
+	task_future_t *f = Submit(square_task, 5);
+	task_result_t r;
+
+	EXPECT_EQ(pool_future_status(nullptr), POOL_EINVAL);
+	EXPECT_EQ(pool_future_status(b), TASK_STATUS_PENDING);
+	ASSERT_EQ(pool_wait_all(&f, 1, -1), 0);
+	EXPECT_EQ(pool_future_status(f), TASK_STATUS_COMPLETED);
+	ASSERT_EQ(pool_future_wait(f, &r, 0), 0);
+	ASSERT_NE(r.output_data, nullptr);
+	EXPECT_EQ(*static_cast<int64_t *>(r.output_data), 25);
+	pool_result_free(&r);
+	ASSERT_EQ(pool_future_cancel(b), 0);
+	EXPECT_EQ(pool_future_status(b), TASK_STATUS_CANCELLED);
+	pool_future_destroy(f);
+	pool_future_destroy(b);
+}
+
 TEST_F(WaitMany, WaitAnyReturnsAnEndedOneAndWaitAllEvery)
 {
 	task_future_t *f[3] = {Submit(blocker_task), Submit(noop_task),
