@@ -500,7 +500,8 @@ int pool_start(process_pool_t *pool);
  * has passed (0: cancel them at once; < 0: wait for all), cancel the rest,
  * then stop the workers and reap them. Every future resolves; submitters
  * waiting for room (submit_block_ms) return POOL_ESTATE. Returns 0,
- * POOL_EINVAL, or POOL_ESTATE if the pool is not running. Idempotent once
+ * POOL_EINVAL, or POOL_ESTATE if the pool is not running or when called
+ * from a completion callback (pool_future_on_done). Idempotent once
  * stopped. Must not be called from a task or concurrently with
  * pool_destroy.
  */
@@ -510,7 +511,8 @@ int pool_stop(process_pool_t *pool, int timeout_ms);
  * pool_destroy - stop the pool if running (cancelling what is queued) and
  * free it. Futures still held stay valid (already resolved) until
  * pool_future_destroy. NULL is ignored. No process the pool started
- * outlives this call.
+ * outlives this call. From a completion callback it does nothing but log
+ * an error (the callback may run on the pool's own thread).
  */
 void pool_destroy(process_pool_t *pool);
 
@@ -527,7 +529,8 @@ void pool_destroy(process_pool_t *pool);
  * non-zero size, bad priority, a timeout_ms below POOL_NO_TIMEOUT, or, for
  * a clean-room pool, a func outside the modules loaded at startup),
  * POOL_EMSGSIZE (input_size above the pool's max_input_size),
- * POOL_ESTATE (pool not running, or stopped while waiting for room),
+ * POOL_ESTATE (pool not running, stopped while waiting for room, or
+ * called from a completion callback),
  * POOL_EAGAIN (queue full, after waiting submit_block_ms for room when the
  * config asks for it), POOL_ENOMEM. Without a deadline it waits for the
  * task to end (pool_stop ends every task). The input is copied before the
