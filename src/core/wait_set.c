@@ -279,7 +279,9 @@ static struct ws_node *pop_ready(struct pool_wait_set *s)
 		s->all = n->next;
 	if (n->next)
 		n->next->prev = n->prev;
-	s->count--;
+	/* The last one: other takers asleep must wake to find none left. */
+	if (--s->count == 0)
+		pthread_cond_broadcast(&s->cv);
 	if (!s->ready_head && s->readable) {
 		if (read(s->efd, &junk, sizeof(junk)) < 0)
 			junk = 0;

@@ -202,6 +202,44 @@ TEST_F(WaitMany, AWaitSetReturnsEachFutureOnceAsItEnds)
 	pool_wait_set_destroy(s);
 }
 
+// Two takers asleep on a set of one: the one that does not get it learns
+// that the set is empty instead of sleeping on.
+TEST_F(WaitMany, TakersLeftOverAreToldTheSetIsEmpty)
+{
+	pool_wait_set_t *s = pool_wait_set_create();
+	task_future_t *f = Submit(blocker_task);
+	std::atomic<int> got{0}, empty{0};
+
+	ASSERT_NE(s, nullptr);
+	ASSERT_EQ(pool_wait_set_add(s, f), 0);
+	auto take = [&] {
+		task_future_t *g;
+		int rc = pool_wait_set_next(s, -1, &g);
+
+		(rc == 0 ? got : empty)++;
+	};
+	std::thread a(take), b(take);
+	usleep(100 * 1000); // most likely both asleep by now
+	board()->release = 1;
+	for (int i = 0; i < 3000 && got + empty < 2; i++)
+		usleep(10000);
+	EXPECT_EQ(got, 1);
+	EXPECT_EQ(empty, 1) << "a taker slept on after the set emptied";
+	if (got + empty < 2) { // rescue the sleeper
+		task_future_t *g = Submit(noop_task);
+		ASSERT_EQ(pool_wait_all(&g, 1, -1), 0);
+		pool_wait_set_add(s, g);
+		a.join();
+		b.join();
+		pool_future_destroy(g);
+	} else {
+		a.join();
+		b.join();
+	}
+	pool_future_destroy(f);
+	pool_wait_set_destroy(s);
+}
+
 TEST_F(WaitMany, DestroyingASetReleasesWhatItHolds)
 {
 	pool_wait_set_t *s = pool_wait_set_create();
