@@ -36,6 +36,7 @@ extern "C" {
 	X(EMSGSIZE, -90, "message too long")                                   \
 	X(ENOSYS, -38, "kernel facility not available")                        \
 	X(EPERM, -1, "operation not permitted")                                \
+	X(EALREADY, -114, "already taken: an earlier wait got the output")     \
 	X(ESYS, -5, "system call failed (see the log)")
 
 typedef enum pool_errno {
@@ -80,6 +81,17 @@ typedef struct task_future task_future_t;
  */
 typedef int (*task_func_t)(void *input, size_t input_size, void **output,
 			   size_t *output_size, void *user_data);
+
+/*
+ * A worker initializer (pool_config_t.worker_init), run in each new
+ * worker process before it is confined. arg/arg_size: the worker's own
+ * copy of the config's worker_init_arg (NULL when the size is 0), valid
+ * for the worker's whole life. Set *state (NULL before the call) to what
+ * tasks should find with pool_worker_state(). Return 0 when the worker
+ * may take tasks; any other value fails its start.
+ */
+typedef int (*pool_worker_init_t)(const void *arg, size_t arg_size,
+				  void **state);
 
 typedef enum task_priority {
 	TASK_PRIORITY_LOW = 0,
@@ -356,7 +368,29 @@ typedef struct pool_config {
 	 * unless PROCESS_POOL_ZYGOTE=1 is in the environment.
 	 */
 	int zygote;
+	/*
+	 * Worker initializer (see README, "Worker initializers"): run once
+	 * in every new worker process (at start, after a crash, recycling
+	 * or scaling up; fork and clean-room alike) before the worker
+	 * confines itself, so it may open the files, sockets or models the
+	 * tasks need and that the seccomp profile will deny them. It gets
+	 * a copy of the worker_init_arg bytes and sets *state, which tasks
+	 * read with pool_worker_state(). It returns 0, or non-zero to fail
+	 * the worker's start; a worker whose initializer fails or crashes
+	 * never takes a task: the pool logs "worker_init_failed" with the
+	 * cause, sets POOL_HEALTH_INIT_FAILING, and respawns it with the
+	 * crash-loop back-off. Tasks wait in the queue for a worker that
+	 * started (their deadlines, cancels and pool_stop still apply). In
+	 * clean-room mode the function must lie in a module loaded at
+	 * startup, as a task function must, else pool_create fails EINVAL.
+	 * NULL: none.
+	 */
+	pool_worker_init_t worker_init;
+	const void *worker_init_arg;   /* copied by pool_create */
+	size_t worker_init_arg_size;   /* at most POOL_WORKER_INIT_ARG_MAX */
 } pool_config_t;
+
+#define POOL_WORKER_INIT_ARG_MAX ((size_t)1 << 20)
 
 #define POOL_ISOLATE_WORKER 0
 #define POOL_ISOLATE_TASK   1
@@ -612,7 +646,8 @@ int pool_start(process_pool_t *pool);
  * has passed (0: cancel them at once; < 0: wait for all), cancel the rest,
  * then stop the workers and reap them. Every future resolves; submitters
  * waiting for room (submit_block_ms) return POOL_ESTATE. Returns 0,
- * POOL_EINVAL, or POOL_ESTATE if the pool is not running. Idempotent once
+ * POOL_EINVAL, or POOL_ESTATE if the pool is not running or when called
+ * from a completion callback (pool_future_on_done). Idempotent once
  * stopped. Must not be called from a task or concurrently with
  * pool_destroy.
  */
@@ -622,7 +657,8 @@ int pool_stop(process_pool_t *pool, int timeout_ms);
  * pool_destroy - stop the pool if running (cancelling what is queued) and
  * free it. Futures still held stay valid (already resolved) until
  * pool_future_destroy. NULL is ignored. No process the pool started
- * outlives this call.
+ * outlives this call. From a completion callback it does nothing but log
+ * an error (the callback may run on the pool's own thread).
  */
 void pool_destroy(process_pool_t *pool);
 
@@ -639,7 +675,8 @@ void pool_destroy(process_pool_t *pool);
  * non-zero size, bad priority, a timeout_ms below POOL_NO_TIMEOUT, or, for
  * a clean-room pool, a func outside the modules loaded at startup),
  * POOL_EMSGSIZE (input_size above the pool's max_input_size),
- * POOL_ESTATE (pool not running, or stopped while waiting for room),
+ * POOL_ESTATE (pool not running, stopped while waiting for room, or
+ * called from a completion callback),
  * POOL_EAGAIN (queue full, after waiting submit_block_ms for room when the
  * config asks for it), POOL_ENOMEM. Without a deadline it waits for the
  * task to end (pool_stop ends every task). The input is copied before the
@@ -873,10 +910,15 @@ int pool_input_free(void *buf);
 
 /*
  * pool_future_wait - wait up to timeout_ms (< 0: no limit) for the task to
- * end. Returns 0 with *result filled (its output now belongs to result;
- * a second wait returns the same status with no output), POOL_ETIMEDOUT
- * with the future still valid, or POOL_EINVAL. Thread-safe; several
- * threads may wait on one future.
+ * end. Returns 0 with *result filled (its output now belongs to result),
+ * POOL_ETIMEDOUT with the future still valid, or POOL_EINVAL. The output
+ * has one owner: every wait gets the status, return code and detail, but
+ * once one wait has returned the output, a later wait on a result that
+ * had one returns POOL_EALREADY (with *result filled, output NULL); a
+ * result without output can be read any number of times. Called from a
+ * completion callback on a task not yet ended with timeout_ms != 0, it
+ * returns POOL_ESTATE instead of sleeping. Thread-safe; several threads
+ * may wait on one future.
  */
 int pool_future_wait(task_future_t *future, task_result_t *result,
 		     int timeout_ms);
@@ -908,6 +950,129 @@ int pool_future_fd(task_future_t *future);
  */
 void pool_future_destroy(task_future_t *future);
 
+/*
+ * pool_future_status - the task's status: TASK_STATUS_PENDING until it
+ * ends, then its outcome (as in its result), without taking anything:
+ * the output stays for pool_future_wait. Returns POOL_EINVAL for NULL.
+ * Thread-safe.
+ */
+int pool_future_status(const task_future_t *future);
+
+/*
+ * pool_future_task_id - the task's id, known from submit: the task_id of
+ * its result and the task= of its log lines. Returns 0 for NULL.
+ * Thread-safe.
+ */
+uint64_t pool_future_task_id(const task_future_t *future);
+
+/*
+ * A completion callback (pool_future_on_done): future is the future it was
+ * set on, arg the pointer given with it.
+ */
+typedef void (*pool_future_cb_t)(task_future_t *future, void *arg);
+
+/*
+ * pool_future_on_done - call cb(future, arg) once, when the task ends.
+ *
+ * cb runs in the thread that decides the outcome: the pool's supervisor
+ * thread for nearly every outcome, the thread calling pool_future_cancel
+ * for a cancel, or this calling thread, before this call returns, when
+ * the task has already ended. Waiters are woken before it runs. It must
+ * be short and must not block: while it runs, the supervisor serves no
+ * other task. It may read the outcome (pool_future_status, or
+ * pool_future_wait with timeout_ms 0, which takes the output), submit with pool_submit_async or pool_submit_batch
+ * (which then never wait for room: a full queue fails them with EAGAIN),
+ * cancel other futures, add futures to a wait set, and release this
+ * future with pool_future_destroy when it owns it. These return
+ * POOL_ESTATE from a callback instead of blocking or deadlocking:
+ * pool_submit_sync, pool_stop, a wait with timeout_ms != 0 on a task not
+ * yet ended (pool_future_wait, pool_wait_any, pool_wait_all,
+ * pool_wait_set_next); pool_destroy does nothing there (it logs an error).
+ *
+ * Returns 0, POOL_EINVAL (NULL future or cb), or POOL_ESTATE when the
+ * future already has a callback (one per future). Thread-safe. The future
+ * must stay valid until the call returns; the pool holds it until the
+ * callback has run, even if it is destroyed meanwhile (then the callback
+ * still runs).
+ */
+int pool_future_on_done(task_future_t *future, pool_future_cb_t cb,
+			void *arg);
+
+/*
+ * pool_wait_any - wait up to timeout_ms (< 0: no limit) until one of the
+ * n futures has ended, and set *index to the lowest such index. Consumes
+ * nothing: read the result with pool_future_wait. Returns 0, POOL_EINVAL
+ * (NULL array, index or entry, or n == 0), POOL_ETIMEDOUT, or POOL_ESTATE
+ * (called from a completion callback and would have to sleep), or
+ * POOL_ENOMEM. Thread-safe: any number of threads may wait on overlapping
+ * sets; the caller keeps ownership of the futures.
+ */
+int pool_wait_any(task_future_t *const *futures, size_t n, int timeout_ms,
+		  size_t *index);
+
+/*
+ * pool_wait_all - wait up to timeout_ms (< 0: no limit, in total) until
+ * every one of the n futures has ended. Consumes nothing. Returns 0,
+ * POOL_EINVAL (NULL array or entry, or n == 0), POOL_ETIMEDOUT (some
+ * have not ended), or POOL_ESTATE (from a completion callback, with some
+ * not ended and timeout_ms != 0). Thread-safe.
+ */
+int pool_wait_all(task_future_t *const *futures, size_t n, int timeout_ms);
+
+/*
+ * A wait set: futures in, the same futures out in the order they end
+ * (Python's as_completed), through a blocking call or an fd for an event
+ * loop. Futures of any pools may share a set.
+ */
+typedef struct pool_wait_set pool_wait_set_t;
+
+/*
+ * pool_wait_set_create - an empty wait set, or NULL with errno ENOMEM or
+ * EMFILE. The caller owns it and releases it with pool_wait_set_destroy.
+ */
+pool_wait_set_t *pool_wait_set_create(void);
+
+/*
+ * pool_wait_set_add - add future (pending or ended): pool_wait_set_next
+ * returns it once it has ended, once per add. The caller keeps ownership
+ * and the future's handle; the set holds the future alive until it has
+ * returned it or is destroyed. Returns 0, POOL_EINVAL or POOL_ENOMEM.
+ * Thread-safe.
+ */
+int pool_wait_set_add(pool_wait_set_t *set, task_future_t *future);
+
+/*
+ * pool_wait_set_next - wait up to timeout_ms (< 0: no limit) for the
+ * next future of the set to end, remove it from the set and store it in
+ * *future (the caller's handle, as added; read it with pool_future_wait).
+ * Returns 0, POOL_ETIMEDOUT, POOL_ESTATE when the set holds no future
+ * (all returned) or when called from a completion callback with none
+ * ready and timeout_ms != 0, or POOL_EINVAL. Thread-safe: several threads
+ * may take from one set, and each future goes to one of them.
+ */
+int pool_wait_set_next(pool_wait_set_t *set, int timeout_ms,
+		       task_future_t **future);
+
+/*
+ * pool_wait_set_fd - a file descriptor, readable (POLLIN) while the set
+ * holds an ended future not yet returned by pool_wait_set_next. Owned by
+ * the set: do not close or read it. Returns the fd or POOL_EINVAL.
+ */
+int pool_wait_set_fd(pool_wait_set_t *set);
+
+/*
+ * pool_wait_set_count - futures in the set: not yet ended, or ended and
+ * not yet returned. Returns 0 for NULL. Thread-safe; a snapshot.
+ */
+size_t pool_wait_set_count(pool_wait_set_t *set);
+
+/*
+ * pool_wait_set_destroy - release the set and its hold on the futures it
+ * still holds (the caller's handles stay valid). NULL is ignored. Must
+ * not race with other calls on the set.
+ */
+void pool_wait_set_destroy(pool_wait_set_t *set);
+
 /* pool_result_free - release a result's output (free it, or unmap it
  * when it is a mapping); safe to call twice. Thread-safe. */
 void pool_result_free(task_result_t *result);
@@ -924,6 +1089,16 @@ void pool_result_free(task_result_t *result);
  * memory instead) or when called outside a task. Do not free it.
  */
 void *pool_output_alloc(size_t size);
+
+/*
+ * pool_worker_state - for task code in a worker: the state the pool's
+ * worker_init stored in *state when this worker process started. Returns
+ * NULL outside a worker, in a pool without an initializer, or when the
+ * initializer left it NULL. A worker runs one task at a time, so tasks
+ * may use the state without locking; it lives as long as the worker
+ * process (the pool never frees it).
+ */
+void *pool_worker_state(void);
 
 /* ---- Health ------------------------------------------------------------ */
 
@@ -944,6 +1119,9 @@ typedef enum pool_health_state {
 #define POOL_HEALTH_SPAWN_FAILING   32u /* the last spawn failed */
 #define POOL_HEALTH_UNRESPONSIVE    64u /* a worker failed a health check
 					 * in the last minute */
+#define POOL_HEALTH_INIT_FAILING    128u /* the last worker that ended
+					  * its start did so in its
+					  * initializer (worker_init) */
 
 typedef struct pool_health {
 	pool_health_state_t state;

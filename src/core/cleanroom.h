@@ -39,7 +39,7 @@
 
 /* The setup record (its layout is described in cleanroom.c). */
 #define PP_CLEANROOM_SETUP_MAGIC   0x53575050u /* "PPWS" */
-#define PP_CLEANROOM_SETUP_VERSION 2u
+#define PP_CLEANROOM_SETUP_VERSION 3u
 #define PP_CLEANROOM_UID_PER_SLOT  1u /* uid + the worker's index */
 #define PP_CLEANROOM_GID_PER_SLOT  2u /* gid + the worker's index */
 #define PP_CLEANROOM_BPF_INSN_SIZE 8u /* struct sock_filter */

@@ -67,6 +67,32 @@ static int add_index(unsigned *id, uint32_t per_slot, int index)
 	return 0;
 }
 
+/* The initializer and a copy of its argument, which outlives the
+ * setup's mapping (it lives as long as the worker). */
+static int parse_init(struct pp_cursor *c, struct pp_worker_setup *s)
+{
+	uint64_t size;
+	const uint8_t *arg;
+	void *copy;
+
+	s->init_ref = pp_cursor_u64(c);
+	size = pp_cursor_u64(c);
+	if (c->failed || size > POOL_WORKER_INIT_ARG_MAX)
+		return -EINVAL;
+	arg = pp_cursor_bytes(c, (size_t)size);
+	if (c->failed)
+		return -EINVAL;
+	if (!size)
+		return 0;
+	copy = malloc((size_t)size);
+	if (!copy)
+		return -ENOMEM;
+	memcpy(copy, arg, (size_t)size);
+	s->init_arg = copy;
+	s->init_arg_size = (size_t)size;
+	return 0;
+}
+
 static int parse_setup(struct pp_cursor *c, int index,
 		       struct pp_worker_setup *s, struct pp_module_table *mods)
 {
@@ -121,7 +147,7 @@ static int parse_setup(struct pp_cursor *c, int index,
 	if (match_modules(c, mods))
 		return -EINVAL;
 	s->modules = mods;
-	return 0;
+	return parse_init(c, s);
 }
 
 static int read_setup(int fd, int index, struct pp_worker_setup *s,

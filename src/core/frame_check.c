@@ -170,6 +170,9 @@ const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
 		if (++w->learned_frames > PP_FRAME_LEARNED_CHUNKS)
 			return "more LEARNED frames than a task can send";
 		return NULL;
+	case PP_FRAME_HELLO:
+		/* Once, from a worker whose initializer ran (worker_init.h). */
+		return pp_worker_init_hello((struct process_pool *)pool, w);
 	case PP_FRAME_PONG:
 		/* Only the answer to the PING it owes (health.c). */
 		if (!w->ping_nonce || f->u.ping.nonce != w->ping_nonce)

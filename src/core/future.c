@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/eventfd.h>
+#include <sched.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -103,6 +104,92 @@ void pp_future_fill(struct task_future *f, task_status_t status,
 	}
 }
 
+/* The hook lock: held only to attach, detach or notify, never long. */
+static void hook_lock(struct task_future *f)
+{
+	uint32_t expect = 0;
+
+	while (!atomic_compare_exchange_weak_explicit(&f->hook_lock, &expect, 1,
+						      memory_order_acquire,
+						      memory_order_relaxed)) {
+		expect = 0;
+		sched_yield();
+	}
+}
+
+static void hook_unlock(struct task_future *f)
+{
+	atomic_store_explicit(&f->hook_lock, 0, memory_order_release);
+}
+
+/* Publish's side: every hook attached before done was set is notified. */
+static void notify_hooks(struct task_future *f)
+{
+	struct pp_future_hook *h, *next;
+
+	hook_lock(f);
+	h = atomic_exchange(&f->hooks, NULL);
+	for (; h; h = next) {
+		next = h->next;
+		h->notify(h, f); /* may be freed by its owner after this */
+	}
+	hook_unlock(f);
+}
+
+int pp_future_hook(struct task_future *f, struct pp_future_hook *h)
+{
+	hook_lock(f);
+	/* done is set before publish looks at the list: either it sees h,
+	 * or this sees done (both sequentially consistent). */
+	h->next = atomic_load(&f->hooks);
+	atomic_store(&f->hooks, h);
+	if (atomic_load(&f->done) == 1) {
+		atomic_store(&f->hooks, h->next);
+		hook_unlock(f);
+		return 1;
+	}
+	hook_unlock(f);
+	return 0;
+}
+
+void pp_future_unhook(struct task_future *f, struct pp_future_hook *h)
+{
+	struct pp_future_hook *p, *prev = NULL;
+
+	hook_lock(f);
+	for (p = atomic_load(&f->hooks); p; prev = p, p = p->next) {
+		if (p != h)
+			continue;
+		if (prev)
+			prev->next = p->next;
+		else
+			atomic_store(&f->hooks, p->next);
+		break;
+	}
+	hook_unlock(f);
+}
+
+static _Thread_local int callback_depth;
+
+int pp_in_callback(void)
+{
+	return callback_depth > 0;
+}
+
+/* Runs the callback if this caller is the one to (1 -> 2), then drops
+ * the reference pool_future_on_done took for it. */
+static void run_callback(struct task_future *f)
+{
+	uint32_t expect = 1;
+
+	if (!atomic_compare_exchange_strong(&f->callback_state, &expect, 2))
+		return;
+	callback_depth++;
+	f->callback(f, f->callback_arg);
+	callback_depth--;
+	pp_future_put(f);
+}
+
 void pp_future_publish(struct task_future *f)
 {
 	uint64_t one = 1;
@@ -115,6 +202,46 @@ void pp_future_publish(struct task_future *f)
 	fd = atomic_load(&f->event_fd);
 	if (fd >= 0 && write(fd, &one, sizeof(one)) < 0)
 		errno = 0;
+	if (atomic_load(&f->hooks))
+		notify_hooks(f);
+	/* Last: the callback may release the caller's reference. */
+	if (atomic_load(&f->callback_state) == 1)
+		run_callback(f);
+}
+
+int pool_future_on_done(task_future_t *future, pool_future_cb_t cb, void *arg)
+{
+	if (!future || !cb)
+		return POOL_EINVAL;
+	/* The hook lock settles two racing setters: one slot. */
+	hook_lock(future);
+	if (future->callback) {
+		hook_unlock(future);
+		return POOL_ESTATE;
+	}
+	future->callback = cb;
+	future->callback_arg = arg;
+	hook_unlock(future);
+	atomic_fetch_add(&future->refs, 1); /* held until it has run */
+	atomic_store(&future->callback_state, 1);
+	/* Ended already (or meanwhile): whoever moves 1 -> 2 runs it. */
+	if (pp_future_is_done(future))
+		run_callback(future);
+	return 0;
+}
+
+int pool_future_status(const task_future_t *future)
+{
+	if (!future)
+		return POOL_EINVAL;
+	if (!pp_future_is_done(future))
+		return TASK_STATUS_PENDING;
+	return (int)future->result.status; /* written before done = 1 */
+}
+
+uint64_t pool_future_task_id(const task_future_t *future)
+{
+	return future ? future->id : 0;
 }
 
 int pp_future_resolve(struct task_future *f, task_status_t status,
@@ -144,7 +271,7 @@ int pool_future_done(const task_future_t *future)
 	return pp_future_is_done(future);
 }
 
-static int wait_done(struct task_future *f, int timeout_ms)
+int pp_future_wait_done(struct task_future *f, int timeout_ms)
 {
 	int64_t deadline;
 	struct timespec ts;
@@ -153,6 +280,8 @@ static int wait_done(struct task_future *f, int timeout_ms)
 
 	if (pp_future_is_done(f))
 		return 0; /* the common case after a batch: no clock read */
+	if (timeout_ms != 0 && pp_in_callback())
+		return POOL_ESTATE;
 	deadline =
 	    timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000;
 	/* A short spin (~5 us): a longer one steals the CPU that the
@@ -190,14 +319,16 @@ int pool_future_wait(task_future_t *future, task_result_t *result,
 
 	if (!future || !result)
 		return POOL_EINVAL;
-	err = wait_done(future, timeout_ms);
+	err = pp_future_wait_done(future, timeout_ms);
 	if (err)
 		return err;
 	*result = future->result;
-	/* The output goes to the first waiter only. */
+	/* The output has one owner: the first wait that returns it. */
 	if (atomic_exchange(&future->output_taken, 1)) {
 		result->output_data = NULL;
 		result->output_size = 0;
+		if (future->result.output_data)
+			return POOL_EALREADY;
 	}
 	return 0;
 }

@@ -32,6 +32,19 @@ struct pp_worker;
 struct pp_bulk;
 struct pp_input_buf;
 
+/*
+ * A hook: something waiting on a future besides its own waiters (a
+ * pool_wait_any caller, a wait set). notify runs once, in the thread that
+ * publishes the outcome, with the future's hook lock held: it must only
+ * wake (a futex, a condition variable, an eventfd), never call back into
+ * the future. The owner keeps the hook alive until pp_future_unhook has
+ * returned, or until notify has run.
+ */
+struct pp_future_hook {
+	struct pp_future_hook *next;
+	void (*notify)(struct pp_future_hook *h, struct task_future *f);
+};
+
 struct task_future {
 	/* Set at submit, read-only afterwards. */
 	uint64_t func_ref; /* the task function as SUBMIT frames carry it:
@@ -63,9 +76,9 @@ struct task_future {
 	int placed_prio;	  /* the aged priority it was placed with */
 	struct pp_payload_ref arena_in; /* input in the worker's arena */
 	int retries;			/* re-runs after a crash */
-	int suspect;   /* was on a worker that died: runs alone now */
-	int stopping;  /* task_status_t of a stop (timeout, cancel) the
-			* worker has not yet acknowledged, or 0 */
+	int suspect;  /* was on a worker that died: runs alone now */
+	int stopping; /* task_status_t of a stop (timeout, cancel) the
+		       * worker has not yet acknowledged, or 0 */
 	int deferrals;
 	int heap_index; /* deadline heap slot, -1 if none */
 	struct pp_bulk *bulk;	   /* a chunk of tasks (bulk.h), or NULL */
@@ -80,7 +93,13 @@ struct task_future {
 	_Atomic uint32_t waiters; /* threads asleep on done */
 	_Atomic int event_fd;	  /* -1 until pool_future_fd */
 	_Atomic uint32_t output_taken;
-	task_result_t result; /* written once, before done = 1 */
+	/* Hooks and the completion callback (future.c). */
+	_Atomic(struct pp_future_hook *) hooks;
+	_Atomic uint32_t hook_lock;
+	pool_future_cb_t callback; /* written before callback_state = 1 */
+	void *callback_arg;
+	_Atomic uint32_t callback_state; /* 0 none, 1 set, 2 run (or running) */
+	task_result_t result;		 /* written once, before done = 1 */
 };
 
 /* pp_future_new - a pending future with two references (caller, engine). */
@@ -113,6 +132,27 @@ void pp_future_publish(struct task_future *f);
 
 /* pp_future_is_done - whether an outcome is set. */
 int pp_future_is_done(const struct task_future *f);
+
+/*
+ * pp_future_hook - attach h to f. Returns 0, or 1 when f is already done
+ * (h is then not attached and notify will not run).
+ */
+int pp_future_hook(struct task_future *f, struct pp_future_hook *h);
+
+/* pp_future_unhook - detach h if still attached; once it returns, notify
+ * is not running and will not run. */
+void pp_future_unhook(struct task_future *f, struct pp_future_hook *h);
+
+/*
+ * pp_future_wait_done - wait up to timeout_ms (< 0: no limit) for f's
+ * outcome. Returns 0, POOL_ETIMEDOUT, or POOL_ESTATE when the caller is a
+ * completion callback and would have to sleep.
+ */
+int pp_future_wait_done(struct task_future *f, int timeout_ms);
+
+/* pp_in_callback - whether the calling thread is running a completion
+ * callback (it must not block on the pool). */
+int pp_in_callback(void);
 
 #ifdef __cplusplus
 }

@@ -30,7 +30,8 @@ int pp_health_check(struct process_pool *pool, struct pp_worker *w, int64_t now)
 		return 0;
 	if (w->ping_nonce)
 		return now - w->ping_sent_ns > timeout;
-	if (w->in_flight || now - w->heard_ns < interval)
+	/* An initializer reads no frames: it has no time limit. */
+	if (w->in_flight || w->starting || now - w->heard_ns < interval)
 		return 0;
 	pp_health_ping(pool, w, now);
 	return 0; /* a full ring or a violation: the drain sees it */
@@ -60,7 +61,7 @@ int64_t pp_health_due(const struct process_pool *pool,
 	if (w->ping_nonce)
 		return w->ping_sent_ns +
 		       (int64_t)pool->cfg.health_check_timeout_ms * 1000000 + 1;
-	if (w->in_flight)
+	if (w->in_flight || w->starting)
 		return 0;
 	return w->heard_ns +
 	       (int64_t)pool->cfg.health_check_interval_ms * 1000000;
@@ -94,6 +95,8 @@ int pool_health(process_pool_t *pool, pool_health_t *out)
 		r |= POOL_HEALTH_QUEUE_SATURATED;
 	if (atomic_load(&pool->spawn_failing))
 		r |= POOL_HEALTH_SPAWN_FAILING;
+	if (atomic_load(&pool->init_failing))
+		r |= POOL_HEALTH_INIT_FAILING;
 	{
 		int64_t at = atomic_load(&pool->unresponsive_ns);
 

@@ -53,6 +53,7 @@ static void free_pool(struct process_pool *pool)
 	free(pool->cgroup_parent);
 	pp_seccomp_program_free(&pool->seccomp);
 	pp_cleanroom_release(&pool->cleanroom);
+	pp_worker_init_release(&pool->init);
 	pp_deadline_free(&pool->deadlines);
 	pp_mpmc_destroy(pool->incoming);
 	pp_mpmc_destroy(pool->cancels);
@@ -238,6 +239,10 @@ process_pool_t *pool_create(const pool_config_t *config)
 			      sizeof(why));
 	if (!err)
 		err = build_seccomp(pool, why, sizeof(why));
+	if (!err)
+		err = pp_worker_init_configure(pool, config, &pool->init, why,
+					       sizeof(why));
+	pool->cfg.worker_init_arg = pool->init.arg;
 	if (err) {
 		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "config_invalid",
 		       "reason=\"%s\"", why);
@@ -437,6 +442,8 @@ int pool_stop(process_pool_t *pool, int timeout_ms)
 
 	if (!pool)
 		return POOL_EINVAL;
+	if (pp_in_callback())
+		return POOL_ESTATE; /* it may be the supervisor thread */
 	pthread_mutex_lock(&pool->stop_lock);
 	if (atomic_load(&pool->state) == PP_POOL_STOPPED) {
 		pthread_mutex_unlock(&pool->stop_lock);
@@ -474,6 +481,11 @@ void pool_destroy(process_pool_t *pool)
 {
 	if (!pool)
 		return;
+	if (pp_in_callback()) {
+		pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "destroy_refused",
+		       "%s", "reason=\"called from a completion callback\"");
+		return;
+	}
 	if (atomic_load(&pool->state) == PP_POOL_RUNNING ||
 	    atomic_load(&pool->state) == PP_POOL_STOPPING)
 		pool_stop(pool, 0); /* completes a stop begun by a signal */
@@ -619,7 +631,7 @@ static int room_next(struct process_pool *pool, struct room_wait *rw)
 {
 	int ms = pool->cfg.submit_block_ms;
 
-	if (!ms)
+	if (!ms || pp_in_callback()) /* a callback never waits for room */
 		return 0;
 	if (!rw->announced) {
 		rw->until = ms < 0 ? -1 : pp_now_ns() + (int64_t)ms * 1000000;
@@ -798,6 +810,8 @@ int pool_submit_task_sync(process_pool_t *pool, const task_desc_t *task,
 	if (!pool || !task || !result)
 		return POOL_EINVAL;
 	memset(result, 0, sizeof(*result));
+	if (pp_in_callback())
+		return POOL_ESTATE; /* would wait on the thread it runs in */
 	err = check_task(pool, task->task_func, task->input_data,
 			 task->input_size, task->priority, task->timeout_ms,
 			 &ref);
@@ -1048,9 +1062,11 @@ int pool_future_cancel(task_future_t *f)
 
 		pp_latency_split_record(&pool->split, &v, 1);
 	}
-	pp_future_publish(f);
-	/* The supervisor takes it off its worker, if it is on one. */
+	/* The supervisor takes it off its worker, if it is on one. Taken
+	 * before publishing: a completion callback may release the
+	 * caller's reference. */
 	atomic_fetch_add(&f->refs, 1);
+	pp_future_publish(f);
 	/* Full: the outcome stands; a task already running on a worker then
 	 * runs to its end unobserved instead of being killed. */
 	if (pp_mpmc_push(pool->cancels, f))

@@ -26,6 +26,7 @@
 #include "src/core/restart.h"
 #include "src/core/signals.h"
 #include "src/core/status_socket.h"
+#include "src/core/worker_init.h"
 #include "src/core/worker_output.h"
 #include "src/core/worker_setup.h"
 #include "src/core/zygote.h"
@@ -106,6 +107,8 @@ struct pp_worker {
 	uint64_t ping_nonce;   /* the PING it owes a PONG for, or 0 */
 	int64_t ping_sent_ns;  /* when that PING went */
 	int health_failed;     /* killed for not answering */
+	int starting; /* spawned, its initializer's HELLO not yet read:
+		       * takes no task (worker_init.h) */
 	/* Recycling (recycle.c), supervisor. */
 	int64_t spawned_ns;
 	int64_t max_age_ns;    /* this worker's age limit, jittered; 0 */
@@ -144,6 +147,8 @@ struct process_pool {
 	_Atomic uint64_t learned[PP_SECCOMP_LEARN_WORDS]; /* all tasks' */
 	struct pp_cleanroom cleanroom;	   /* POOL_SPAWN_CLEANROOM only */
 	struct pp_zygote zygote;	   /* cfg.zygote only */
+	struct pp_worker_init init;	   /* cfg.worker_init, copied */
+	_Atomic int init_failing; /* the last start ended in worker_init */
 	_Atomic int state;		   /* enum pp_pool_state */
 
 	/* Submission side. */

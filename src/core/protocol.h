@@ -22,6 +22,7 @@
 #define PP_EXIT_STDIO	  124 /* could not set up its fds 0, 1 and 2 */
 #define PP_EXIT_TASK_CALLED_EXIT 125 /* its task called exit() (see
 				      * worker_exit_trap.h) */
+#define PP_EXIT_INIT 126 /* its initializer failed (worker_init.h) */
 #define PP_EXIT_CONFINE                                                        \
 	200 /* + enum pp_confine_step: could not confine                       \
 	     * itself, never ran a task */

@@ -266,6 +266,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->ping_nonce = 0;
 	w->health_failed = 0;
 	pp_iso_reset(&w->iso);
+	w->starting = pool->init.ref != 0; /* no task before its HELLO */
 	pp_recycle_spawned(pool, w, w->heard_ns);
 	pp_restart_spawned(w);
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
@@ -926,6 +927,8 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		snprintf(how, sizeof(how),
 			 "worker could not confine itself (%s)",
 			 pp_confine_step_str(code - PP_EXIT_CONFINE));
+	} else if (w->starting) {
+		pp_worker_init_died(pool, w, code, sig, how, sizeof(how));
 	} else {
 		/* A task called exit(): alone on the worker, it is that
 		 * task's own doing, final like a return; with others there,
@@ -1033,7 +1036,7 @@ static struct pp_worker *best_worker(struct process_pool *pool, int prio,
 
 		if (w->state != PP_WORKER_LIVE || !usable(w) ||
 		    w->in_flight >= cap || w->suspects ||
-		    !pp_iso_may_send(&w->iso, d))
+		    w->starting || !pp_iso_may_send(&w->iso, d))
 			continue;
 		ahead = prio < 0 ? w->in_flight : ahead_of(w, prio);
 		if (!best || ahead < best_ahead ||
@@ -1055,7 +1058,7 @@ static struct pp_worker *idle_worker(struct process_pool *pool,
 		struct pp_worker *w = &pool->workers[i];
 
 		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
-		    pp_iso_may_send(&w->iso, d))
+		    !w->starting && pp_iso_may_send(&w->iso, d))
 			return w;
 	}
 	return NULL;
@@ -1624,7 +1627,7 @@ static void lend_idle(struct process_pool *pool)
 		struct pp_worker *w = &pool->workers[i];
 
 		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
-		    !w->ch.violation)
+		    !w->ch.violation && !w->starting)
 			atomic_store(&w->lane, PP_LANE_FREE);
 	}
 }

@@ -191,6 +191,9 @@ static void make_setup(const struct process_pool *pool,
 	pp_worker_ids(pool, w->index, &s->uid, &s->gid);
 	s->keep_caps = pool->keep_caps;
 	s->seccomp = pool->seccomp;
+	s->init_ref = pool->init.ref;
+	s->init_arg = pool->init.arg;
+	s->init_arg_size = pool->init.arg_size;
 	s->cpu = s->node = -1;
 	if (pool->n_cpus) {
 		/* Round robin over the CPUs the pool may use; memory from

@@ -38,6 +38,7 @@
 #include "src/core/clock.h"
 #include "src/core/modules.h"
 #include "src/core/protocol.h"
+#include "src/core/worker_init.h"
 #include "src/core/worker_setup.h"
 #include "src/ipc/channel.h"
 #include "src/ipc/fd_payload.h"
@@ -1132,7 +1133,10 @@ void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd,
 	close_other_fds(memfd, efd, sock);
 	own_stdio();
 	place(s);
+	/* The host's initializer, unconfined: what it opens, tasks use. */
+	pp_worker_init_run(s, &ws.ch);
 	confine(s, &ws);
+	pp_worker_init_ready(s, &ws.ch);
 	worker_loop(&ws);
 	_exit(0);
 }

@@ -28,6 +28,12 @@ struct pp_worker_setup {
 	/* Clean-room: resolves the SUBMIT func references; NULL: they are
 	 * the pointers themselves (fork mode). */
 	const struct pp_module_table *modules;
+	/* The initializer (worker_init.h): a pointer, or a module reference
+	 * in clean-room mode; 0: none. Its argument lives as long as the
+	 * worker. */
+	uint64_t init_ref;
+	const void *init_arg;
+	size_t init_arg_size;
 };
 
 /*
