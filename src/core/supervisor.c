@@ -59,6 +59,10 @@
 #define HOUSEKEEPING_NS (100LL * 1000000)
 #define IDLE_TRIM_NS	(1000LL * 1000000)
 #define STOP_GRACE_NS	(1000LL * 1000000)
+/* A worker retired while idle (recycling, scaling down) that has not
+ * exited by then is killed: SHUTDOWN is a request, and a worker taken
+ * over by its task may ignore it and keep its slot for ever. */
+#define RETIRE_GRACE_NS (1000LL * 1000000)
 
 static uint64_t tag(uint32_t kind, uint32_t index)
 {
@@ -1408,7 +1412,17 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 			pp_channel_send(&w->ch, &f);
 			w->state = PP_WORKER_RETIRING;
 			w->respawn_at_ns = 0;
+			w->retire_by_ns = now + RETIRE_GRACE_NS;
 			live--;
+		}
+		if (w->state == PP_WORKER_RETIRING && w->retire_by_ns &&
+		    now >= w->retire_by_ns && usable(w)) {
+			pp_log(LOG_LEVEL_WARN, pool->cfg.pool_name,
+			       "worker_retire_timeout",
+			       "worker=%d pid=%d in_flight=%u", w->index,
+			       (int)w->pid, w->in_flight);
+			w->retire_by_ns = 0;
+			pp_worker_kill(w);
 		}
 	}
 	atomic_store(&pool->busy_workers, busy);
@@ -1444,6 +1458,7 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 		memset(&f, 0, sizeof(f));
 		f.type = PP_FRAME_SHUTDOWN;
 		w->state = PP_WORKER_RETIRING;
+		w->retire_by_ns = now + RETIRE_GRACE_NS;
 		pp_channel_send(&w->ch, &f);
 		pool->target_workers--;
 		pp_log(LOG_LEVEL_INFO, pool->cfg.pool_name, "scale_down",
@@ -1501,8 +1516,14 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 				     ? pp_health_due(pool, &pool->workers[i])
 				     : 0;
 
+		int64_t retire = pool->workers[i].state == PP_WORKER_RETIRING
+				     ? pool->workers[i].retire_by_ns
+				     : 0;
+
 		if (at && at < next)
 			next = at;
+		if (retire && retire < next)
+			next = retire;
 		if (out && out < next)
 			next = out;
 		if (health && health < next)
