@@ -683,6 +683,12 @@ struct task_future *pp_bulk_chain(struct process_pool *pool,
 	struct task_future *head = NULL, *tail = NULL, *item;
 	size_t budget = pool->cfg.arena_size / 4, i = from;
 
+	/* A chunk runs in one process: never more tasks than a worker may
+	 * run before it is recycled. */
+	if (pool->cfg.max_tasks_per_worker &&
+	    want > (size_t)pool->cfg.max_tasks_per_worker)
+		want = (size_t)pool->cfg.max_tasks_per_worker;
+
 	*entries = 0;
 	while (i < to) {
 		size_t j = i + 1, bytes;

@@ -226,6 +226,12 @@ static uint32_t chunk_want(const struct process_pool *pool, size_t n,
 
 	if (pool->cfg.isolation == POOL_ISOLATE_TASK)
 		return 1; /* a chunk runs in one process */
+	if (pool->cfg.max_tasks_per_worker &&
+	    (!o->chunk_size ||
+	     o->chunk_size > (size_t)pool->cfg.max_tasks_per_worker))
+		return (uint32_t)pool->cfg.max_tasks_per_worker < PP_BULK_MAX
+			   ? (uint32_t)pool->cfg.max_tasks_per_worker
+			   : PP_BULK_MAX;
 	if (o->chunk_size)
 		return o->chunk_size > PP_BULK_MAX ? PP_BULK_MAX
 						   : (uint32_t)o->chunk_size;

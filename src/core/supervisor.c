@@ -1024,6 +1024,19 @@ static unsigned ahead_of(const struct pp_worker *w, int prio)
 }
 
 /*
+ * A worker due for recycling takes no new task, so that what it holds
+ * drains and it is retired even under constant load (a pipeline that is
+ * never empty would keep it for ever); the count includes the tasks on
+ * it, so that max_tasks_per_worker is not overrun by pipelining.
+ */
+static int draining(const struct pp_worker *w)
+{
+	return w->recycle_now ||
+	       (w->recycle_after &&
+		w->tasks_done + w->in_flight >= w->recycle_after);
+}
+
+/*
  * The worker where a task of priority prio starts soonest: a worker runs
  * its highest priority first, so what counts is how many tasks of that
  * priority or above it holds; its total load breaks ties. prio < 0: any.
@@ -1039,7 +1052,7 @@ static struct pp_worker *best_worker(struct process_pool *pool, int prio,
 		struct pp_worker *w = &pool->workers[i];
 
 		if (w->state != PP_WORKER_LIVE || !usable(w) ||
-		    w->in_flight >= cap || w->suspects ||
+		    w->in_flight >= cap || w->suspects || draining(w) ||
 		    w->starting || !pp_iso_may_send(&w->iso, d))
 			continue;
 		ahead = prio < 0 ? w->in_flight : ahead_of(w, prio);
@@ -1062,7 +1075,8 @@ static struct pp_worker *idle_worker(struct process_pool *pool,
 		struct pp_worker *w = &pool->workers[i];
 
 		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
-		    !w->starting && pp_iso_may_send(&w->iso, d))
+		    !w->starting && !draining(w) &&
+		    pp_iso_may_send(&w->iso, d))
 			return w;
 	}
 	return NULL;

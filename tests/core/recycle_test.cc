@@ -196,6 +196,72 @@ TEST(Recycle, WorkersAreRecycledUnderSustainedLoad)
 	pool_destroy(p);
 }
 
+// Its own pid, as an 8-byte output.
+int pid_task(void *, size_t, void **out, size_t *out_n, void *)
+{
+	auto *p = static_cast<int64_t *>(malloc(sizeof(int64_t)));
+	if (!p)
+		return 12;
+	*p = getpid();
+	*out = p;
+	*out_n = sizeof(*p);
+	return 0;
+}
+
+// max_tasks_per_worker = 1 with one task in flight: one process per
+// task, also when a batch or a map would travel in chunks (a chunk runs
+// in one process, so it is never larger than what a worker may run).
+TEST(Recycle, OneTaskPerWorkerHoldsForBatchesAndMaps)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 2;
+	c.max_tasks_per_worker = 1;
+	c.max_in_flight = 1;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	const int n = 16;
+	std::vector<task_desc_t> d(n);
+	for (auto &t : d) {
+		memset(&t, 0, sizeof(t));
+		t.task_func = noop_task;
+		t.priority = TASK_PRIORITY_NORMAL;
+		t.timeout_ms = 30000;
+	}
+	task_future_t **fs = pool_submit_batch(p, d.data(), n);
+	ASSERT_NE(nullptr, fs);
+	std::vector<int> pids;
+	for (int i = 0; i < n; i++) {
+		task_result_t r;
+		ASSERT_NE(nullptr, fs[i]);
+		ASSERT_EQ(0, pool_future_wait(fs[i], &r, 30000));
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+		pids.push_back(r.worker_pid);
+		pool_result_free(&r);
+		pool_future_destroy(fs[i]);
+	}
+	free(fs);
+	std::sort(pids.begin(), pids.end());
+	EXPECT_EQ(pids.end(), std::unique(pids.begin(), pids.end()))
+	    << "a batch ran two tasks in one worker";
+
+	std::vector<pool_map_result_t> res(n);
+	ASSERT_EQ(0, pool_map(p, pid_task, nullptr, 0, n, res.data(), nullptr));
+	pids.clear();
+	for (int i = 0; i < n; i++) {
+		ASSERT_EQ(TASK_STATUS_COMPLETED, res[i].status);
+		int64_t pid;
+		memcpy(&pid, res[i].output, sizeof(pid));
+		pids.push_back((int)pid);
+	}
+	pool_map_results_free(res.data(), n);
+	std::sort(pids.begin(), pids.end());
+	EXPECT_EQ(pids.end(), std::unique(pids.begin(), pids.end()))
+	    << "a map ran two tasks in one worker";
+	pool_destroy(p);
+}
+
 // Nothing is recycled before min_worker_age_ms, whatever its RSS.
 TEST(Recycle, NotBeforeTheMinimumAge)
 {
