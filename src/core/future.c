@@ -16,6 +16,7 @@
 
 #include "src/core/clock.h"
 #include "src/core/future_cache.h"
+#include "src/core/futex_sleep.h"
 #include "src/core/trace.h"
 #include "src/core/input_buf.h"
 
@@ -274,7 +275,6 @@ int pool_future_done(const task_future_t *future)
 int pp_future_wait_done(struct task_future *f, int timeout_ms)
 {
 	int64_t deadline;
-	struct timespec ts;
 	uint32_t v;
 	int i;
 
@@ -295,20 +295,8 @@ int pp_future_wait_done(struct task_future *f, int timeout_ms)
 		v = atomic_load_explicit(&f->done, memory_order_acquire);
 		if (v == 1)
 			return 0;
-		if (deadline >= 0) {
-			int64_t left = deadline - pp_now_ns();
-
-			if (left <= 0)
-				return POOL_ETIMEDOUT;
-			ts.tv_sec = left / 1000000000;
-			ts.tv_nsec = left % 1000000000;
-		}
-		atomic_fetch_add(&f->waiters, 1);
-		if (atomic_load(&f->done) == v)
-			syscall(SYS_futex, (uint32_t *)&f->done,
-				FUTEX_WAIT_PRIVATE, v,
-				deadline >= 0 ? &ts : NULL, NULL, 0);
-		atomic_fetch_sub(&f->waiters, 1);
+		if (pp_futex_sleep(&f->done, v, &f->waiters, deadline))
+			return POOL_ETIMEDOUT;
 	}
 }
 

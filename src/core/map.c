@@ -18,6 +18,7 @@
 
 #include "src/core/bulk.h"
 #include "src/core/clock.h"
+#include "src/core/futex_sleep.h"
 #include "src/core/output_map.h"
 #include "src/core/pool_internal.h"
 
@@ -391,29 +392,15 @@ int pool_map_wait(pool_map_t *map, int timeout_ms)
 {
 	struct pp_map *m;
 	int64_t deadline;
-	struct timespec ts;
 
 	if (!map)
 		return POOL_EINVAL;
 	m = &map->m;
 	deadline =
 	    timeout_ms < 0 ? -1 : pp_now_ns() + (int64_t)timeout_ms * 1000000;
-	while (!atomic_load_explicit(&m->done, memory_order_acquire)) {
-		if (deadline >= 0) {
-			int64_t left = deadline - pp_now_ns();
-
-			if (left <= 0)
-				return POOL_ETIMEDOUT;
-			ts.tv_sec = left / 1000000000;
-			ts.tv_nsec = left % 1000000000;
-		}
-		atomic_fetch_add(&m->waiters, 1);
-		if (!atomic_load(&m->done))
-			syscall(SYS_futex, (uint32_t *)&m->done,
-				FUTEX_WAIT_PRIVATE, 0,
-				deadline >= 0 ? &ts : NULL, NULL, 0);
-		atomic_fetch_sub(&m->waiters, 1);
-	}
+	while (!atomic_load_explicit(&m->done, memory_order_acquire))
+		if (pp_futex_sleep(&m->done, 0, &m->waiters, deadline))
+			return POOL_ETIMEDOUT;
 	return 0;
 }
 

@@ -3,7 +3,6 @@
 // waiting for ever; the socket file's mode, what may be replaced at its
 // path and what may not, its removal, and no descriptor left behind.
 #include <gtest/gtest.h>
-#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -19,6 +18,7 @@
 
 #include "process_pool.h"
 #include "tests/core/tasks.h"
+#include "tests/util/test_util.h"
 
 namespace
 {
@@ -90,17 +90,6 @@ process_pool_t *started()
 		return nullptr;
 	}
 	return p;
-}
-
-int open_fds()
-{
-	int n = 0;
-	DIR *d = opendir("/proc/self/fd");
-	while (d && readdir(d))
-		n++;
-	if (d)
-		closedir(d);
-	return n;
 }
 
 TEST(StatusSocket, ServesPrometheusAndJsonOverHttpAndBareLines)
