@@ -157,8 +157,10 @@ typedef struct pool_config {
 	int max_in_flight;	  /* tasks queued on one worker, 1..256;
 				   * 0: 256 (a deep pipeline keeps workers
 				   * busy between the supervisor's turns) */
-	int max_tasks_per_worker; /* recycle a worker after about this many
-				   * tasks (with jitter); 0: never */
+	int max_tasks_per_worker; /* recycle a worker after this many tasks,
+				   * plus up to 25 % jitter (counting the
+				   * tasks already sent to it; a bulk chunk
+				   * is never larger); 0: never */
 	size_t arena_size;	  /* shared payload bytes per worker and
 				   * direction; 0: 4 MiB. A payload larger
 				   * than the arena travels as a sealed
