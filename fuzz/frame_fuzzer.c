@@ -56,7 +56,7 @@ static void check_fields(const struct pp_frame *f, const uint8_t *buf, int len)
 	FUZZ_CHECK(body >= 0);
 	FUZZ_CHECK(strcmp(pp_frame_type_str(f->type), "unknown") != 0);
 	FUZZ_CHECK((f->flags & ~PP_FRAME_F_KNOWN) == 0);
-	if (f->type != PP_FRAME_SUBMIT)
+	if (f->type != PP_FRAME_SUBMIT && f->type != PP_FRAME_BULK)
 		FUZZ_CHECK(!(f->flags & PP_FRAME_F_PRIO_MASK));
 	FUZZ_CHECK(f->length == (uint32_t)len && (size_t)len >= fixed);
 	if (!(f->flags & PP_FRAME_F_INLINE)) {
@@ -144,18 +144,23 @@ static unsigned walk_stream(const uint8_t *buf, size_t len)
 /* The format's rules, restated from frame.h: the size or 0 if invalid. */
 static size_t expected_size(const struct pp_frame *f)
 {
-	static const int body[] = {-1, 32, 24, 0, 8, 8, 8, 0, 40};
+	static const int body[] = {-1, 32, 24, 0, 8, 8, 8, 0, 40, 32, 8};
 	size_t size;
 
-	if (f->type < 1 || f->type > 8 || (f->flags & ~ALLOWED_FLAGS))
+	if (f->type < 1 || f->type > 10 || (f->flags & ~ALLOWED_FLAGS))
 		return 0;
 	if (f->type == PP_FRAME_LEARNED && f->u.learned.chunk >= 4)
 		return 0;
-	if (f->type != PP_FRAME_SUBMIT && (f->flags & PP_FRAME_F_PRIO_MASK))
+	if (f->type == PP_FRAME_BULK_RESULT && f->u.bulk.count == 0)
 		return 0;
-	/* A payload in its own fd: SUBMIT and RESULT only, never inline. */
+	if (f->type != PP_FRAME_SUBMIT && f->type != PP_FRAME_BULK &&
+	    (f->flags & PP_FRAME_F_PRIO_MASK))
+		return 0;
+	/* A payload in its own fd: SUBMIT, RESULT and BULK_RESULT only,
+	 * never inline. */
 	if ((f->flags & PP_FRAME_F_FD) &&
-	    ((f->type != PP_FRAME_SUBMIT && f->type != PP_FRAME_RESULT) ||
+	    ((f->type != PP_FRAME_SUBMIT && f->type != PP_FRAME_RESULT &&
+	      f->type != PP_FRAME_BULK_RESULT) ||
 	     (f->flags & PP_FRAME_F_INLINE)))
 		return 0;
 	size = PP_FRAME_HEADER_SIZE + (size_t)body[f->type];
@@ -177,7 +182,7 @@ static void build_frame(struct pp_cursor *c, struct pp_frame *f)
 	size_t left;
 
 	memset(f, 0, sizeof(*f));
-	f->type = pp_cursor_u8(c) % 10;
+	f->type = pp_cursor_u8(c) % 12;
 	flags = pp_cursor_u16(c);
 	f->flags = (sel & 0x80) ? flags : (flags & ALLOWED_FLAGS);
 	f->sequence = pp_cursor_u32(c);
@@ -206,7 +211,12 @@ static void build_frame(struct pp_cursor *c, struct pp_frame *f)
 static void check_body(const struct pp_frame *f, const struct pp_frame *g)
 {
 	switch (f->type) {
+	case PP_FRAME_BULK_RESULT:
+		FUZZ_CHECK(g->u.bulk.first == f->u.bulk.first);
+		FUZZ_CHECK(g->u.bulk.count == f->u.bulk.count);
+		break;
 	case PP_FRAME_SUBMIT:
+	case PP_FRAME_BULK:
 		FUZZ_CHECK(g->u.submit.func == f->u.submit.func);
 		FUZZ_CHECK(g->u.submit.user_data == f->u.submit.user_data);
 		break;
@@ -236,6 +246,12 @@ static void check_payload(const struct pp_frame *f, const struct pp_frame *g,
 {
 	size_t n = (size_t)f->payload.length;
 
+	if (f->type == PP_FRAME_BULK) { /* its region, never inline */
+		FUZZ_CHECK(g->payload.offset == f->payload.offset);
+		FUZZ_CHECK(g->payload.length == f->payload.length);
+		FUZZ_CHECK(!g->inline_data);
+		return;
+	}
 	if (f->type != PP_FRAME_SUBMIT && f->type != PP_FRAME_RESULT) {
 		FUZZ_CHECK(g->payload.offset == 0 && g->payload.length == 0);
 		FUZZ_CHECK(!g->inline_data);
@@ -301,7 +317,8 @@ static void check_helpers(const uint8_t *data, size_t size)
 	worker = pp_frame_from_worker(type);
 	FUZZ_CHECK(worker == (type == PP_FRAME_RESULT ||
 			      type == PP_FRAME_PONG || type == PP_FRAME_HELLO ||
-			      type == PP_FRAME_LEARNED));
+			      type == PP_FRAME_LEARNED ||
+			      type == PP_FRAME_BULK_RESULT));
 	FUZZ_CHECK((pp_frame_body_size(type) < 0) ==
 		   (type == 0 || type > PP_FRAME_TYPE_MAX));
 	FUZZ_CHECK(pp_frame_encode(NULL, NULL, 0) == -EINVAL);
