@@ -159,6 +159,9 @@ static inline bool pb_selected(const struct pb_opts *o, enum pb_section s)
 }
 
 /* pool_engine.c: the pool's sections; each returns 0 or -errno. */
+/* pool_engine.c: the no-op task every section times. */
+int pb_noop_task(void *in, size_t in_size, void **out, size_t *out_size,
+		 void *user_data);
 int pb_engine_noop(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_payload(const struct pb_opts *o, struct pb_results *res);
 int pb_engine_scale(const struct pb_opts *o, struct pb_results *res);

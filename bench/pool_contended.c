@@ -21,19 +21,12 @@
 #define WAIT_MS	   30000 /* one future; longer is a hang */
 #define ASYNC_WARM 200	 /* untimed async tasks before the first run */
 
-static int noop_task(void *in, size_t in_size, void **out, size_t *out_size,
-		     void *user_data)
-{
-	(void)in, (void)in_size, (void)out, (void)out_size, (void)user_data;
-	return 0;
-}
-
 /* One caller's round trip; peer_callers runs it from every thread. */
 static int sync_call(void *arg, uint64_t id)
 {
 	process_pool_t *pool = arg;
 	task_result_t r;
-	int err = pool_submit_sync(pool, noop_task, NULL, 0, NULL,
+	int err = pool_submit_sync(pool, pb_noop_task, NULL, 0, NULL,
 				   TASK_PRIORITY_NORMAL, 0, &r);
 
 	(void)id;
@@ -50,7 +43,7 @@ static int sync_call(void *arg, uint64_t id)
 /* One async no-op task, waited: its queue_us into q. */
 static int async_once(process_pool_t *pool, struct bu_samples *q)
 {
-	task_future_t *f = pool_submit_async(pool, noop_task, NULL, 0, NULL,
+	task_future_t *f = pool_submit_async(pool, pb_noop_task, NULL, 0, NULL,
 					     TASK_PRIORITY_NORMAL, 0);
 	task_result_t r;
 	int err;

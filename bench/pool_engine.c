@@ -35,7 +35,8 @@ struct pool_run {
 	int npids;
 };
 
-static int noop_task(void *in, size_t in_size, void **out, size_t *out_size,
+/* The no-op task every section times. */
+int pb_noop_task(void *in, size_t in_size, void **out, size_t *out_size,
 		     void *user_data)
 {
 	(void)in;
@@ -148,7 +149,7 @@ static int run_batched(struct pool_run *pr, uint64_t total, uint64_t batch)
 	int err = d ? 0 : -ENOMEM;
 
 	for (i = 0; d && i < batch; i++)
-		d[i] = (task_desc_t){.task_func = noop_task,
+		d[i] = (task_desc_t){.task_func = pb_noop_task,
 				     .priority = TASK_PRIORITY_NORMAL};
 	while (!err && done < total) {
 		n = total - done < batch ? total - done : batch;
@@ -177,7 +178,7 @@ static int run_unbatched(struct pool_run *pr, uint64_t total, uint64_t batch)
 	while (!err && done < total) {
 		n = total - done < batch ? total - done : batch;
 		for (i = 0; i < n; i++)
-			f[i] = pool_submit_async(pr->pool, noop_task, NULL, 0,
+			f[i] = pool_submit_async(pr->pool, pb_noop_task, NULL, 0,
 						 NULL, TASK_PRIORITY_NORMAL, 0);
 		err = wait_all(pr, f, (size_t)n, "unbatched");
 		done += n;
@@ -219,7 +220,7 @@ static int sync_once(struct pool_run *pr, int64_t *ns)
 {
 	task_result_t r;
 	int64_t t0 = bu_now_ns();
-	int err = pool_submit_sync(pr->pool, noop_task, NULL, 0, NULL,
+	int err = pool_submit_sync(pr->pool, pb_noop_task, NULL, 0, NULL,
 				   TASK_PRIORITY_NORMAL, 0, &r);
 
 	*ns = bu_now_ns() - t0;

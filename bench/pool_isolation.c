@@ -47,13 +47,6 @@ static int stamp_task(void *in, size_t in_size, void **out, size_t *out_size,
 	return 0;
 }
 
-static int noop_task(void *in, size_t in_size, void **out, size_t *out_size,
-		     void *ud)
-{
-	(void)in, (void)in_size, (void)out, (void)out_size, (void)ud;
-	return 0;
-}
-
 /* The three ways of a fresh process per task compared here. */
 enum iso_way { WAY_ZYGOTE, WAY_TASK, WAY_RECYCLE, NWAYS };
 
@@ -151,7 +144,7 @@ static int throughput(enum iso_way way, uint64_t n, double *per_s)
 		return -ESRCH;
 	}
 	for (i = 0; i < n; i++) {
-		d[i].task_func = noop_task;
+		d[i].task_func = pb_noop_task;
 		d[i].priority = TASK_PRIORITY_NORMAL;
 	}
 	t0 = bu_now_ns();
@@ -188,7 +181,7 @@ static int sync_rtt(enum iso_way way, uint64_t n, struct bu_pct *out)
 	for (i = 0; !err && i < n + 10; i++) {
 		int64_t t0 = bu_now_ns();
 
-		err = sync_noop(p, noop_task, &r);
+		err = sync_noop(p, pb_noop_task, &r);
 		if (!err && i >= 10) /* the first ones start the pool */
 			bu_samples_add(&s, bu_now_ns() - t0);
 	}

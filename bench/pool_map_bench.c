@@ -24,17 +24,6 @@ struct map_run {
 	int npids;
 };
 
-static int noop_task(void *in, size_t in_size, void **out, size_t *out_size,
-		     void *user_data)
-{
-	(void)in;
-	(void)in_size;
-	(void)out;
-	(void)out_size;
-	(void)user_data;
-	return 0;
-}
-
 /* n no-op tasks in maps of at most MAP_ROUND, every outcome checked. */
 static int map_stream(void *arg, uint64_t n)
 {
@@ -44,7 +33,7 @@ static int map_stream(void *arg, uint64_t n)
 
 	while (done < n) {
 		k = n - done < MAP_ROUND ? n - done : MAP_ROUND;
-		err = pool_map(mr->pool, noop_task, NULL, 0, (size_t)k,
+		err = pool_map(mr->pool, pb_noop_task, NULL, 0, (size_t)k,
 			       mr->results, NULL);
 		if (err) {
 			fprintf(stderr, "pool_bench: pool_map: %s\n",

@@ -501,16 +501,9 @@ void pp_restart_step(struct process_pool *pool, int64_t now)
 			if (!w->respawn_at_ns && !free_slot)
 				free_slot = w;
 		} else if (old && w->state != PP_WORKER_LIVE) {
+			/* Past retire_by_ns the supervisor kills it, as any
+			 * retired worker. */
 			old_going++;
-			if (w->state == PP_WORKER_RETIRING && w->retire_by_ns &&
-			    now >= w->retire_by_ns && held(w)) {
-				pp_log(LOG_LEVEL_WARN, pool->cfg.pool_name,
-				       "worker_retire_timeout",
-				       "worker=%d pid=%d in_flight=%u",
-				       w->index, (int)w->pid, w->in_flight);
-				w->retire_by_ns = 0;
-				pp_worker_kill(w);
-			}
 		} else if (old) {
 			old_live++;
 			/* The one with the least left to finish goes first. */
