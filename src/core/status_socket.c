@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "process_pool.h"
+#include "src/core/clock.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
 
@@ -40,10 +41,7 @@ int pp_status_socket_init(struct pp_status_socket *s)
 
 static int64_t mono_ms(void)
 {
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
+	return pp_now_ns() / 1000000;
 }
 
 int pp_status_request(const char *line, int *format, bool *http)
