@@ -390,6 +390,19 @@ typedef struct pool_config {
 	pool_worker_init_t worker_init;
 	const void *worker_init_arg;   /* copied by pool_create */
 	size_t worker_init_arg_size;   /* at most POOL_WORKER_INIT_ARG_MAX */
+	/*
+	 * Spare workers (see README, "Isolation"): fresh processes, started,
+	 * confined and idle, kept beside the active ones and sent no task.
+	 * When an active worker goes (its one task done in
+	 * POOL_ISOLATE_TASK, an isolation key's eviction, a crash, a
+	 * recycling), a spare takes its place at once and another is
+	 * started in the background, so no task waits for a fork on its
+	 * critical path. They take slots beyond max_workers (and uids, with
+	 * worker_uid_base) but never run tasks beside the max_workers active
+	 * ones. 0: the default, worker_count in a POOL_ISOLATE_TASK pool
+	 * and none otherwise; -1: none; at most 4096.
+	 */
+	int spare_workers;
 } pool_config_t;
 
 #define POOL_WORKER_INIT_ARG_MAX ((size_t)1 << 20)
@@ -526,8 +539,12 @@ typedef struct pool_stats {
 	uint64_t tasks_sandbox_violation;
 	uint64_t tasks_resource_limit;
 	uint64_t tasks_retried;
-	uint64_t worker_restarts;
-	int active_workers; /* workers alive */
+	uint64_t worker_restarts; /* workers replaced after they died or
+				   * were killed (crash, timeout, cancel,
+				   * health check); not retirements
+				   * (recycling, scaling, pool_restart) nor
+				   * the processes isolation discards */
+	int active_workers; /* workers alive, spares not counted */
 	int busy_workers;   /* workers with a task */
 	size_t queue_depth; /* accepted tasks not yet on a worker */
 	size_t queue_depth_by_priority[TASK_PRIORITY_COUNT];
@@ -548,6 +565,10 @@ typedef struct pool_stats {
 				    * last or current restart; -1: none */
 	int zygote_pid;		   /* the pool's zygote, 0 when none runs */
 	uint64_t zygote_restarts;  /* zygotes started after the first */
+	int spare_workers;	   /* spares alive now (not in
+				    * active_workers) */
+	uint64_t spares_used;	   /* spares that replaced an active
+				    * worker */
 } pool_stats_t;
 
 /*
@@ -583,15 +604,18 @@ typedef struct pool_resource_usage {
 
 /* One worker, as pool_get_workers reports it. */
 typedef struct pool_worker_info {
-	int slot;	     /* worker slot, 0 .. max_workers - 1 */
+	int slot;	     /* worker slot, 0 .. max_workers +
+			      * spare_workers - 1 */
 	int pid;	     /* its process */
 	int cpu;	     /* the CPU it is pinned to, or -1 */
 	int numa_node;	     /* that CPU's NUMA node, or -1 */
 	int busy;	     /* 1 while it holds tasks */
 	uint64_t tasks_done; /* tasks this process finished */
-	uint64_t restarts;   /* processes this slot has had after the first */
+	uint64_t restarts;   /* replacements in this slot after a death
+			      * (as worker_restarts counts them) */
 	/* Added later; tasks_done above is the tasks it served. */
 	pool_resource_usage_t usage; /* read from /proc at the call */
+	int spare; /* 1: a spare, idle until it replaces an active one */
 } pool_worker_info_t;
 
 /*
@@ -1246,8 +1270,9 @@ int pool_wait_stopped(process_pool_t *pool, int timeout_ms);
 int pool_get_stats(process_pool_t *pool, pool_stats_t *stats);
 
 /*
- * pool_get_workers - a snapshot of the live workers, up to max entries
- * into out. Returns the number written (0 when the pool is not running),
+ * pool_get_workers - a snapshot of the live workers (spares included,
+ * marked), up to max entries into out (max_workers + spare_workers hold
+ * them all). Returns the number written (0 when the pool is not running),
  * or POOL_EINVAL. Thread-safe; each entry is consistent on its own.
  * Each entry's usage is read from /proc (and the worker's cgroup leaf)
  * during the call: a few small reads per worker, so poll at a human pace,

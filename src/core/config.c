@@ -53,6 +53,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "min_workers > max_workers");
 	if (c->max_workers && c->worker_count > c->max_workers)
 		return bad(why, len, "worker_count > max_workers");
+	if (c->spare_workers < -1 || c->spare_workers > MAX_WORKERS)
+		return bad(why, len, "spare_workers must be -1..4096");
 	if (c->queue_size > MAX_QUEUE)
 		return bad(why, len, "queue_size larger than 2^26");
 	if (c->worker_idle_timeout < 0 || c->task_timeout < 0)
@@ -163,7 +165,8 @@ static int resolve_ids(const pool_config_t *in, pool_config_t *out, char *why,
 	static _Atomic unsigned next_block;
 	static _Atomic int warned;
 	unsigned base = in->worker_uid_base, count = in->worker_uid_count;
-	unsigned need = (unsigned)out->max_workers;
+	/* Spares have slots, and uids, of their own. */
+	unsigned need = (unsigned)(out->max_workers + out->spare_workers);
 	int given = base || count;
 
 	out->worker_uid_base = 0;
@@ -173,7 +176,8 @@ static int resolve_ids(const pool_config_t *in, pool_config_t *out, char *why,
 	base = base ? base : POOL_WORKER_UID_BASE_DEFAULT;
 	count = count ? count : POOL_WORKER_UID_COUNT_DEFAULT;
 	if (count < need)
-		return bad(why, len, "worker_uid_count is below max_workers");
+		return bad(why, len, "worker_uid_count is below max_workers + "
+				   "spare_workers");
 	if (!ids_mapped("/proc/self/uid_map", base, count) ||
 	    (!in->worker_gid &&
 	     !ids_mapped("/proc/self/gid_map", base, count))) {
@@ -222,6 +226,14 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->worker_count = out->min_workers;
 	if (!out->max_workers)
 		out->max_workers = out->worker_count;
+	/* A pool that discards a process per task wants one ready for
+	 * each worker; one that keeps its workers, none. */
+	if (!out->spare_workers)
+		out->spare_workers = out->isolation == POOL_ISOLATE_TASK
+					 ? out->worker_count
+					 : 0;
+	if (out->spare_workers < 0)
+		out->spare_workers = 0;
 	if (!out->queue_size)
 		out->queue_size = 65536;
 	if (!out->worker_idle_timeout)

@@ -6,6 +6,7 @@
 #include <stdatomic.h>
 
 #include "src/core/pool_internal.h"
+#include "src/core/spares.h"
 
 int pp_iso_domain_of(const struct process_pool *pool, const task_desc_t *d,
 		     struct pp_iso_domain *out)
@@ -44,17 +45,23 @@ static int fresh_coming(struct pp_worker *w)
  * Only when nothing fresh is coming (else a key that has its workers
  * would lose them to a burst of another), and only an idle worker the
  * supervisor holds: one at a time, the oldest-bound first in slot order.
+ * Spares are not candidates; a live one means the evicted worker is
+ * replaced at once, so a slot still on its way to a new process (which
+ * will be a spare then) holds nothing back.
  */
 struct pp_worker *pp_iso_evict(struct process_pool *pool,
 			       const struct pp_iso_domain *d)
 {
 	struct pp_worker *pick = NULL;
-	int i;
+	int i, spare = pp_spares_ready(pool) > 0;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (fresh_coming(w))
+		if (w->spare)
+			continue;
+		if (fresh_coming(w) &&
+		    (!spare || w->state == PP_WORKER_LIVE))
 			return NULL;
 		if (!pick && w->state == PP_WORKER_LIVE && held(w) &&
 		    !w->in_flight && !pp_iso_may_send(&w->iso, d))

@@ -53,7 +53,7 @@ struct pp_worker *pp_lane_claim(struct process_pool *pool,
 				const struct pp_iso_domain *d)
 {
 	static _Thread_local unsigned next;
-	unsigned n = (unsigned)pool->cfg.max_workers, i;
+	unsigned n = (unsigned)pool->n_slots, i;
 	int cpu = sched_getcpu();
 	uint32_t mine = cpu >= 0 ? (uint32_t)cpu + 1 : 0;
 	struct pp_worker *fallback = NULL;

@@ -174,13 +174,13 @@ static int gather(process_pool_t *pool, struct snap *s)
 	s->name = pool->cfg.pool_name;
 	s->min_workers = pool->cfg.min_workers;
 	s->max_workers = pool->cfg.max_workers;
-	s->workers = calloc((size_t)s->max_workers, sizeof(*s->workers));
+	/* Room for the spares' entries too. */
+	s->workers = calloc((size_t)pool->n_slots, sizeof(*s->workers));
 	if (!s->workers)
 		return POOL_ENOMEM;
 	pool_get_stats(pool, &s->st);
 	pool_health(pool, &s->health);
-	s->n_workers =
-	    pool_get_workers(pool, s->workers, (size_t)s->max_workers);
+	s->n_workers = pool_get_workers(pool, s->workers, (size_t)pool->n_slots);
 	if (s->n_workers < 0)
 		s->n_workers = 0;
 	s->host_ok = !pool_get_host_usage(&s->host);
@@ -390,6 +390,11 @@ static void render_prometheus(struct mbuf *b, const struct snap *s)
 		 (uint64_t)st->active_workers);
 	family_u(b, s, "workers_busy", "gauge", "Workers holding tasks.",
 		 (uint64_t)st->busy_workers);
+	family_u(b, s, "workers_spare", "gauge",
+		 "Spare workers alive (not in workers_alive).",
+		 (uint64_t)st->spare_workers);
+	family_u(b, s, "spares_used_total", "counter",
+		 "Spares that replaced a worker.", st->spares_used);
 	family_u(b, s, "workers_min", "gauge", "The configured minimum.",
 		 (uint64_t)s->min_workers);
 	family_u(b, s, "workers_max", "gauge", "The configured maximum.",
@@ -532,11 +537,13 @@ static void render_json(struct mbuf *b, const struct snap *s)
 		    (unsigned long long)outcome(st, p));
 	put(b,
 	    "},\"workers\":{\"alive\":%d,\"busy\":%d,\"min\":%d,\"max\":%d,"
-	    "\"wanted\":%d,\"restarts\":%llu,\"unresponsive\":%llu},",
+	    "\"wanted\":%d,\"restarts\":%llu,\"unresponsive\":%llu,"
+	    "\"spare\":%d,\"spares_used\":%llu},",
 	    st->active_workers, st->busy_workers, s->min_workers,
 	    s->max_workers, s->health.wanted_workers,
 	    (unsigned long long)st->worker_restarts,
-	    (unsigned long long)s->health.unresponsive_total);
+	    (unsigned long long)s->health.unresponsive_total,
+	    st->spare_workers, (unsigned long long)st->spares_used);
 	put(b, "\"queue\":{\"depth\":%zu,\"capacity\":%zu,\"by_priority\":{",
 	    st->queue_depth, s->health.queue_size);
 	for (p = 0; p < TASK_PRIORITY_COUNT; p++)
@@ -572,10 +579,10 @@ static void render_json(struct mbuf *b, const struct snap *s)
 
 		put(b,
 		    "%s{\"slot\":%d,\"pid\":%d,\"cpu\":%d,\"numa_node\":%d,"
-		    "\"busy\":%s,\"tasks_done\":%llu,\"restarts\":%llu,"
-		    "\"usage\":",
+		    "\"busy\":%s,\"spare\":%s,\"tasks_done\":%llu,"
+		    "\"restarts\":%llu,\"usage\":",
 		    p ? "," : "", w->slot, w->pid, w->cpu, w->numa_node,
-		    w->busy ? "true" : "false",
+		    w->busy ? "true" : "false", w->spare ? "true" : "false",
 		    (unsigned long long)w->tasks_done,
 		    (unsigned long long)w->restarts);
 		json_usage(b, &w->usage);

@@ -39,7 +39,7 @@ static void free_pool(struct process_pool *pool)
 	int i;
 
 	if (pool->workers) {
-		for (i = 0; i < pool->cfg.max_workers; i++) {
+		for (i = 0; i < pool->n_slots; i++) {
 			pp_worker_close_events(&pool->workers[i]);
 			free(pool->workers[i].slots);
 		}
@@ -81,23 +81,22 @@ static int alloc_parts(struct process_pool *pool)
 	    (size_t)pool->cfg.max_workers * (size_t)pool->cfg.max_in_flight;
 	int i;
 
+	pool->n_slots = pool->cfg.max_workers + pool->cfg.spare_workers;
 	pool->incoming = pp_mpmc_create(pow2_at_least(pool->cfg.queue_size));
 	/* Only a cancel of a task on a worker needs the supervisor; a queued
 	 * one is dropped when it reaches the head of its queue. */
 	pool->cancels = pp_mpmc_create(pow2_at_least(2 * in_flight + 1024));
-	pool->workers =
-	    calloc((size_t)pool->cfg.max_workers, sizeof(*pool->workers));
+	pool->workers = calloc((size_t)pool->n_slots, sizeof(*pool->workers));
 	/* At once: free_pool closes what these say is open. */
-	for (i = 0; pool->workers && i < pool->cfg.max_workers; i++) {
+	for (i = 0; pool->workers && i < pool->n_slots; i++) {
 		pool->workers[i].index = i;
 		pool->workers[i].pidfd = -1;
 		pool->workers[i].pids_events_fd = -1;
 		pool->workers[i].ch.fd = -1;
 		pool->workers[i].ch.parent_eventfd = -1;
 	}
-	pool->batches =
-	    calloc((size_t)pool->cfg.max_workers, sizeof(*pool->batches));
-	pool->armed = calloc((size_t)pool->cfg.max_workers, 1);
+	pool->batches = calloc((size_t)pool->n_slots, sizeof(*pool->batches));
+	pool->armed = calloc((size_t)pool->n_slots, 1);
 	if (!pool->incoming || !pool->cancels || !pool->workers ||
 	    !pool->batches || !pool->armed ||
 	    pp_deadline_init(&pool->deadlines,
@@ -1116,6 +1115,8 @@ int pool_get_stats(process_pool_t *pool, pool_stats_t *s)
 	pp_restart_stats(pool, s);
 	s->zygote_pid = atomic_load(&pool->zygote.info_pid);
 	s->zygote_restarts = atomic_load(&pool->zygote.info_restarts);
+	s->spare_workers = atomic_load(&pool->spare_workers);
+	s->spares_used = atomic_load(&pool->spares_used);
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		s->queue_depth_by_priority[i] = atomic_load(&pool->depth[i]);
 	runs = atomic_load(&pool->run_count);
@@ -1142,7 +1143,7 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
 		return POOL_EINVAL;
 	if (atomic_load(&pool->state) != PP_POOL_RUNNING)
 		return 0;
-	for (i = 0; i < pool->cfg.max_workers && n < max; i++) {
+	for (i = 0; i < pool->n_slots && n < max; i++) {
 		struct pp_worker *w = &pool->workers[i];
 		int pid = atomic_load(&w->info_pid);
 
@@ -1157,6 +1158,7 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
 		out[n].busy = atomic_load(&w->info_busy);
 		out[n].tasks_done = atomic_load(&w->info_done);
 		out[n].restarts = atomic_load(&w->info_restarts);
+		out[n].spare = atomic_load(&w->info_spare);
 		/* A pid reaped (and perhaps reused) during the read is not
 		 * ours any more: its figures are dropped. */
 		if (pp_usage_read(pid, 1, pool->cg.open ? pool->cg.path : NULL,

@@ -109,6 +109,8 @@ struct pp_worker {
 	int health_failed;     /* killed for not answering */
 	int starting; /* spawned, its initializer's HELLO not yet read:
 		       * takes no task (worker_init.h) */
+	int spare;    /* a spare (spares.c): sent nothing, lent to no
+		       * client, until it replaces an active worker */
 	/* Recycling (recycle.c), supervisor. */
 	int64_t spawned_ns;
 	int64_t max_age_ns;    /* this worker's age limit, jittered; 0 */
@@ -122,6 +124,7 @@ struct pp_worker {
 	/* What pool_get_workers reads from other threads. */
 	_Atomic int info_pid; /* 0 while the slot is empty */
 	_Atomic int info_busy;
+	_Atomic int info_spare;
 	_Atomic uint64_t info_done;
 	_Atomic uint64_t info_restarts;
 };
@@ -166,8 +169,10 @@ struct process_pool {
 	int thread_started;
 	int epoll_fd;
 	int timer_fd;
-	struct pp_worker *workers; /* max_workers slots */
-	int live_workers;
+	struct pp_worker *workers; /* n_slots of them */
+	int n_slots;		   /* max_workers + spare_workers */
+	int live_workers;	   /* processes, spares included */
+	int live_spares;	   /* of those, spares */
 	int target_workers; /* workers the pool wants now */
 	struct pp_fifo pending[TASK_PRIORITY_COUNT];
 	struct pp_deadline_heap deadlines;
@@ -198,7 +203,9 @@ struct process_pool {
 	int64_t recycle_checked_ns;	   /* last RSS look */
 	_Atomic uint64_t restarts;
 	_Atomic int busy_workers;
-	_Atomic int active_workers;
+	_Atomic int active_workers; /* live, spares not counted */
+	_Atomic int spare_workers;  /* live spares */
+	_Atomic uint64_t spares_used;
 	_Atomic uint64_t run_ns_total;
 	_Atomic uint64_t run_count;
 	_Atomic size_t depth[TASK_PRIORITY_COUNT];
@@ -229,6 +236,10 @@ void *pp_supervisor_main(void *pool);
 void pp_supervisor_wake(struct process_pool *pool);
 /* pp_supervisor_spawn - start a worker in the empty slot w (restart.c) */
 int pp_supervisor_spawn(struct process_pool *pool, struct pp_worker *w);
+/* pp_supervisor_discard - kill w, an idle worker the supervisor holds,
+ * for a reason other than a crash (restart.c, spares.c) */
+void pp_supervisor_discard(struct process_pool *pool, struct pp_worker *w,
+			   const char *why);
 
 /* supervisor.c, for bulk.c: t goes back to its queue, in id order (a
  * re-run). */

@@ -81,7 +81,7 @@ void pp_recycle_check(struct process_pool *pool, int64_t now)
 		return;
 	if (look)
 		pool->recycle_checked_ns = now;
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 		uint64_t rss;
 
@@ -109,7 +109,7 @@ int64_t pp_recycle_due(const struct process_pool *pool, int64_t now)
 
 	if (pool->cfg.recycle_rss_bytes)
 		next = now + PP_RECYCLE_CHECK_NS;
-	for (i = 0; pool->cfg.max_worker_age_ms && i < pool->cfg.max_workers;
+	for (i = 0; pool->cfg.max_worker_age_ms && i < pool->n_slots;
 	     i++) {
 		const struct pp_worker *w = &pool->workers[i];
 		int64_t at;

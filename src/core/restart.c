@@ -91,6 +91,7 @@ static const char *fixed_field(const struct process_pool *pool,
 	if (n->f != c->f)                                                      \
 		return #f;
 	FIXED(max_workers)
+	FIXED(spare_workers)
 	FIXED(queue_size)
 	FIXED(task_timeout)
 	FIXED(enable_worker_affinity)
@@ -378,15 +379,17 @@ static void take_request(struct process_pool *pool)
 		       "reason=\"clean-room setup could not be written\"");
 	if (have)
 		pp_seccomp_program_free(&prog);
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		const struct pp_worker *w = &pool->workers[i];
 
+		if (w->spare)
+			continue; /* replaced, not counted (see the step) */
 		live += w->state == PP_WORKER_LIVE;
 		used += w->state != PP_WORKER_EMPTY || w->respawn_at_ns;
 	}
 	if (!r->active) {
 		r->base = live;
-		r->drop = used < pool->cfg.max_workers
+		r->drop = used < pool->n_slots
 			      ? 0
 			      : (live / 4 > 1 ? live / 4 : 1);
 		atomic_store(&r->min_ready, live);
@@ -478,6 +481,7 @@ void pp_restart_step(struct process_pool *pool, int64_t now)
 	struct pp_restart *r = &pool->restart;
 	struct pp_worker *oldest = NULL, *free_slot = NULL;
 	int old_live = 0, old_going = 0, fresh_live = 0, fresh_ready = 0;
+	int fresh_spares = 0;
 	int floor, batch, ready, i;
 
 	if (atomic_load(&pool->state) != PP_POOL_RUNNING) {
@@ -492,11 +496,21 @@ void pp_restart_step(struct process_pool *pool, int64_t now)
 	take_request(pool);
 	if (!r->active)
 		return;
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 		int old = w->state != PP_WORKER_EMPTY &&
 			  w->spawned_ns < r->started_ns;
 
+		/* An old spare goes at once (it holds nothing); a new one
+		 * that answered counts as ready: it replaces a retired
+		 * worker the moment it goes. */
+		if (w->spare) {
+			if (old && w->state == PP_WORKER_LIVE && held(w))
+				pp_supervisor_discard(pool, w, "restart");
+			else if (!old && w->state == PP_WORKER_LIVE)
+				fresh_spares += new_ready(pool, w, now);
+			continue;
+		}
 		if (w->state == PP_WORKER_EMPTY) {
 			if (!w->respawn_at_ns && !free_slot)
 				free_slot = w;
@@ -518,6 +532,7 @@ void pp_restart_step(struct process_pool *pool, int64_t now)
 	ready = old_live + fresh_ready;
 	if (ready < atomic_load(&r->min_ready))
 		atomic_store(&r->min_ready, ready);
+	ready += fresh_spares;
 	if (!old_live && !old_going) {
 		finish_restart(pool, now);
 		return;

@@ -33,6 +33,7 @@
 #include "src/core/frame_check.h"
 #include "src/core/health.h"
 #include "src/core/recycle.h"
+#include "src/core/spares.h"
 #include "src/core/future_cache.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
@@ -281,8 +282,10 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 		pp_worker_kill(w);
 		return -errno;
 	}
+	w->spare = 0; /* pp_spares_spawn makes it one */
+	atomic_store(&w->info_spare, 0);
 	pool->live_workers++;
-	atomic_store(&pool->active_workers, pool->live_workers);
+	pp_spares_publish(pool);
 	return 0;
 }
 
@@ -314,6 +317,12 @@ static void discard(struct process_pool *pool, struct pp_worker *w,
 	       "worker=%d pid=%d reason=\"%s\"", w->index, (int)w->pid, why);
 	w->iso.discarded = 1;
 	pp_worker_kill(w);
+}
+
+void pp_supervisor_discard(struct process_pool *pool, struct pp_worker *w,
+			   const char *why)
+{
+	discard(pool, w, why);
 }
 
 /* A worker broke the protocol: every task it holds ends PROTOCOL_ERROR. */
@@ -769,7 +778,7 @@ static void drain_workers(struct process_pool *pool)
 {
 	int i;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
 		if (usable(w))
@@ -975,8 +984,9 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		w->cg_leaf[0] = '\0';
 	}
 	pp_channel_close(&w->ch);
+	pp_spares_gone(pool, w);
 	pool->live_workers--;
-	atomic_store(&pool->active_workers, pool->live_workers);
+	pp_spares_publish(pool);
 	if (atomic_load(&pool->state) == PP_POOL_RUNNING &&
 	    w->state != PP_WORKER_RETIRING) {
 		int64_t now = pp_now_ns();
@@ -987,8 +997,12 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		    now + (crashed ? respawn_delay(pool, now) : 0);
 		if (!w->respawn_at_ns)
 			w->respawn_at_ns = 1;
-		w->restarts++;
-		atomic_fetch_add(&pool->restarts, 1);
+		/* A process isolation discards by design is no restart: a
+		 * per-task pool would otherwise count one per task. */
+		if (!w->iso.discarded) {
+			w->restarts++;
+			atomic_fetch_add(&pool->restarts, 1);
+		}
 	}
 	w->state = PP_WORKER_EMPTY;
 	w->pid = 0;
@@ -1048,10 +1062,10 @@ static struct pp_worker *best_worker(struct process_pool *pool, int prio,
 	struct pp_worker *best = NULL;
 	int i;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (w->state != PP_WORKER_LIVE || !usable(w) ||
+		if (w->state != PP_WORKER_LIVE || !usable(w) || w->spare ||
 		    w->in_flight >= cap || w->suspects || draining(w) ||
 		    w->starting || !pp_iso_may_send(&w->iso, d))
 			continue;
@@ -1071,11 +1085,11 @@ static struct pp_worker *idle_worker(struct process_pool *pool,
 {
 	int i;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
-		    !w->starting && !draining(w) &&
+		if (w->state == PP_WORKER_LIVE && usable(w) && !w->spare &&
+		    !w->in_flight && !w->starting && !draining(w) &&
 		    pp_iso_may_send(&w->iso, d))
 			return w;
 	}
@@ -1183,12 +1197,12 @@ static void publish_waiting(struct process_pool *pool, int64_t now)
 	struct pp_fifo *q = best_fifo(pool, now, &prio);
 	uint32_t v = q ? (uint32_t)prio + 1 : 0;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
 		/* What the parent last stored, not what the word says now:
 		 * the worker can write it too. */
-		if (w->state == PP_WORKER_LIVE && usable(w) &&
+		if (w->state == PP_WORKER_LIVE && usable(w) && !w->spare &&
 		    w->waiting_published != v) {
 			pp_channel_word_store(&w->ch, PP_WORD_WAITING_PRIO, v);
 			pp_frame_note_waiting(pool, w, v);
@@ -1200,7 +1214,7 @@ static void dispatch(struct process_pool *pool)
 {
 	struct pp_dispatch_batch *batches = pool->batches;
 	int64_t now = pp_now_ns();
-	int nworkers = pool->cfg.max_workers, i, prio;
+	int nworkers = pool->n_slots, i, prio;
 	size_t placed[TASK_PRIORITY_COUNT] = {0}, placed_all = 0;
 
 	for (;;) {
@@ -1222,10 +1236,13 @@ static void dispatch(struct process_pool *pool)
 		w = t->suspect ? idle_worker(pool, &t->iso)
 			       : best_worker(pool, prio, &t->iso);
 		if (!w) {
-			/* No process of its domain: make room for one. */
+			/* No process of its domain: make room for one, at
+			 * once when a spare takes its place. */
 			w = pp_iso_evict(pool, &t->iso);
 			if (w)
 				discard(pool, w, "isolation key");
+			if (w && pp_spares_promote(pool))
+				continue;
 			break;
 		}
 		struct pp_dispatch_batch *b = &batches[w->index];
@@ -1300,7 +1317,7 @@ static void take_map_cancels(struct process_pool *pool)
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		for (t = pool->pending[i].head; t; t = t->next)
 			pp_bulk_dropped(pool, t); /* skipped at dispatch */
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
 		for (s = 0; w->slots && s < pool->cfg.max_in_flight; s++) {
@@ -1379,14 +1396,14 @@ static void health_failed(struct process_pool *pool, struct pp_worker *w,
 
 static void housekeeping(struct process_pool *pool, int64_t now)
 {
-	int i, live = 0, busy = 0,
+	int i, live = 0, busy = 0, spares = 0, held_back = 0,
 	       running = atomic_load(&pool->state) == PP_POOL_RUNNING;
 	size_t waiting = 0;
 
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		waiting += pool->pending[i].count;
 	pp_recycle_check(pool, now);
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
 		if (w->out_paused_until && now >= w->out_paused_until) {
@@ -1399,17 +1416,27 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 		if (w->state == PP_WORKER_LIVE && usable(w) &&
 		    pp_health_check(pool, w, now))
 			health_failed(pool, w, now);
+		if (w->spare) {
+			/* Idle by design and sent nothing: its age and its
+			 * health (above) are all that can end it early. */
+			if (w->state == PP_WORKER_LIVE && usable(w) &&
+			    w->recycle_now)
+				discard(pool, w, w->recycle_now);
+			spares += w->state == PP_WORKER_LIVE;
+			continue;
+		}
 		if (w->state == PP_WORKER_LIVE)
 			live++;
 		if (!usable(w) || w->in_flight)
 			busy++; /* a lent worker is running a client's task */
 		if (w->state == PP_WORKER_EMPTY && w->respawn_at_ns &&
-		    w->respawn_at_ns <= now && running) {
+		    w->respawn_at_ns > now)
+			held_back = 1; /* a crash loop's back-off */
+		/* Its wait is over: filled below, once the live workers
+		 * and spares are counted, as a worker or as a spare. */
+		if (w->state == PP_WORKER_EMPTY && w->respawn_at_ns &&
+		    w->respawn_at_ns <= now && running)
 			w->respawn_at_ns = 0;
-			if (live < target_workers(pool) &&
-			    spawn_into(pool, w) == 0)
-				live++;
-		}
 		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
 		    pp_iso_spent(&w->iso)) {
 			discard(pool, w, "ran its one task");
@@ -1459,11 +1486,12 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 			       "workers=%d waiting=%zu", pool->target_workers,
 			       waiting);
 	}
-	for (i = 0; i < pool->cfg.max_workers && !waiting; i++) {
+	for (i = 0; i < pool->n_slots && !waiting; i++) {
 		struct pp_worker *w = &pool->workers[i];
 		struct pp_frame f;
 
 		if (w->state != PP_WORKER_LIVE || !usable(w) || w->in_flight ||
+		    w->spare ||
 		    pool->target_workers <= pool->cfg.min_workers ||
 		    now - w->idle_since_ns <
 			(int64_t)pool->cfg.worker_idle_timeout * 1000000)
@@ -1479,8 +1507,14 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 		       "worker=%d workers=%d", w->index, pool->target_workers);
 	}
 refill:
-	/* Recycled and scaled-up slots are filled here. */
-	for (i = 0; running && i < pool->cfg.max_workers &&
+	/* A worker gone is replaced by a spare at once, else by a new
+	 * process; recycled and scaled-up slots are filled the same way. */
+	while (running && live < target_workers(pool) &&
+	       pp_spares_promote(pool)) {
+		live++;
+		spares--;
+	}
+	for (i = 0; running && i < pool->n_slots &&
 		    live < target_workers(pool);
 	     i++) {
 		struct pp_worker *w = &pool->workers[i];
@@ -1488,6 +1522,16 @@ refill:
 		if (w->state == PP_WORKER_EMPTY && !w->respawn_at_ns &&
 		    spawn_into(pool, w) == 0)
 			live++;
+	}
+	/* Then the spares, unless crashes hold respawns back. */
+	for (i = 0; running && !held_back && i < pool->n_slots &&
+		    spares < pool->cfg.spare_workers;
+	     i++) {
+		struct pp_worker *w = &pool->workers[i];
+
+		if (w->state == PP_WORKER_EMPTY && !w->respawn_at_ns &&
+		    pp_spares_spawn(pool, w) == 0)
+			spares++;
 	}
 }
 
@@ -1500,7 +1544,7 @@ static int work_waiting(struct process_pool *pool)
 	if (pp_mpmc_size_approx(pool->incoming) ||
 	    pp_mpmc_size_approx(pool->cancels))
 		return 1;
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
 		if (atomic_load(&w->returned))
@@ -1519,7 +1563,7 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 
 	if (t && t->deadline_ns < next)
 		next = t->deadline_ns;
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		int64_t at = pool->workers[i].respawn_at_ns;
 		int64_t out = pool->workers[i].out_paused_until;
 
@@ -1617,10 +1661,10 @@ static void handle_events(struct process_pool *pool, struct epoll_event *ev,
 			if (read(pool->timer_fd, &junk, sizeof(junk)) < 0)
 				junk = 0;
 		} else if (kind == TAG_CHANNEL &&
-			   idx < (uint32_t)pool->cfg.max_workers) {
+			   idx < (uint32_t)pool->n_slots) {
 			on_wakeup(pool, &pool->workers[idx]);
 		} else if (kind == TAG_PIDFD &&
-			   idx < (uint32_t)pool->cfg.max_workers) {
+			   idx < (uint32_t)pool->n_slots) {
 			struct pp_worker *w = &pool->workers[idx];
 			int expect = PP_LANE_FREE;
 
@@ -1636,7 +1680,7 @@ static void handle_events(struct process_pool *pool, struct epoll_event *ev,
 				reap(pool, w);
 			}
 		} else if (kind == TAG_OUTPUT &&
-			   idx < (uint32_t)pool->cfg.max_workers) {
+			   idx < (uint32_t)pool->n_slots) {
 			pp_worker_output_event(pool, &pool->workers[idx]);
 		} else if (kind == PP_SIGNALS_TAG) {
 			pp_signals_event(pool);
@@ -1658,11 +1702,11 @@ static void lend_idle(struct process_pool *pool)
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		if (pool->pending[i].count)
 			return;
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
-		if (w->state == PP_WORKER_LIVE && usable(w) && !w->in_flight &&
-		    !w->ch.violation && !w->starting)
+		if (w->state == PP_WORKER_LIVE && usable(w) && !w->spare &&
+		    !w->in_flight && !w->ch.violation && !w->starting)
 			atomic_store(&w->lane, PP_LANE_FREE);
 	}
 }
@@ -1702,7 +1746,7 @@ static void reclaim_lanes(struct process_pool *pool)
 {
 	int i;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 		int expect = PP_LANE_FREE;
 
@@ -1718,7 +1762,7 @@ static int lanes_lent(struct process_pool *pool)
 {
 	int i, n = 0;
 
-	for (i = 0; i < pool->cfg.max_workers; i++)
+	for (i = 0; i < pool->n_slots; i++)
 		n += atomic_load(&pool->workers[i].lane) == PP_LANE_CLIENT;
 	return n;
 }
@@ -1728,7 +1772,7 @@ static void kill_lent(struct process_pool *pool)
 {
 	int i;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
 		if (atomic_load(&w->lane) == PP_LANE_CLIENT && w->pidfd >= 0)
@@ -1753,7 +1797,7 @@ static void wait_for_work(struct process_pool *pool)
 	}
 	arm_timer(pool, wake_at);
 	atomic_store(&pool->supervisor_sleeping, 1);
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
 		armed[i] = usable(w);
@@ -1765,7 +1809,7 @@ static void wait_for_work(struct process_pool *pool)
 	else
 		n = epoll_wait(pool->epoll_fd, ev, 32, 0);
 	atomic_store(&pool->supervisor_sleeping, 0);
-	for (i = 0; i < pool->cfg.max_workers; i++)
+	for (i = 0; i < pool->n_slots; i++)
 		if (armed[i])
 			pp_channel_disarm(&pool->workers[i].ch);
 	if (n > 0)
@@ -1792,7 +1836,7 @@ static int nothing_left(struct process_pool *pool)
 	for (i = 0; i < TASK_PRIORITY_COUNT; i++)
 		if (pool->pending[i].count)
 			return 0;
-	for (i = 0; i < pool->cfg.max_workers; i++)
+	for (i = 0; i < pool->n_slots; i++)
 		if (usable(&pool->workers[i]) && pool->workers[i].in_flight)
 			return 0;
 	return !pp_mpmc_size_approx(pool->incoming);
@@ -1811,7 +1855,7 @@ static void cancel_everything(struct process_pool *pool)
 				   0, "pool stopped");
 			finish(pool, t);
 		}
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 
 		for (s = 0; s < pool->cfg.max_in_flight; s++) {
@@ -1836,7 +1880,7 @@ static void shut_down_workers(struct process_pool *pool)
 	struct epoll_event ev[32];
 	int i;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_worker *w = &pool->workers[i];
 		struct pp_frame f;
 
@@ -1856,7 +1900,7 @@ static void shut_down_workers(struct process_pool *pool)
 		int n;
 
 		if (left <= 0) {
-			for (i = 0; i < pool->cfg.max_workers; i++)
+			for (i = 0; i < pool->n_slots; i++)
 				if (pool->workers[i].state != PP_WORKER_EMPTY)
 					pp_worker_kill(&pool->workers[i]);
 			until = pp_now_ns() + STOP_GRACE_NS * 10;

@@ -210,7 +210,7 @@ static void drop_parent_mappings(const struct process_pool *pool)
 {
 	int i;
 
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		const struct pp_channel *c = &pool->workers[i].ch;
 
 		if (c->base)

@@ -37,7 +37,7 @@ static int known_worker(const struct process_pool *pool, pid_t pid)
 {
 	int i;
 
-	for (i = 0; i < pool->cfg.max_workers; i++)
+	for (i = 0; i < pool->n_slots; i++)
 		if (pool->workers[i].state != PP_WORKER_EMPTY &&
 		    pool->workers[i].pid == pid)
 			return 1;

@@ -71,7 +71,7 @@ static void confine(struct process_pool *pool, int sock)
 		syscall(SYS_close_range, 3u, (unsigned)sock - 1, 0u);
 	syscall(SYS_close_range, (unsigned)sock + 1, ~0u, 0u);
 	/* Workers' channels live on in the host, not here. */
-	for (i = 0; i < pool->cfg.max_workers; i++) {
+	for (i = 0; i < pool->n_slots; i++) {
 		struct pp_channel *c = &pool->workers[i].ch;
 
 		if (c->base)
