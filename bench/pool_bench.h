@@ -173,6 +173,9 @@ void pb_print_restart(const struct pb_results *res);
 void pb_json_restart(struct bu_json *j, const struct pb_results *res);
 /* pool_map_bench.c: the map section. */
 int pb_engine_map(const struct pb_opts *o, struct pb_results *res);
+/* pool_engine.c: ms from pool_create until 4 workers (spawn_mode, with
+ * or without the zygote) have each run a task. */
+int pb_spawn_4(int mode, int zygote, double *ms);
 /* pool_isolation.c: a fresh process per task; prints its own table. */
 int pb_engine_isolation(const struct pb_opts *o, struct pb_results *res);
 /* pool_contended.c: the pool's part of the contended section. */

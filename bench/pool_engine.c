@@ -701,11 +701,12 @@ static int nap_task(void *in, size_t in_size, void **out, size_t *out_size,
  * of SPAWN_NAP_MS ran, one on each worker (max_in_flight 1), less the
  * nap. No shared memory, so clean-room workers can run it too.
  */
-static int spawn_4(int mode, double *ms)
+int pb_spawn_4(int mode, int zygote, double *ms)
 {
 	pool_config_t cfg = {.worker_count = 4,
 			     .max_in_flight = 1,
-			     .spawn_mode = mode};
+			     .spawn_mode = mode,
+			     .zygote = zygote};
 	struct pool_run pr = {.npids = 0};
 	int64_t t0 = bu_now_ns(), t1;
 	task_future_t *f[4];
@@ -793,9 +794,9 @@ static int start_figures(struct barrier *b, struct pb_results *res)
 			err = cold_start(b, res, 1);
 		unconf[i] = res->scale_up_4_unconfined_ms;
 		if (!err)
-			err = spawn_4(POOL_SPAWN_FORK, &fork[i]);
+			err = pb_spawn_4(POOL_SPAWN_FORK, 0, &fork[i]);
 		if (!err)
-			err = spawn_4(POOL_SPAWN_CLEANROOM, &clean[i]);
+			err = pb_spawn_4(POOL_SPAWN_CLEANROOM, 0, &clean[i]);
 	}
 	if (err)
 		return err;

@@ -1,20 +1,29 @@
 /*
  * The isolation section: what a fresh process per task costs, with and
- * without the zygote.
+ * without the zygote and spare workers.
  *
  *   respawn   time from a worker's end (its task returning, in a pool of
  *             one worker in POOL_ISOLATE_TASK, so each task's worker is
  *             discarded) to the next task starting in its replacement,
  *             read from CLOCK_MONOTONIC stamps both tasks write to a
- *             shared page: kill, reap, spawn, confinement and dispatch;
- *             with a small host and with the host grown by 1 GiB
- *             (touched) after pool_start.
+ *             shared page.
+ *             "ready": each task is submitted once the pool's spares are
+ *             all up again (pool_stats_t.spare_workers) and 20 ms more
+ *             for them to reach their loop: a replacement that was ready
+ *             when the worker went (what a crash or a task at a moderate
+ *             rate sees). "b2b": tasks back to back, so each one waits
+ *             for whatever replacement the last one left (spares are used
+ *             up faster than they are made): kill, reap, spawn,
+ *             confinement and dispatch; with a small host and with the
+ *             host grown by 1 GiB (touched) after pool_start.
  *   tput      no-op tasks/s through pool_submit_batch on 2 workers.
  *   sync      pool_submit_sync no-op round trips, p50 and p99.
  * Each beside max_tasks_per_worker = 1 (max_in_flight = 1, so that no
- * task is pipelined behind another on a worker) without a zygote.
+ * task is pipelined behind another on a worker) without a zygote, and
+ * Python's ProcessPoolExecutor(max_tasks_per_child=1).
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,15 +56,28 @@ static int stamp_task(void *in, size_t in_size, void **out, size_t *out_size,
 	return 0;
 }
 
-/* The three ways of a fresh process per task compared here. */
-enum iso_way { WAY_ZYGOTE, WAY_TASK, WAY_RECYCLE, NWAYS };
+/* The ways of a fresh process per task compared here. */
+enum iso_way {
+	WAY_ZYGOTE_SPARES,
+	WAY_ZYGOTE,
+	WAY_SPARES,
+	WAY_TASK,
+	WAY_RECYCLE,
+	NWAYS
+};
 
 static const char *const way_names[NWAYS] = {
-    "ISOLATE_TASK, zygote",
-    "ISOLATE_TASK, no zygote",
+    "ISOLATE_TASK, zygote, spares", "ISOLATE_TASK, zygote",
+    "ISOLATE_TASK, spares",	    "ISOLATE_TASK",
     "max_tasks_per_worker=1",
 };
 
+static int has_spares(enum iso_way way)
+{
+	return way == WAY_ZYGOTE_SPARES || way == WAY_SPARES;
+}
+
+/* Spares: the default for POOL_ISOLATE_TASK (one per worker). */
 static void config_for(enum iso_way way, int workers, pool_config_t *c)
 {
 	memset(c, 0, sizeof(*c));
@@ -68,7 +90,29 @@ static void config_for(enum iso_way way, int workers, pool_config_t *c)
 		return;
 	}
 	c->isolation = POOL_ISOLATE_TASK;
-	c->zygote = way == WAY_ZYGOTE;
+	c->zygote = way == WAY_ZYGOTE_SPARES || way == WAY_ZYGOTE;
+	c->spare_workers = has_spares(way) ? 0 : -1;
+}
+
+/* Until all of p's spares are up, and 20 ms for them to start. */
+static int spares_up(process_pool_t *p, int want)
+{
+	pool_stats_t st;
+	int i;
+
+	for (i = 0; i < 10000; i++) {
+		if (pool_get_stats(p, &st))
+			return -EINVAL;
+		if (st.spare_workers >= want) {
+			struct timespec ts = {0, 20 * 1000000};
+
+			nanosleep(&ts, NULL);
+			return 0;
+		}
+		struct timespec ts = {0, 200000};
+		nanosleep(&ts, NULL);
+	}
+	return -ETIMEDOUT;
 }
 
 static int sync_noop(process_pool_t *p, task_func_t f, task_result_t *r)
@@ -82,8 +126,9 @@ static int sync_noop(process_pool_t *p, task_func_t f, task_result_t *r)
 }
 
 /* Respawn times (us) of n tasks in a row on one worker; grow: bytes the
- * host takes and touches after pool_start. */
-static int respawn(enum iso_way way, uint64_t n, size_t grow,
+ * host takes and touches after pool_start; ready: each task waits for
+ * the spares first. */
+static int respawn(enum iso_way way, uint64_t n, size_t grow, int ready,
 		   struct bu_pct *out)
 {
 	struct bu_samples s;
@@ -110,9 +155,18 @@ static int respawn(enum iso_way way, uint64_t n, size_t grow,
 	}
 	err = bu_samples_init(&s, n);
 	for (i = 0; !err && i <= n; i++) {
-		err = sync_noop(p, stamp_task, &r);
+		int64_t submit_ns;
+
+		if (ready)
+			err = spares_up(p, 1);
+		submit_ns = mono_ns();
+		if (!err)
+			err = sync_noop(p, stamp_task, &r);
+		/* Ready: the replacement was up before the submit, so the
+		 * wait is the submit's to the task's start in it. */
 		if (!err && i)
-			bu_samples_add(&s, stamps->start_ns - prev_end);
+			bu_samples_add(&s, stamps->start_ns -
+					       (ready ? submit_ns : prev_end));
 		prev_end = stamps->end_ns;
 	}
 	if (!err)
@@ -200,10 +254,13 @@ static void us(char *buf, size_t len, double v)
 int pb_engine_isolation(const struct pb_opts *o, struct pb_results *res)
 {
 	uint64_t n_respawn = o->quick ? 200 : 2000;
+	uint64_t n_ready = o->quick ? 100 : 500;
 	uint64_t n_tput = o->quick ? 2000 : 20000;
 	uint64_t n_sync = o->quick ? 500 : 5000;
-	struct bu_pct small[NWAYS], big[NWAYS], rtt[NWAYS];
-	double tput[NWAYS];
+	struct bu_pct ready[NWAYS], small[NWAYS], big[NWAYS], rtt[NWAYS];
+	double tput[NWAYS], start[3], start4 = 0;
+	struct peer_result py;
+	struct peer_opts po;
 	char a[32], b[32], c[32], d[32], e[32], f[32], g[32];
 	int w, err = 0;
 
@@ -213,35 +270,63 @@ int pb_engine_isolation(const struct pb_opts *o, struct pb_results *res)
 		return -ENOMEM;
 	for (w = 0; w < NWAYS && !err; w++) {
 		pb_watchdog_arm("isolation", 600);
-		err = respawn((enum iso_way)w, n_respawn, 0, &small[w]);
+		memset(&ready[w], 0, sizeof(ready[w]));
+		if (has_spares((enum iso_way)w))
+			err = respawn((enum iso_way)w, n_ready, 0, 1,
+				      &ready[w]);
+		if (!err)
+			err = respawn((enum iso_way)w, n_respawn, 0, 0,
+				      &small[w]);
 		if (!err)
 			err = respawn((enum iso_way)w, n_respawn / 4,
-				      (size_t)1 << 30, &big[w]);
+				      (size_t)1 << 30, 0, &big[w]);
 		if (!err)
 			err = throughput((enum iso_way)w, n_tput, &tput[w]);
 		if (!err)
 			err = sync_rtt((enum iso_way)w, n_sync, &rtt[w]);
 	}
+	/* The median of three, as the scale section's figures are. */
+	for (w = 0; w < 3 && !err; w++)
+		err = pb_spawn_4(POOL_SPAWN_FORK, 1, &start[w]);
+	if (!err)
+		start4 = start[0] + start[1] + start[2] -
+			 fmin(start[0], fmin(start[1], start[2])) -
+			 fmax(start[0], fmax(start[1], start[2]));
 	bu_shared_unmap(stamps, sizeof(*stamps));
 	if (err) {
 		fprintf(stderr, "pool_bench: isolation: %s\n", strerror(-err));
 		return err;
 	}
+	pb_peer_opts(o, &po);
+	po.workers = 2;
+	pb_watchdog_arm("isolation: python peer", 600);
+	peer_python_per_task(&po, &py);
 	printf("\nIsolation: a fresh process per task (2 workers; respawn on "
 	       "1; us)\n");
-	printf("%-26s %9s %9s %9s %9s %10s %8s %8s\n", "", "resp p50",
-	       "resp p99", "1GiB p50", "1GiB p99", "tasks/s", "sync p50",
-	       "sync p99");
+	printf("%-30s %8s %8s %8s %8s %9s %9s %8s %8s\n", "", "ready50",
+	       "ready99", "b2b p50", "b2b p99", "1GiB b2b", "tasks/s",
+	       "sync p50", "sync p99");
 	for (w = 0; w < NWAYS; w++) {
-		us(a, sizeof(a), small[w].p50);
-		us(b, sizeof(b), small[w].p99);
-		us(c, sizeof(c), big[w].p50);
-		us(d, sizeof(d), big[w].p99);
-		snprintf(e, sizeof(e), "%.0f", tput[w]);
-		us(f, sizeof(f), rtt[w].p50);
-		us(g, sizeof(g), rtt[w].p99);
-		printf("%-26s %9s %9s %9s %9s %10s %8s %8s\n", way_names[w], a,
+		int sp = has_spares((enum iso_way)w);
+
+		snprintf(a, sizeof(a), sp ? "%.0f" : "-", ready[w].p50);
+		snprintf(b, sizeof(b), sp ? "%.0f" : "-", ready[w].p99);
+		us(c, sizeof(c), small[w].p50);
+		us(d, sizeof(d), small[w].p99);
+		us(e, sizeof(e), big[w].p50);
+		snprintf(f, sizeof(f), "%.0f", tput[w]);
+		snprintf(g, sizeof(g), "%.0f / %.0f", rtt[w].p50, rtt[w].p99);
+		printf("%-30s %8s %8s %8s %8s %9s %9s %17s\n", way_names[w], a,
 		       b, c, d, e, f, g);
 	}
+	if (py.ran)
+		printf("%-30s %8s %8s %8s %8s %9s %9.1f %8.0f %8.0f\n",
+		       "Python max_tasks_per_child=1", "-", "-", "-", "-", "-",
+		       py.unbatched_tps, py.sync.p50, py.sync.p99);
+	printf("  Python: %s\n", py.note);
+	printf("  4 confined fork-mode workers started with the zygote: "
+	       "%.2f ms, median of 3 (the scale section has fork and "
+	       "clean-room without it)\n",
+	       start4);
 	return 0;
 }

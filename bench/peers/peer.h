@@ -163,6 +163,14 @@ int peer_zmq_run(const struct peer_opts *o, struct peer_result *r);
 int peer_python_run(const struct peer_opts *o, struct peer_result *r);
 
 /*
+ * peer_python_per_task - Python's process per task,
+ * ProcessPoolExecutor(max_tasks_per_child=1) on o->workers: unbatched
+ * (submit then wait) tasks/s and sync round trips into r, nothing else.
+ * Returns as the peers above do.
+ */
+int peer_python_per_task(const struct peer_opts *o, struct peer_result *r);
+
+/*
  * The contended figures of the peers that have an equivalent: callers
  * threads making sync round trips on one pool of o->workers workers.
  * Returns 0, or -errno when it failed (out->note says how); a missing

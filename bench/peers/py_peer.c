@@ -399,3 +399,61 @@ int peer_python_contended(const struct peer_opts *o, int callers,
 		peer_fail_contended(out, "py_pool.py printed no result");
 	return out->ran ? 0 : -EBADMSG;
 }
+
+/* Few: a fresh Python interpreter per task costs ~0.3 s here. */
+#define PER_TASK_SUBMITS       60ull
+#define PER_TASK_ROUNDTRIPS    30ull
+#define QUICK_PER_TASK_SUBMITS 20ull
+
+int peer_python_per_task(const struct peer_opts *o, struct peer_result *r)
+{
+	char script[4096], num[3][24], *argv[14], buf[OUT_MAX], why[160];
+	char ver[16], method[16];
+	int err;
+
+	peer_result_init(r);
+	if (!find_script(o->argv0, script, sizeof(script))) {
+		peer_fail(r,
+			  "%s not found (set POOL_BENCH_PY_POOL): "
+			  "not measured",
+			  SCRIPT);
+		return 0;
+	}
+	snprintf(num[0], 24, "%d", o->workers);
+	snprintf(num[1], 24, "%llu",
+		 o->quick ? QUICK_PER_TASK_SUBMITS : PER_TASK_SUBMITS);
+	snprintf(num[2], 24, "%llu",
+		 o->quick ? QUICK_PER_TASK_SUBMITS / 2 : PER_TASK_ROUNDTRIPS);
+	argv[0] = "python3";
+	argv[1] = script;
+	argv[2] = "--workers";
+	argv[3] = num[0];
+	argv[4] = "--per-task";
+	argv[5] = "--submit-tasks";
+	argv[6] = num[1];
+	argv[7] = "--roundtrips";
+	argv[8] = num[2];
+	argv[9] = "--warmup";
+	argv[10] = "2";
+	argv[11] = NULL;
+	err = run_argv(o, argv, buf, sizeof(buf), why, sizeof(why));
+	if (err) {
+		peer_fail(r, "%s", why);
+		return err > 0 ? 0 : err;
+	}
+	r->unbatched_tps = json_num(buf, "submit_tasks_per_s");
+	r->sync.p50 = json_num(buf, "sync_p50_us");
+	r->sync.p99 = json_num(buf, "sync_p99_us");
+	r->sync.p999 = json_num(buf, "sync_p999_us");
+	r->sync.max = json_num(buf, "sync_max_us");
+	json_str(buf, "python", ver, sizeof(ver));
+	json_str(buf, "start_method", method, sizeof(method));
+	snprintf(r->note, sizeof(r->note),
+		 "Python %.15s, max_tasks_per_child=1, start method %.15s; "
+		 "%.8s submits, %.8s sync round trips",
+		 ver, method, num[1], num[2]);
+	r->ran = strstr(buf, "\"ok\": true") != NULL && !isnan(r->sync.p50);
+	if (!r->ran)
+		peer_fail(r, "py_pool.py printed no result");
+	return r->ran ? 0 : -EBADMSG;
+}

@@ -204,6 +204,23 @@ def run_map(ex, tasks, chunksize):
     }
 
 
+def per_task(a):
+    """A fresh worker process per task: max_tasks_per_child=1 (which
+    Python runs with the spawn start method). Sync round trips, then
+    submit-then-wait throughput."""
+    out = {"ok": False, "python": sys.version.split()[0], "workers": a.workers}
+    with cf.ProcessPoolExecutor(max_workers=a.workers,
+                                max_tasks_per_child=1,
+                                initializer=die_with_parent,
+                                initargs=(os.getpid(),)) as ex:
+        out["start_method"] = ex._mp_context.get_start_method()
+        out.update(run_sync(ex, a.warmup, a.roundtrips))
+        out.update(run_submit(ex, a.submit_tasks))
+    out["ok"] = True
+    print(json.dumps(out), flush=True)
+    return 0
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--workers", type=int, required=True)
@@ -213,10 +230,16 @@ def main():
                     help="only the contended run, with this many threads")
     ap.add_argument("--map-tasks", type=int)
     ap.add_argument("--submit-tasks", type=int)
+    ap.add_argument("--per-task", action="store_true",
+                    help="only sync and submit, max_tasks_per_child=1")
     a = ap.parse_args()
-    if a.callers < 0 or (not a.callers and
+    if a.per_task and a.submit_tasks is None:
+        ap.error("--per-task needs --submit-tasks")
+    if a.callers < 0 or (not a.callers and not a.per_task and
                          (a.map_tasks is None or a.submit_tasks is None)):
         ap.error("--map-tasks and --submit-tasks, or --callers N")
+    if a.per_task:
+        return per_task(a)
 
     out = {
         "ok": False,
