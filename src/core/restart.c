@@ -379,6 +379,11 @@ static void take_request(struct process_pool *pool)
 		       "reason=\"clean-room setup could not be written\"");
 	if (have)
 		pp_seccomp_program_free(&prog);
+	/* A worker's setup reaches the zygote by value, its pointers (the
+	 * seccomp program) into the host's memory as the zygote was made:
+	 * new workers need a zygote made after the new config. */
+	if (have)
+		pp_zygote_stop(pool);
 	for (i = 0; i < pool->n_slots; i++) {
 		const struct pp_worker *w = &pool->workers[i];
 

@@ -222,4 +222,50 @@ TEST(Zygote, CrashesAndRetriesRecover)
 	pool_destroy(p);
 }
 
+// A worker's setup reaches the zygote by value, with pointers into the
+// host's memory as the zygote was forked. A rolling restart with a new
+// config builds a new seccomp program the zygote's copy does not have:
+// the zygote must be replaced, or new workers take a stale filter (or
+// crash on a freed one, and the restart never ends).
+TEST(Zygote, ARestartWithANewConfigReachesItsWorkers)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 2;
+	c.zygote = 1;
+	c.seccomp_errno = 1; /* a denied call fails with EPERM */
+	strcpy(c.pool_name, "zygote");
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	task_result_t r;
+	ASSERT_EQ(0, pool_submit_sync(p, pp_test::socket_task, nullptr, 0,
+				      nullptr, TASK_PRIORITY_NORMAL, 20000, &r));
+	EXPECT_EQ(TASK_STATUS_SANDBOX_VIOLATION, r.status);
+	pool_stats_t st;
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	int zygote = st.zygote_pid;
+	EXPECT_NE(0, zygote);
+
+	pool_config_t next = c;
+	next.seccomp_allow = "socket";
+	ASSERT_EQ(0, pool_restart(p, &next, 0));
+	for (int i = 0; i < 2000; i++) {
+		ASSERT_EQ(0, pool_get_stats(p, &st));
+		if (st.pool_restarts == 1)
+			break;
+		usleep(10000);
+	}
+	ASSERT_EQ(1u, st.pool_restarts) << "the restart did not finish";
+	EXPECT_NE(zygote, st.zygote_pid) << "the zygote was kept";
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(0, pool_submit_sync(p, pp_test::socket_task, nullptr,
+					      0, nullptr, TASK_PRIORITY_NORMAL,
+					      20000, &r));
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+		EXPECT_EQ(0, r.return_code);
+	}
+	pool_destroy(p);
+}
+
 } // namespace
