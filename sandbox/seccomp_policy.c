@@ -59,13 +59,12 @@ static const char *const runtime_calls[] = {
     /* Large payloads (src/ipc/fd_payload.h), each form conditioned in
      * arg_rules: an input's sealed memfd comes on the worker's socket
      * (recvmsg), is mapped read-only and closed; an output's memfd is
-     * made (memfd_create), grown (a one-byte pwrite64 at its end),
-     * mapped, sealed (fcntl F_ADD_SEALS) and sent (sendmsg). */
+     * made (memfd_create), filled with write(), sealed (fcntl
+     * F_ADD_SEALS) and sent (sendmsg). */
     "recvmsg",
     "sendmsg",
     "close",
     "memfd_create",
-    "pwrite64",
     "fcntl",
     NULL,
 };
@@ -138,16 +137,15 @@ static const char *const network_calls[] = {
     "setsockopt", "getsockname", "getpeername", NULL,
 };
 
-/* What @network and @fd-io grant whole, beyond the runtime's
+/* What @network grants whole, beyond the runtime's
  * conditioned forms. */
 static const char *const network_whole[] = {"recvmsg", "sendmsg", NULL};
-static const char *const fd_io_whole[] = {"pwrite64", NULL};
 
 static const struct group groups[] = {
     {"@memory", memory_calls},
     {"@time", time_calls},
     {"@signal", signal_calls},
-    {"@fd-io", fd_io_calls, fd_io_whole},
+    {"@fd-io", fd_io_calls, NULL},
     {"@process-self", process_self_calls},
     {"@file-read", file_read_calls},
     {"@network", network_calls, network_whole},
@@ -220,12 +218,10 @@ static const struct arg_rule arg_rules[] = {
     IF1("recvmsg", INT_IS(2, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)),
     IF1("sendmsg", INT_IS(2, MSG_DONTWAIT | MSG_NOSIGNAL)),
     /* An output's memfd: sealable, close-on-exec, nothing else (no
-     * huge pages, no exec); grown by one byte written at its end; sealed
-     * with exactly the four seals (F_SEAL_SEAL last, so nothing more can
+     * huge pages, no exec); sealed with exactly the four seals (F_SEAL_SEAL last, so nothing more can
      * be added: the channel's and the setup's memfds carry it already,
      * so no seal reaches a memfd the parent relies on). */
     IF1("memfd_create", INT_IS(1, MFD_CLOEXEC | MFD_ALLOW_SEALING)),
-    IF1("pwrite64", AT_MOST(2, 1)),
     IF2("fcntl", INT_IS(1, F_ADD_SEALS),
 	INT_IS(2, F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)),
     /* prctl: reading the worker's own state, and naming its threads. */
