@@ -390,6 +390,11 @@ typedef struct pool_config {
 	pool_worker_init_t worker_init;
 	const void *worker_init_arg;   /* copied by pool_create */
 	size_t worker_init_arg_size;   /* at most POOL_WORKER_INIT_ARG_MAX */
+	/* An initializer still running this long after its worker was
+	 * spawned is taken for hung: the worker is killed and the start
+	 * counts as failed ("worker_init_failed" reason="timed_out"), as
+	 * above. 0: 60000; < 0: no limit. */
+	int worker_init_timeout_ms;
 	/*
 	 * Spare workers (see README, "Isolation"): fresh processes, started,
 	 * confined and idle, kept beside the active ones and sent no task.

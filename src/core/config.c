@@ -249,6 +249,8 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->max_input_size = (size_t)1 << 30;
 	if (!out->worker_output_rate)
 		out->worker_output_rate = PP_OUTPUT_RATE_DEFAULT;
+	if (!out->worker_init_timeout_ms)
+		out->worker_init_timeout_ms = 60000;
 	if (!out->timeout_grace_ms)
 		out->timeout_grace_ms = 1000;
 	if (!out->restart_grace_ms)

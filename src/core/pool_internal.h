@@ -109,6 +109,7 @@ struct pp_worker {
 	int health_failed;     /* killed for not answering */
 	int starting; /* spawned, its initializer's HELLO not yet read:
 		       * takes no task (worker_init.h) */
+	int init_timed_out; /* killed for an initializer past its time */
 	int spare;    /* a spare (spares.c): sent nothing, lent to no
 		       * client, until it replaces an active worker */
 	/* Recycling (recycle.c), supervisor. */

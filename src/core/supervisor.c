@@ -272,6 +272,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->health_failed = 0;
 	pp_iso_reset(&w->iso);
 	w->starting = pool->init.ref != 0; /* no task before its HELLO */
+	w->init_timed_out = 0;
 	pp_recycle_spawned(pool, w, w->heard_ns);
 	pp_restart_spawned(w);
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
@@ -940,7 +941,9 @@ static void reap(struct process_pool *pool, struct pp_worker *w)
 		snprintf(how, sizeof(how),
 			 "worker could not confine itself (%s)",
 			 pp_confine_step_str(code - PP_EXIT_CONFINE));
-	} else if (w->starting) {
+	} else if (w->starting &&
+		   atomic_load(&pool->state) == PP_POOL_RUNNING) {
+		/* (A stop kills a worker still starting: not its fault.) */
 		pp_worker_init_died(pool, w, code, sig, how, sizeof(how));
 	} else {
 		/* A task called exit(): alone on the worker, it is that
@@ -1416,6 +1419,8 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 		if (w->state == PP_WORKER_LIVE && usable(w) &&
 		    pp_health_check(pool, w, now))
 			health_failed(pool, w, now);
+		if (w->state == PP_WORKER_LIVE && usable(w))
+			pp_worker_init_check(pool, w, now);
 		if (w->spare) {
 			/* Idle by design and sent nothing: its age and its
 			 * health (above) are all that can end it early. */
@@ -1577,11 +1582,17 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 		int64_t retire = pool->workers[i].state == PP_WORKER_RETIRING
 				     ? pool->workers[i].retire_by_ns
 				     : 0;
+		int64_t init = pool->workers[i].state == PP_WORKER_LIVE
+				   ? pp_worker_init_deadline(pool,
+							     &pool->workers[i])
+				   : 0;
 
 		if (at && at < next)
 			next = at;
 		if (retire && retire < next)
 			next = retire;
+		if (init && init < next)
+			next = init;
 		if (out && out < next)
 			next = out;
 		if (health && health < next)

@@ -75,7 +75,10 @@ void pp_worker_init_died(struct process_pool *pool, struct pp_worker *w,
 	uint32_t word = pp_channel_word_load(&w->ch, PP_WORD_EXIT);
 	char reason[64];
 
-	if (sig)
+	if (w->init_timed_out)
+		snprintf(reason, sizeof(reason), "timed_out ms=%d",
+			 pool->cfg.worker_init_timeout_ms);
+	else if (sig)
 		snprintf(reason, sizeof(reason), "crashed signal=%d", sig);
 	else if (code == PP_EXIT_INIT && word)
 		snprintf(reason, sizeof(reason), "returned rc=%d", (int)word);
@@ -91,7 +94,29 @@ void pp_worker_init_died(struct process_pool *pool, struct pp_worker *w,
 	atomic_store(&pool->init_failing, 1);
 	pp_log(LOG_LEVEL_ERROR, pool->cfg.pool_name, "worker_init_failed",
 	       "worker=%d pid=%d reason=\"%s\"%s%s", w->index, (int)w->pid,
-	       reason, sig ? " signal_name=" : "", sig ? strsignal(sig) : "");
+	       reason, sig && !w->init_timed_out ? " signal_name=" : "",
+	       sig && !w->init_timed_out ? strsignal(sig) : "");
+}
+
+int64_t pp_worker_init_deadline(const struct process_pool *pool,
+				const struct pp_worker *w)
+{
+	if (!w->starting || w->init_timed_out ||
+	    pool->cfg.worker_init_timeout_ms < 0)
+		return 0;
+	return w->spawned_ns +
+	       (int64_t)pool->cfg.worker_init_timeout_ms * 1000000;
+}
+
+void pp_worker_init_check(struct process_pool *pool, struct pp_worker *w,
+			  int64_t now)
+{
+	int64_t due = pp_worker_init_deadline(pool, w);
+
+	if (!due || now < due)
+		return;
+	w->init_timed_out = 1;
+	pp_worker_kill(w); /* reaped as a failed start */
 }
 
 const char *pp_worker_init_hello(struct process_pool *pool, struct pp_worker *w)

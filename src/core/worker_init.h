@@ -59,6 +59,16 @@ void pp_worker_init_release(struct pp_worker_init *wi);
 void pp_worker_init_died(struct process_pool *pool, struct pp_worker *w,
 			 int code, int sig, char *how, size_t len);
 
+/* pp_worker_init_deadline - when w's initializer is taken for hung (the
+ * worker's spawn plus worker_init_timeout_ms), or 0: none applies. */
+int64_t pp_worker_init_deadline(const struct process_pool *pool,
+				const struct pp_worker *w);
+
+/* pp_worker_init_check - supervisor: kill w if its initializer is past
+ * that deadline; the reap reports it as a failed start. */
+void pp_worker_init_check(struct process_pool *pool, struct pp_worker *w,
+			  int64_t now);
+
 /* pp_worker_init_hello - supervisor or lane: w's HELLO arrived; it may
  * take tasks now. Returns NULL, or the violation when w was not starting. */
 const char *pp_worker_init_hello(struct process_pool *pool,

@@ -94,6 +94,12 @@ int crashing_init(const void *, size_t, void **)
 	abort();
 }
 
+int hanging_init(const void *, size_t, void **)
+{
+	for (;;)
+		pause();
+}
+
 // Output: "calls pid secret-through-fd".
 int state_task(void *, size_t, void **out, size_t *out_n, void *)
 {
@@ -397,6 +403,47 @@ TEST(WorkerInitLoop, FailingInitializerBacksOff)
 			usleep(10000);
 	}
 	EXPECT_TRUE(backoff) << "reasons " << h.reasons;
+	pool_destroy(pool);
+}
+
+// An initializer that never returns does not hold its slot for ever: past
+// worker_init_timeout_ms the worker is killed, the start counts as failed
+// (INIT_FAILING, the crash loop's back-off), and another is tried.
+TEST(WorkerInitLoop, AHungInitializerIsKilledAtItsDeadline)
+{
+	pool_config_t cfg;
+
+	memset(&cfg, 0, sizeof(cfg));
+	cfg.worker_count = 1;
+	cfg.cgroup_mode = POOL_CGROUP_OFF;
+	cfg.worker_init = hanging_init;
+	cfg.worker_init_timeout_ms = 200;
+	process_pool_t *pool = pool_create(&cfg);
+	ASSERT_NE(pool, nullptr);
+	ASSERT_EQ(pool_start(pool), 0);
+	pool_worker_info_t w;
+	ASSERT_EQ(pool_get_workers(pool, &w, 1), 1);
+	int first = w.pid;
+	pool_health_t h;
+	pool_stats_t s;
+	bool failing = false;
+	for (int i = 0; i < 2000 && !failing; i++) {
+		ASSERT_EQ(pool_health(pool, &h), 0);
+		ASSERT_EQ(pool_get_stats(pool, &s), 0);
+		failing = (h.reasons & POOL_HEALTH_INIT_FAILING) &&
+			  s.worker_restarts >= 2;
+		if (!failing)
+			usleep(10000);
+	}
+	EXPECT_TRUE(failing) << "reasons " << h.reasons << ", restarts "
+			     << s.worker_restarts;
+	EXPECT_NE(0, kill(first, 0)) << "the first worker still runs";
+	// A task waiting for a worker ends at its own deadline meanwhile.
+	task_result_t r;
+	ASSERT_EQ(pool_submit_sync(pool, pp_test::noop_task, nullptr, 0,
+				   nullptr, TASK_PRIORITY_NORMAL, 300, &r),
+		  0);
+	EXPECT_EQ(r.status, TASK_STATUS_TIMEOUT);
 	pool_destroy(pool);
 }
 
