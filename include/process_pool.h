@@ -1275,9 +1275,9 @@ int pool_wait_stopped(process_pool_t *pool, int timeout_ms);
 int pool_get_stats(process_pool_t *pool, pool_stats_t *stats);
 
 /*
- * pool_get_workers - a snapshot of the live workers (spares included,
- * marked), up to max entries into out (max_workers + spare_workers hold
- * them all). Returns the number written (0 when the pool is not running),
+ * pool_get_workers - a snapshot of the live workers, up to max entries
+ * into out: the active ones first (max_workers entries hold them all),
+ * then the spares (marked; max_workers + spare_workers hold everything). Returns the number written (0 when the pool is not running),
  * or POOL_EINVAL. Thread-safe; each entry is consistent on its own.
  * Each entry's usage is read from /proc (and the worker's cgroup leaf)
  * during the call: a few small reads per worker, so poll at a human pace,

@@ -1143,18 +1143,21 @@ int pool_get_workers(process_pool_t *pool, pool_worker_info_t *out, size_t max)
 		return POOL_EINVAL;
 	if (atomic_load(&pool->state) != PP_POOL_RUNNING)
 		return 0;
-	for (i = 0; i < pool->n_slots && n < max; i++) {
-		struct pp_worker *w = &pool->workers[i];
+	/* The active workers first, then the spares: a buffer of
+	 * max_workers entries holds every active one. */
+	for (i = 0; i < 2 * pool->n_slots && n < max; i++) {
+		struct pp_worker *w = &pool->workers[i % pool->n_slots];
 		int pid = atomic_load(&w->info_pid);
 
-		if (!pid)
+		if (!pid || atomic_load(&w->info_spare) != (i >= pool->n_slots))
 			continue;
-		out[n].slot = i;
+		out[n].slot = w->index;
 		out[n].pid = pid;
 		/* Fixed for the pool's life once affinity is set up. */
-		out[n].cpu = pool->n_cpus ? pool->cpus[i % pool->n_cpus] : -1;
+		out[n].cpu =
+		    pool->n_cpus ? pool->cpus[w->index % pool->n_cpus] : -1;
 		out[n].numa_node =
-		    pool->n_cpus ? pool->nodes[i % pool->n_cpus] : -1;
+		    pool->n_cpus ? pool->nodes[w->index % pool->n_cpus] : -1;
 		out[n].busy = atomic_load(&w->info_busy);
 		out[n].tasks_done = atomic_load(&w->info_done);
 		out[n].restarts = atomic_load(&w->info_restarts);

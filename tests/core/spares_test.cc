@@ -186,6 +186,13 @@ TEST(Spares, ACrashedWorkerIsReplacedByASpare)
 		    << "round " << round << ": ran in " << r.worker_pid
 		    << ", not the spare";
 		EXPECT_EQ(0u, before.count(r.worker_pid));
+		// A buffer of max_workers entries gets the active worker,
+		// wherever the slots of the spares lie.
+		spares_when_ready(p, 1);
+		pool_worker_info_t one;
+		ASSERT_EQ(1, pool_get_workers(p, &one, 1));
+		EXPECT_EQ(0, one.spare);
+		EXPECT_EQ(r.worker_pid, one.pid);
 	}
 	pool_stats_t s;
 	ASSERT_EQ(0, pool_get_stats(p, &s));
