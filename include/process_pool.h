@@ -390,6 +390,15 @@ typedef struct pool_config {
 	pool_worker_init_t worker_init;
 	const void *worker_init_arg;   /* copied by pool_create */
 	size_t worker_init_arg_size;   /* at most POOL_WORKER_INIT_ARG_MAX */
+	/*
+	 * 1: each worker measures every task it runs and reports it in
+	 * task_result_t (cpu_user_us, cpu_sys_us, peak_rss_kb; see there
+	 * for what the figures mean and how far to trust them). It costs
+	 * the worker three syscalls per task (two getrusage and a write to
+	 * its /proc/self/clear_refs), so it is off by default. Bulk tasks
+	 * (pool_map) are never measured. 0: off.
+	 */
+	int task_usage;
 } pool_config_t;
 
 #define POOL_WORKER_INIT_ARG_MAX ((size_t)1 << 20)
@@ -504,6 +513,30 @@ typedef struct task_result {
 	uint64_t run_us;   /* handed to a worker until the end: includes
 			    * waiting behind that worker's earlier tasks */
 	char detail[96];   /* human-readable cause, e.g. the violation */
+	/*
+	 * Added later. What the task used, in a pool with task_usage, for a
+	 * task whose worker reported its end (COMPLETED, FAILED, REJECTED,
+	 * SANDBOX_VIOLATION in errno mode, RESOURCE_LIMIT from pids.max);
+	 * else 0. These are the worker's claim, not the parent's reading:
+	 * a task that takes over its worker can make them say anything
+	 * within the bounds the parent clamps them to (neither CPU figure
+	 * above the task's time on the worker times the machine's CPUs,
+	 * peak_rss_kb not above the machine's memory). Use them for
+	 * reporting, never for billing, limits or security decisions; the
+	 * parent's own readings are pool_get_workers' usage and the cgroup
+	 * limits.
+	 */
+	uint64_t cpu_user_us; /* CPU time in user mode (getrusage of the
+			       * worker process around the task: its
+			       * threads included) */
+	uint64_t cpu_sys_us;  /* CPU time in the kernel */
+	/* Peak resident memory, KiB: the worker resets its high-water mark
+	 * before each task (/proc/self/clear_refs, Linux >= 4.0), so this
+	 * is the task's own peak, counting what the worker process already
+	 * held when it started. Where the reset is not possible (the
+	 * worker could not open clear_refs) it is the process's peak up
+	 * to the end of this task, at least the task's own. */
+	uint64_t peak_rss_kb;
 } task_result_t;
 
 /*

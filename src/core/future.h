@@ -85,6 +85,11 @@ struct task_future {
 	struct task_future *chunk; /* the chunk this task travels in, or
 				    * NULL (supervisor) */
 	uint32_t chunk_index;	   /* its index there */
+	/* The worker's USAGE claim for this attempt, clamped: written by
+	 * whoever holds the worker (frame_check.c), cleared when placed,
+	 * copied into the result by the resolver of a worker's RESULT. */
+	uint64_t usage_user_us, usage_sys_us, usage_peak_kb;
+	int usage_set;
 	unsigned char input_inline[PP_INLINE_INPUT];
 	/* Shared between threads. */
 	_Atomic uint32_t refs;

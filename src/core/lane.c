@@ -99,6 +99,7 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 	struct pp_frame f;
 	void *dst;
 
+	t->usage_set = 0; /* a USAGE claim is per attempt */
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
 	/* Anything in the way: the supervisor's queue takes it instead. */
 	if (by_fd ? pp_worker_send_input_fd(w, t, pp_wire_id(t->id, 0)) != 0

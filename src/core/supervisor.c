@@ -262,6 +262,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->waiting_published = 0;
 	w->defer_credit = 0;
 	w->learned_frames = 0;
+	w->usage_frames = 0;
 	w->suspects = 0;
 	w->lane_fault = NULL;
 	w->wake_fault = NULL;
@@ -1114,6 +1115,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	int by_fd = pp_worker_input_by_fd(pool, t);
 	void *dst;
 
+	t->usage_set = 0; /* a USAGE claim is per attempt */
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
 	if (by_fd) {
 		int err = pp_worker_send_input_fd(w, t,

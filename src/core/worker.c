@@ -194,6 +194,7 @@ static void make_setup(const struct process_pool *pool,
 	s->init_ref = pool->init.ref;
 	s->init_arg = pool->init.arg;
 	s->init_arg_size = pool->init.arg_size;
+	s->task_usage = pool->cfg.task_usage;
 	s->cpu = s->node = -1;
 	if (pool->n_cpus) {
 		/* Round robin over the CPUs the pool may use; memory from
