@@ -160,7 +160,7 @@ static void op_frame(struct pp_cursor *in)
 	    PP_FRAME_RESULT, PP_FRAME_LEARNED,	   PP_FRAME_PONG,
 	    PP_FRAME_SUBMIT, PP_FRAME_HELLO,	   PP_FRAME_CANCEL,
 	    PP_FRAME_BULK,   PP_FRAME_BULK_RESULT, PP_FRAME_BULK_RESULT,
-	    PP_FRAME_USAGE,  PP_FRAME_USAGE};
+	    PP_FRAME_USAGE,  PP_FRAME_USAGE,	   PP_FRAME_TRACE};
 	struct task_future *named = NULL, *got;
 	unsigned s, lie, first, count;
 	struct pp_frame f;

@@ -471,7 +471,8 @@ typedef struct task_desc {
  * this includes waiting behind the worker's earlier tasks). A crash that
  * re-runs the task (max_retries) ends that attempt's run CRASHED and the
  * next attempt's spans follow, in the same trace under the same task
- * span. The pointers are valid during the hook call only.
+ * span. The pointers are valid during the hook call only. A task reads
+ * its run span's context with pool_task_traceparent().
  */
 typedef struct pool_span {
 	uint8_t trace_id[16];
@@ -1134,6 +1135,24 @@ void *pool_output_alloc(size_t size);
  * process (the pool never frees it).
  */
 void *pool_worker_state(void);
+
+/*
+ * pool_task_traceparent - for task code in a worker: the W3C traceparent
+ * ("00-TRACEID-PARENTID-FLAGS") under which the running task's own spans
+ * belong, so it can pass the trace on (to the services it calls, or to
+ * its own tracer as the parent). For a task submitted with a traceparent
+ * (task_desc_t): its trace id, and as parent id the span id of this
+ * attempt's "processpool.run" span when the pool has a span hook (each
+ * attempt, after a crash, has its own), else the caller's parent id as
+ * submitted; the flags as submitted. Returns NULL outside a task, for a
+ * task submitted without a traceparent (even when the pool traces it in
+ * a trace of its own), and for tasks of a bulk chunk (pool_map; a batch
+ * never puts a task with a traceparent in a chunk). tracestate is not
+ * passed on. The string belongs to the worker and is valid until the
+ * task returns: copy it to keep it. Costs nothing for tasks without a
+ * traceparent: the context travels only with those.
+ */
+const char *pool_task_traceparent(void);
 
 /* ---- Health ------------------------------------------------------------ */
 

@@ -57,7 +57,8 @@ struct task_future {
 					 * task owns (input points into it
 					 * until it is sealed), or NULL */
 	size_t input_size;
-	struct pp_trace *trace; /* NULL unless the pool has a span hook */
+	struct pp_trace *trace; /* NULL unless the pool has a span hook or
+				 * the task a traceparent */
 	int priority; /* task_priority_t */
 	struct pp_iso_domain iso; /* which processes it may run in */
 	uint64_t id;

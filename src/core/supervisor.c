@@ -1160,6 +1160,20 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	return 0;
 }
 
+/* A traced task's context goes just ahead of its SUBMIT (f[0]), in the
+ * same batch: f[0] becomes the TRACE, f[1] the SUBMIT. Returns the
+ * frames added (0 or 1). */
+static unsigned with_trace(const struct task_future *t, struct pp_frame *f)
+{
+	struct pp_frame submit = f[0];
+
+	if (!pp_trace_frame(t, &f[0]))
+		return 0;
+	f[0].task_id = submit.task_id;
+	f[1] = submit;
+	return 1;
+}
+
 static void flush(struct process_pool *pool, struct pp_worker *w,
 		  struct pp_dispatch_batch *b)
 {
@@ -1170,7 +1184,7 @@ static void flush(struct process_pool *pool, struct pp_worker *w,
 	sent = pp_channel_send_batch(&w->ch, b->frames, b->n);
 	if (pool->span_hook)
 		pp_trace_flushed(w, b->frames, b->n);
-	/* The ring holds 2 x max_in_flight + 8: it cannot be full here. */
+	/* The ring holds 3 x max_in_flight + 8: it cannot be full here. */
 	if (sent != (int)b->n)
 		protocol_violation(pool, w,
 				   sent == -EPROTO
@@ -1233,7 +1247,8 @@ static void dispatch(struct process_pool *pool)
 		struct pp_dispatch_batch *b = &batches[w->index];
 		int err;
 
-		if (b->n == 64)
+		/* Room for a TRACE frame and its SUBMIT. */
+		if (b->n + 2 > sizeof(b->frames) / sizeof(b->frames[0]))
 			flush(pool, w, b);
 		err = place(pool, w, t, prio, now, &b->frames[b->n]);
 		if (err == -ENOSPC || err == -EAGAIN)
@@ -1246,6 +1261,8 @@ static void dispatch(struct process_pool *pool)
 			finish(pool, t);
 			continue;
 		}
+		if (t->trace)
+			b->n += with_trace(t, &b->frames[b->n]);
 		b->n++;
 		fifo_pop(q);
 		/* Left the queue: counted once for the whole round. */

@@ -113,7 +113,7 @@ int pp_trace_begin(struct process_pool *pool, struct task_future *t,
 		return POOL_EINVAL;
 	if (pp_trace_check_state(d->tracestate))
 		return POOL_EINVAL;
-	if (!pool->span_hook)
+	if (!pool->span_hook && !have)
 		return 0;
 	tr = calloc(1, sizeof(*tr));
 	if (!tr)
@@ -132,12 +132,29 @@ int pp_trace_begin(struct process_pool *pool, struct task_future *t,
 		fill_random(tr->trace_id, 16);
 	}
 	tr->flags = flags;
+	tr->propagate = have;
 	fill_random(tr->task_span, 8);
+	fill_random(tr->run_span, 8);
 	atomic_flag_clear(&tr->lock);
 	tr->attempt = 1;
 	tr->queue_from_ns = now;
 	t->trace = tr;
 	return 0;
+}
+
+int pp_trace_frame(const struct task_future *t, struct pp_frame *f)
+{
+	const struct pp_trace *tr = t->trace;
+
+	if (!tr || !tr->propagate)
+		return 0;
+	memset(f, 0, sizeof(*f));
+	f->type = PP_FRAME_TRACE;
+	memcpy(f->u.trace.trace_id, tr->trace_id, 16);
+	memcpy(f->u.trace.span_id,
+	       t->pool->span_hook ? tr->run_span : tr->parent_id, 8);
+	f->u.trace.flags = tr->flags;
+	return 1;
 }
 
 void pp_trace_sent(struct task_future *t, int64_t now)
@@ -155,6 +172,8 @@ static void emit(const struct task_future *t, const struct pp_trace *tr,
 	const struct process_pool *pool = t->pool;
 	pool_span_t s;
 
+	if (!pool->span_hook) /* traced only for the worker's sake */
+		return;
 	memset(&s, 0, sizeof(s));
 	memcpy(s.trace_id, tr->trace_id, 16);
 	if (span_id)
@@ -194,8 +213,8 @@ static void attempt_spans(struct task_future *t, struct pp_trace *tr,
 		sent = start; /* the direct lane sends as it places */
 	emit(t, tr, "processpool.dispatch", NULL, tr->task_span, start, sent,
 	     TASK_STATUS_PENDING, pid);
-	emit(t, tr, "processpool.run", NULL, tr->task_span, sent, now, status,
-	     pid);
+	emit(t, tr, "processpool.run", tr->run_span, tr->task_span, sent, now,
+	     status, pid);
 }
 
 static void lock(struct pp_trace *tr)
@@ -219,6 +238,9 @@ void pp_trace_attempt_end(struct task_future *t, task_status_t status,
 	if (!tr->finished) {
 		attempt_spans(t, tr, status, now);
 		tr->attempt++;
+		/* The next attempt's run span, named to its worker before
+		 * it ends. */
+		fill_random(tr->run_span, 8);
 		tr->queue_from_ns = now;
 		atomic_store_explicit(&tr->sent_ns, 0, memory_order_relaxed);
 	}

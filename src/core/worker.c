@@ -40,8 +40,9 @@ static uint32_t slots_for(int in_flight)
 {
 	uint32_t n = 16;
 
-	/* Room for every in-flight task plus cancels and pings. */
-	while (n < (uint32_t)in_flight * 2 + 8)
+	/* Room for every in-flight task (a SUBMIT, perhaps a TRACE ahead
+	 * of it, a CANCEL) plus pings. */
+	while (n < (uint32_t)in_flight * 3 + 8)
 		n <<= 1;
 	return n;
 }

@@ -55,6 +55,8 @@ struct local_task {
 	int gone; /* cancelled or handed back: skip it */
 	int64_t received_ns;
 	uint64_t order;
+	int traced; /* a TRACE frame came with it: */
+	uint8_t trace_id[16], span_id[8], trace_flags;
 };
 
 /*
@@ -85,6 +87,8 @@ struct worker_state {
 	const struct pp_module_table *modules; /* clean-room; NULL: fork */
 	int task_usage; /* measure each task (pool_config_t.task_usage) */
 	int clear_refs; /* /proc/self/clear_refs, or -1 */
+	struct pp_frame trace; /* the last TRACE frame, for the SUBMIT
+				* that follows it; type 0 once taken */
 };
 
 /* The learning listener, when the pool learns (seccomp_learn.h). */
@@ -98,6 +102,8 @@ static struct worker_state *current_worker;
 static void *current_output;
 static struct pp_payload_ref current_output_ref;
 static int bulk_running; /* the task running now is in a bulk chunk */
+/* pool_task_traceparent's answer for the task running now, or "". */
+static char current_traceparent[56];
 static void *scratch;
 static size_t scratch_len;
 
@@ -393,7 +399,20 @@ static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
 		t->gone = 0;
 		t->order = ws->order++;
 		t->received_ns = ws->now;
+		/* The parent sends a task's TRACE just ahead of it. */
+		t->traced = ws->trace.type == PP_FRAME_TRACE &&
+			    ws->trace.task_id == f->task_id &&
+			    f->type == PP_FRAME_SUBMIT;
+		if (t->traced) {
+			memcpy(t->trace_id, ws->trace.u.trace.trace_id, 16);
+			memcpy(t->span_id, ws->trace.u.trace.span_id, 8);
+			t->trace_flags = ws->trace.u.trace.flags;
+		}
+		ws->trace.type = 0;
 		ws->nlocal++;
+		break;
+	case PP_FRAME_TRACE:
+		ws->trace = *f;
 		break;
 	case PP_FRAME_CANCEL:
 		cancel_local(ws, f->task_id);
@@ -637,6 +656,36 @@ static void send_usage(struct worker_state *ws, uint64_t wire,
 	send_frame(ws, &r);
 }
 
+/* "00-TRACEID-SPANID-FLAGS" into current_traceparent. */
+static void set_traceparent(const struct local_task *t)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = current_traceparent;
+	int i;
+
+	*p++ = '0';
+	*p++ = '0';
+	*p++ = '-';
+	for (i = 0; i < 16; i++) {
+		*p++ = hex[t->trace_id[i] >> 4];
+		*p++ = hex[t->trace_id[i] & 15];
+	}
+	*p++ = '-';
+	for (i = 0; i < 8; i++) {
+		*p++ = hex[t->span_id[i] >> 4];
+		*p++ = hex[t->span_id[i] & 15];
+	}
+	*p++ = '-';
+	*p++ = hex[t->trace_flags >> 4];
+	*p++ = hex[t->trace_flags & 15];
+	*p = '\0';
+}
+
+const char *pool_task_traceparent(void)
+{
+	return current_traceparent[0] ? current_traceparent : NULL;
+}
+
 static void run_bulk(struct worker_state *ws, struct local_task *t);
 
 static void run_one(struct worker_state *ws, struct local_task *t)
@@ -667,12 +716,15 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	current_worker = ws;
 	current_output = NULL;
 	PP_PROBE1(start, f->task_id >> 16);
+	if (t->traced)
+		set_traceparent(t);
 	if (ws->task_usage)
 		usage_begin(ws, &before);
 	rc = func(f->payload.length ? input : NULL, (size_t)f->payload.length,
 		  &out, &out_size, (void *)(uintptr_t)f->u.submit.user_data);
 	if (ws->task_usage)
 		send_usage(ws, f->task_id, &before);
+	current_traceparent[0] = '\0';
 	current_worker = NULL;
 	PP_PROBE2(end, f->task_id >> 16, rc);
 	drop_input(t);
