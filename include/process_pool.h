@@ -396,7 +396,8 @@ typedef struct pool_config {
 	 * for what the figures mean and how far to trust them). It costs
 	 * the worker three syscalls per task (two getrusage and a write to
 	 * its /proc/self/clear_refs), so it is off by default. Bulk tasks
-	 * (pool_map) are never measured. 0: off.
+	 * (pool_map) are never measured. 0: off. Fixed at pool_create
+	 * (pool_restart refuses a change).
 	 */
 	int task_usage;
 } pool_config_t;

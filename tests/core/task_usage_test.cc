@@ -178,6 +178,23 @@ TEST(TaskUsage, OffByDefault)
 	pool_destroy(p);
 }
 
+// The parent's bounds are read at pool_create: a restart may not turn
+// measuring on or off.
+TEST(TaskUsage, ARestartCannotChangeIt)
+{
+	process_pool_t *p = make(0);
+	ASSERT_NE(p, nullptr);
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.seccomp_allow = "@memory";
+	c.task_usage = 1;
+	EXPECT_EQ(POOL_EINVAL, pool_restart(p, &c, POOL_RESTART_WAIT));
+	c.task_usage = 0;
+	EXPECT_EQ(0, pool_restart(p, &c, POOL_RESTART_WAIT));
+	pool_destroy(p);
+}
+
 TEST(TaskUsage, ConfigRefusesOtherValues)
 {
 	pool_config_t c;
