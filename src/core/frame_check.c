@@ -184,6 +184,7 @@ static const char *check_usage(const struct process_pool *pool,
 	t->usage_user_us = at_most(f->u.usage.cpu_user_us, cpu_cap);
 	t->usage_sys_us = at_most(f->u.usage.cpu_sys_us, cpu_cap);
 	t->usage_peak_kb = at_most(f->u.usage.peak_rss_kb, pool->usage_ram_kb);
+	t->usage_cpus = pool->usage_cpus;
 	t->usage_set = 1;
 	return NULL;
 }

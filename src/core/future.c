@@ -103,8 +103,13 @@ void pp_future_fill(struct task_future *f, task_status_t status,
 	     status == TASK_STATUS_SANDBOX_VIOLATION ||
 	     status == TASK_STATUS_RESOURCE_LIMIT) &&
 	    f->usage_set) {
-		r->cpu_user_us = f->usage_user_us;
-		r->cpu_sys_us = f->usage_sys_us;
+		/* Clamped once more against run_us itself, which this
+		 * resolver's clock may put a little before the check's. */
+		uint64_t cap = r->run_us * f->usage_cpus;
+
+		r->cpu_user_us =
+		    f->usage_user_us < cap ? f->usage_user_us : cap;
+		r->cpu_sys_us = f->usage_sys_us < cap ? f->usage_sys_us : cap;
 		r->peak_rss_kb = f->usage_peak_kb;
 	}
 	if (f->trace)

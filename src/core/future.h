@@ -90,6 +90,7 @@ struct task_future {
 	 * whoever holds the worker (frame_check.c), cleared when placed,
 	 * copied into the result by the resolver of a worker's RESULT. */
 	uint64_t usage_user_us, usage_sys_us, usage_peak_kb;
+	unsigned usage_cpus; /* the pool's bound: CPU <= run_us * this */
 	int usage_set;
 	unsigned char input_inline[PP_INLINE_INPUT];
 	/* Shared between threads. */
