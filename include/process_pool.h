@@ -492,6 +492,12 @@ typedef struct pool_span {
 			 * task span), or 0 */
 	int attempt;	/* 1 for the first run */
 	uint64_t task_id;
+	/* Added later: on the task span and its last run span, the figures
+	 * of its result (task_result_t.cpu_user_us, ...; the worker's
+	 * claim, in a pool with task_usage), else 0. */
+	uint64_t cpu_user_us;
+	uint64_t cpu_sys_us;
+	uint64_t peak_rss_kb;
 } pool_span_t;
 
 typedef void (*pool_span_hook_t)(const pool_span_t *span, void *arg);

@@ -167,7 +167,7 @@ void pp_trace_sent(struct task_future *t, int64_t now)
 static void emit(const struct task_future *t, const struct pp_trace *tr,
 		 const char *name, const uint8_t *span_id,
 		 const uint8_t *parent, int64_t from, int64_t to,
-		 task_status_t status, int pid)
+		 task_status_t status, int pid, const task_result_t *usage)
 {
 	const struct process_pool *pool = t->pool;
 	pool_span_t s;
@@ -191,12 +191,19 @@ static void emit(const struct task_future *t, const struct pp_trace *tr,
 	s.worker_pid = pid;
 	s.attempt = tr->attempt;
 	s.task_id = t->id;
+	if (usage) {
+		s.cpu_user_us = usage->cpu_user_us;
+		s.cpu_sys_us = usage->cpu_sys_us;
+		s.peak_rss_kb = usage->peak_rss_kb;
+	}
 	pool->span_hook(&s, pool->span_arg);
 }
 
-/* The spans of the attempt now ending, under tr->lock. */
+/* The spans of the attempt now ending, under tr->lock; usage: the
+ * task's result, for the last attempt's run span, or NULL. */
 static void attempt_spans(struct task_future *t, struct pp_trace *tr,
-			  task_status_t status, int64_t now)
+			  task_status_t status, int64_t now,
+			  const task_result_t *usage)
 {
 	int64_t start = atomic_load(&t->start_ns),
 		sent = atomic_load_explicit(&tr->sent_ns, memory_order_relaxed);
@@ -204,17 +211,17 @@ static void attempt_spans(struct task_future *t, struct pp_trace *tr,
 
 	if (!start) { /* it never left the queue */
 		emit(t, tr, "processpool.queue", NULL, tr->task_span,
-		     tr->queue_from_ns, now, status, 0);
+		     tr->queue_from_ns, now, status, 0, NULL);
 		return;
 	}
 	emit(t, tr, "processpool.queue", NULL, tr->task_span, tr->queue_from_ns,
-	     start, TASK_STATUS_PENDING, 0);
+	     start, TASK_STATUS_PENDING, 0, NULL);
 	if (!sent || sent < start)
 		sent = start; /* the direct lane sends as it places */
 	emit(t, tr, "processpool.dispatch", NULL, tr->task_span, start, sent,
-	     TASK_STATUS_PENDING, pid);
+	     TASK_STATUS_PENDING, pid, NULL);
 	emit(t, tr, "processpool.run", tr->run_span, tr->task_span, sent, now,
-	     status, pid);
+	     status, pid, usage);
 }
 
 static void lock(struct pp_trace *tr)
@@ -236,7 +243,7 @@ void pp_trace_attempt_end(struct task_future *t, task_status_t status,
 
 	lock(tr);
 	if (!tr->finished) {
-		attempt_spans(t, tr, status, now);
+		attempt_spans(t, tr, status, now, NULL);
 		tr->attempt++;
 		/* The next attempt's run span, named to its worker before
 		 * it ends. */
@@ -254,10 +261,12 @@ void pp_trace_finish(struct task_future *t, task_status_t status, int64_t now)
 	lock(tr);
 	if (!tr->finished) {
 		tr->finished = 1;
-		attempt_spans(t, tr, status, now);
+		/* Called while the result is filled, by its one writer. */
+		attempt_spans(t, tr, status, now, &t->result);
 		emit(t, tr, "processpool.task", tr->task_span,
 		     all_zero(tr->parent_id, 8) ? NULL : tr->parent_id,
-		     t->submit_ns, now, status, atomic_load(&t->worker_pid));
+		     t->submit_ns, now, status, atomic_load(&t->worker_pid),
+		     &t->result);
 	}
 	unlock(tr);
 }

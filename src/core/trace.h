@@ -91,7 +91,9 @@ void pp_trace_attempt_end(struct task_future *t, task_status_t status,
 			  int64_t now);
 
 /* pp_trace_finish - t's outcome is status, decided at now: the last
- * attempt's spans and the task span go out. */
+ * attempt's spans and the task span go out, the last run span and the
+ * task span with t->result's usage figures (the caller, the result's one
+ * writer, has set them). */
 void pp_trace_finish(struct task_future *t, task_status_t status, int64_t now);
 
 /* pp_trace_free - release t->trace (last reference). */

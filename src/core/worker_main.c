@@ -724,7 +724,8 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 		  &out, &out_size, (void *)(uintptr_t)f->u.submit.user_data);
 	if (ws->task_usage)
 		send_usage(ws, f->task_id, &before);
-	current_traceparent[0] = '\0';
+	if (t->traced)
+		current_traceparent[0] = '\0';
 	current_worker = NULL;
 	PP_PROBE2(end, f->task_id >> 16, rc);
 	drop_input(t);

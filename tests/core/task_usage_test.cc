@@ -10,6 +10,8 @@
 
 #include <cerrno>
 #include <cstring>
+#include <mutex>
+#include <vector>
 
 #include "process_pool.h"
 #include "tests/core/tasks.h"
@@ -164,6 +166,50 @@ TEST(TaskUsage, CleanRoomWorkersMeasureToo)
 	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
 	EXPECT_GE(r.cpu_user_us + r.cpu_sys_us, 150000u);
 	pool_destroy(p);
+}
+
+struct Spans {
+	std::mutex mu;
+	std::vector<pool_span_t> all; // names and tracestate not kept
+};
+
+void keep_span(const pool_span_t *s, void *arg)
+{
+	Spans *spans = static_cast<Spans *>(arg);
+	pool_span_t copy = *s;
+	copy.tracestate = nullptr;
+	copy.name = strcmp(s->name, "processpool.run") == 0    ? "run"
+		    : strcmp(s->name, "processpool.task") == 0 ? "task"
+							       : "other";
+	std::lock_guard<std::mutex> l(spans->mu);
+	spans->all.push_back(copy);
+}
+
+// The task span and its run span carry the result's figures.
+TEST(TaskUsage, SpansCarryTheFigures)
+{
+	Spans spans;
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.task_usage = 1;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(p, nullptr);
+	ASSERT_EQ(0, pool_set_span_hook(p, keep_span, &spans));
+	ASSERT_EQ(0, pool_start(p));
+	task_result_t r = run(p, spin_200ms_task);
+	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status);
+	pool_destroy(p);
+	ASSERT_GE(r.cpu_user_us + r.cpu_sys_us, 150000u);
+	int seen = 0;
+	for (const pool_span_t &s : spans.all) {
+		bool has = strcmp(s.name, "other") != 0;
+		EXPECT_EQ(has ? r.cpu_user_us : 0, s.cpu_user_us) << s.name;
+		EXPECT_EQ(has ? r.cpu_sys_us : 0, s.cpu_sys_us) << s.name;
+		EXPECT_EQ(has ? r.peak_rss_kb : 0, s.peak_rss_kb) << s.name;
+		seen += has;
+	}
+	EXPECT_EQ(2, seen);
 }
 
 TEST(TaskUsage, OffByDefault)
