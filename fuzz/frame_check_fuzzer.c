@@ -8,10 +8,13 @@
  * published, and a model of what an honest worker may say, computed
  * independently: which task each RESULT or LEARNED frame may name, which
  * statuses and output sizes are possible, how many deferrals the parent
- * gave cause for, how many LEARNED frames a task may send. Every op
- * compares pp_frame_check's verdict and bookkeeping with the model.
+ * gave cause for, how many LEARNED frames a task may send, and that a
+ * USAGE frame (one per task, in a pool that measures) is clamped to the
+ * task's time on the worker and the machine's memory. Every op compares
+ * pp_frame_check's verdict and bookkeeping with the model.
  *
- * Input: two config bytes (max_in_flight 1 + a % 8, learning a >> 7;
+ * Input: two config bytes (max_in_flight 1 + a % 8, task_usage bit 6 of
+ * a, learning a >> 7;
  * max_output_size 64 << (b % 8), the worker's arena part 256 << (b >> 6)),
  * then ops, one byte (b % OP_COUNT):
  *   PLACE slot8 prio8 bulk8  a task goes on the worker in that slot; a
@@ -21,7 +24,10 @@
  *   FRAME type8 slot8 lie8 status8 len16 chunk8 first8 count8
  *                            a frame from the worker: naming the task in
  *                            slot (lie: another id), with that status; a
- *                            BULK_RESULT covers first..first+count-1
+ *                            BULK_RESULT covers first..first+count-1;
+ *                            a USAGE claims first << count us of user
+ *                            time, count << first of system time and
+ *                            len << (first % 48) KiB
  *   OUT status8 off16 len16 fd8
  *                            an outcome a worker wrote in a chunk
  *                            (pp_bulk_out_check), its output a memfd
@@ -34,6 +40,7 @@
 
 #include "fuzz/fuzz_check.h"
 #include "src/core/bulk.h"
+#include "src/core/clock.h"
 #include "src/core/frame_check.h"
 #include "src/core/pool_internal.h"
 #include "src/ipc/cursor.h"
@@ -50,7 +57,10 @@ static struct pp_bulk chunks[SLOTS];
 static unsigned char arena[256 << 3];
 
 /* The model. */
-static unsigned credit, learned, published;
+static unsigned credit, learned, usage, published;
+
+#define CPUS   4u
+#define RAM_KB ((uint64_t)1 << 24)
 static uint64_t next_id = 1;
 
 static unsigned cap(void)
@@ -80,6 +90,8 @@ static void op_place(struct pp_cursor *in)
 	}
 	t->id = next_id++;
 	t->slot = s;
+	/* Placed a millisecond ago: a claim up to that much is kept. */
+	atomic_store(&t->start_ns, pp_now_ns() - 1000000);
 	t->placed_prio = prio;
 	slots[s] = t;
 	w.by_prio[prio]++;
@@ -120,12 +132,35 @@ static bool status_ok(int s)
 	       s == PP_WORKER_DEFERRED;
 }
 
+/* A kept claim: never above the bounds, and whole when within what a
+ * millisecond on CPUS CPUs allows. */
+static void check_clamped(const struct task_future *t, const struct pp_frame *f)
+{
+	uint64_t ran_us =
+		     (uint64_t)(pp_now_ns() - atomic_load(&t->start_ns)) / 1000,
+		 sure = 1000u * CPUS;
+	const uint64_t claim[2] = {f->u.usage.cpu_user_us,
+				   f->u.usage.cpu_sys_us};
+	const uint64_t kept[2] = {t->usage_user_us, t->usage_sys_us};
+	int i;
+
+	FUZZ_CHECK(t->usage_set);
+	for (i = 0; i < 2; i++) {
+		FUZZ_CHECK(kept[i] <= claim[i] && kept[i] <= ran_us * CPUS);
+		FUZZ_CHECK(claim[i] > sure || kept[i] == claim[i]);
+	}
+	FUZZ_CHECK(t->usage_peak_kb == (f->u.usage.peak_rss_kb < RAM_KB
+					    ? f->u.usage.peak_rss_kb
+					    : RAM_KB));
+}
+
 static void op_frame(struct pp_cursor *in)
 {
 	static const uint8_t types[] = {
 	    PP_FRAME_RESULT, PP_FRAME_LEARNED,	   PP_FRAME_PONG,
 	    PP_FRAME_SUBMIT, PP_FRAME_HELLO,	   PP_FRAME_CANCEL,
-	    PP_FRAME_BULK,   PP_FRAME_BULK_RESULT, PP_FRAME_BULK_RESULT};
+	    PP_FRAME_BULK,   PP_FRAME_BULK_RESULT, PP_FRAME_BULK_RESULT,
+	    PP_FRAME_USAGE,  PP_FRAME_USAGE,	   PP_FRAME_TRACE};
 	struct task_future *named = NULL, *got;
 	unsigned s, lie, first, count;
 	struct pp_frame f;
@@ -152,6 +187,13 @@ static void op_frame(struct pp_cursor *in)
 		f.payload.length = 0;
 		f.u.bulk.first = first;
 		f.u.bulk.count = count;
+	}
+	if (f.type == PP_FRAME_USAGE) {
+		f.u.usage.cpu_user_us = (uint64_t)first << count;
+		f.u.usage.cpu_sys_us = (uint64_t)count << first;
+		f.u.usage.peak_rss_kb = f.payload.length << (first % 48);
+		f.payload.length = 0;
+		f.flags = 0;
 	}
 	f.task_id =
 	    slots[s % (unsigned)pool.cfg.max_in_flight]
@@ -182,8 +224,17 @@ static void op_frame(struct pp_cursor *in)
 		FUZZ_CHECK(got == (ok ? named : NULL));
 		if (ok) {
 			named->bulk->next = first + count; /* as reported */
-			learned = 0;
+			learned = usage = 0;
 		}
+		break;
+	case PP_FRAME_USAGE:
+		ok = pool.cfg.task_usage && named && !named->bulk && !usage;
+		if (pool.cfg.task_usage && named && !named->bulk)
+			usage++; /* counted even past the limit */
+		FUZZ_CHECK(ok == (why == NULL));
+		FUZZ_CHECK(got == NULL);
+		if (ok)
+			check_clamped(named, &f);
 		break;
 	case PP_FRAME_RESULT:
 		ok = named && status_ok(status) &&
@@ -203,7 +254,7 @@ static void op_frame(struct pp_cursor *in)
 			FUZZ_CHECK(got == named);
 			if (status == PP_WORKER_DEFERRED)
 				credit--;
-			learned = 0;
+			learned = usage = 0;
 		} else {
 			FUZZ_CHECK(got == NULL);
 		}
@@ -259,12 +310,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	memset(&pool, 0, sizeof(pool));
 	memset(&w, 0, sizeof(w));
 	memset(slots, 0, sizeof(slots));
-	credit = learned = published = 0;
+	credit = learned = usage = published = 0;
 	pp_cursor_init(&in, data, size);
 	a = pp_cursor_u8(&in);
 	b = pp_cursor_u8(&in);
 	pool.cfg.max_in_flight = 1 + a % SLOTS;
 	pool.learn = a >> 7;
+	pool.cfg.task_usage = (a >> 6) & 1;
+	pool.usage_cpus = CPUS;
+	pool.usage_ram_kb = RAM_KB;
 	pool.cfg.max_output_size = (size_t)64 << (b % 8);
 	w.slots = slots;
 	/* The worker's arena part, for outputs' bounds. */

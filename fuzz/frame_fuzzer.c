@@ -19,9 +19,11 @@
  * ones, INLINE and the priority); bit 6: keep the payload offset of an
  * inline frame (else 0); bit 5: keep a huge inline length (else len % 64);
  * bit 4: keep a LEARNED frame's whole chunk number (else chunk % 5, so 4
- * is the one invalid value). Type is type8 % 10, so 0 and 9 are invalid
+ * is the one invalid value). Type is type8 % 14, so 0 and 13 are invalid
  * types. A LEARNED frame's chunk is a's low half; its bitmap starts with
- * a's high half, b and off.
+ * a's high half, b and off. A USAGE frame's figures are a, b and off; a
+ * TRACE frame's trace id is a and b, its span id off, its flags len's
+ * low byte.
  */
 #include <errno.h>
 #include <stdbool.h>
@@ -144,10 +146,10 @@ static unsigned walk_stream(const uint8_t *buf, size_t len)
 /* The format's rules, restated from frame.h: the size or 0 if invalid. */
 static size_t expected_size(const struct pp_frame *f)
 {
-	static const int body[] = {-1, 32, 24, 0, 8, 8, 8, 0, 40, 32, 8};
+	static const int body[] = {-1, 32, 24, 0, 8, 8, 8, 0, 40, 32, 8, 24, 32};
 	size_t size;
 
-	if (f->type < 1 || f->type > 10 || (f->flags & ~ALLOWED_FLAGS))
+	if (f->type < 1 || f->type > 12 || (f->flags & ~ALLOWED_FLAGS))
 		return 0;
 	if (f->type == PP_FRAME_LEARNED && f->u.learned.chunk >= 4)
 		return 0;
@@ -182,7 +184,7 @@ static void build_frame(struct pp_cursor *c, struct pp_frame *f)
 	size_t left;
 
 	memset(f, 0, sizeof(*f));
-	f->type = pp_cursor_u8(c) % 12;
+	f->type = pp_cursor_u8(c) % 14;
 	flags = pp_cursor_u16(c);
 	f->flags = (sel & 0x80) ? flags : (flags & ALLOWED_FLAGS);
 	f->sequence = pp_cursor_u32(c);
@@ -195,6 +197,12 @@ static void build_frame(struct pp_cursor *c, struct pp_frame *f)
 		memcpy(f->u.learned.bits + 12, &f->payload.offset, 8);
 		if (!(sel & 0x10))
 			f->u.learned.chunk %= 5;
+	}
+	if (f->type == PP_FRAME_USAGE)
+		f->u.usage.peak_rss_kb = f->payload.offset;
+	if (f->type == PP_FRAME_TRACE) {
+		memcpy(f->u.trace.span_id, &f->payload.offset, 8);
+		f->u.trace.flags = (uint8_t)f->payload.length;
 	}
 	if (!(f->flags & PP_FRAME_F_INLINE))
 		return;
@@ -235,6 +243,17 @@ static void check_body(const struct pp_frame *f, const struct pp_frame *g)
 		FUZZ_CHECK(g->u.learned.chunk == f->u.learned.chunk);
 		FUZZ_CHECK(!memcmp(g->u.learned.bits, f->u.learned.bits,
 				   sizeof(f->u.learned.bits)));
+		break;
+	case PP_FRAME_USAGE:
+		FUZZ_CHECK(g->u.usage.cpu_user_us == f->u.usage.cpu_user_us);
+		FUZZ_CHECK(g->u.usage.cpu_sys_us == f->u.usage.cpu_sys_us);
+		FUZZ_CHECK(g->u.usage.peak_rss_kb == f->u.usage.peak_rss_kb);
+		break;
+	case PP_FRAME_TRACE:
+		FUZZ_CHECK(!memcmp(g->u.trace.trace_id, f->u.trace.trace_id,
+				   16));
+		FUZZ_CHECK(!memcmp(g->u.trace.span_id, f->u.trace.span_id, 8));
+		FUZZ_CHECK(g->u.trace.flags == f->u.trace.flags);
 		break;
 	default:
 		break;
@@ -318,7 +337,8 @@ static void check_helpers(const uint8_t *data, size_t size)
 	FUZZ_CHECK(worker == (type == PP_FRAME_RESULT ||
 			      type == PP_FRAME_PONG || type == PP_FRAME_HELLO ||
 			      type == PP_FRAME_LEARNED ||
-			      type == PP_FRAME_BULK_RESULT));
+			      type == PP_FRAME_BULK_RESULT ||
+			      type == PP_FRAME_USAGE));
 	FUZZ_CHECK((pp_frame_body_size(type) < 0) ==
 		   (type == 0 || type > PP_FRAME_TYPE_MAX));
 	FUZZ_CHECK(pp_frame_encode(NULL, NULL, 0) == -EINVAL);

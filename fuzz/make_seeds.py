@@ -20,11 +20,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 
 MAGIC = 0x52465050
 SUBMIT, RESULT, CANCEL, PING, PONG, HELLO, SHUTDOWN, LEARNED = range(1, 9)
+USAGE, TRACE = 11, 12
 F_INLINE = 1
 F_PRIO = 0x100  # times 0..3: a SUBMIT's priority
 HEADER = 24
 BODY = {SUBMIT: 32, RESULT: 24, CANCEL: 0, PING: 8, PONG: 8, HELLO: 8,
-        SHUTDOWN: 0, LEARNED: 40}
+        SHUTDOWN: 0, LEARNED: 40, USAGE: 24, TRACE: 32}
 LEARNED_CHUNKS = 4  # a chunk is 32 bitmap bytes: 256 syscalls
 
 
@@ -39,6 +40,12 @@ def body(ftype, a=0, b=0, off=0, length=0):
         return struct.pack("<II", a, b)
     if ftype == LEARNED:  # a: chunk, b: reserved, off: the bitmap's bits
         return struct.pack("<II", a, b) + off.to_bytes(32, "little")
+    if ftype == USAGE:  # user us, system us, peak KiB
+        return struct.pack("<QQQ", a, b, off)
+    if ftype == TRACE:  # a: trace id, b: span id, off: flags, length:
+        # the reserved bytes
+        return (a.to_bytes(16, "little") + b.to_bytes(8, "little") +
+                bytes([off]) + (length or 0).to_bytes(7, "little"))
     return b""
 
 
@@ -176,6 +183,9 @@ def frame_seeds():
         ("learned", frame(LEARNED, 10, 42, 0, 0, (1 << 41) | (1 << 2))),
         ("learned-last", frame(LEARNED, 11, 42, LEARNED_CHUNKS - 1, 0,
                                1 << 255)),
+        ("usage", frame(USAGE, 12, 42, 200000, 3000, 65 << 10)),
+        ("trace", frame(TRACE, 13, 42, (1 << 127) | 5, 0xb7ad6b7169203331,
+                        1)),
     ]
     seeds = list(good)
     for label, data in good[:7]:
@@ -190,6 +200,7 @@ def frame_seeds():
         ("bad-type-9", frame(PING)[:5] + b"\x09" + frame(PING)[6:]),
         ("learned-bad-chunk", frame(LEARNED, a=LEARNED_CHUNKS)),
         ("learned-reserved", frame(LEARNED, a=1, b=1)),
+        ("trace-reserved", frame(TRACE, a=1, b=1, off=1, length=1 << 48)),
         ("bad-flags", frame(PING, flags=2)),
         ("bad-flags-prio", frame(RESULT, flags=2 * F_PRIO)),
         ("inline-on-ping", frame(PING, flags=F_INLINE, total=40) + b"\0" * 8),

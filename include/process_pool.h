@@ -408,6 +408,16 @@ typedef struct pool_config {
 	 * and none otherwise; -1: none; at most 4096.
 	 */
 	int spare_workers;
+	/*
+	 * 1: each worker measures every task it runs and reports it in
+	 * task_result_t (cpu_user_us, cpu_sys_us, peak_rss_kb; see there
+	 * for what the figures mean and how far to trust them). It costs
+	 * the worker three syscalls per task (two getrusage and a write to
+	 * its /proc/self/clear_refs), so it is off by default. Bulk tasks
+	 * (pool_map) are never measured. 0: off. Fixed at pool_create
+	 * (pool_restart refuses a change).
+	 */
+	int task_usage;
 } pool_config_t;
 
 #define POOL_WORKER_INIT_ARG_MAX ((size_t)1 << 20)
@@ -480,7 +490,8 @@ typedef struct task_desc {
  * this includes waiting behind the worker's earlier tasks). A crash that
  * re-runs the task (max_retries) ends that attempt's run CRASHED and the
  * next attempt's spans follow, in the same trace under the same task
- * span. The pointers are valid during the hook call only.
+ * span. The pointers are valid during the hook call only. A task reads
+ * its run span's context with pool_task_traceparent().
  */
 typedef struct pool_span {
 	uint8_t trace_id[16];
@@ -499,6 +510,12 @@ typedef struct pool_span {
 			 * task span), or 0 */
 	int attempt;	/* 1 for the first run */
 	uint64_t task_id;
+	/* Added later: on the task span and its last run span, the figures
+	 * of its result (task_result_t.cpu_user_us, ...; the worker's
+	 * claim, in a pool with task_usage), else 0. */
+	uint64_t cpu_user_us;
+	uint64_t cpu_sys_us;
+	uint64_t peak_rss_kb;
 } pool_span_t;
 
 typedef void (*pool_span_hook_t)(const pool_span_t *span, void *arg);
@@ -522,6 +539,30 @@ typedef struct task_result {
 	uint64_t run_us;   /* handed to a worker until the end: includes
 			    * waiting behind that worker's earlier tasks */
 	char detail[96];   /* human-readable cause, e.g. the violation */
+	/*
+	 * Added later. What the task used, in a pool with task_usage, for a
+	 * task whose worker reported its end (COMPLETED, FAILED, REJECTED,
+	 * SANDBOX_VIOLATION in errno mode, RESOURCE_LIMIT from pids.max);
+	 * else 0. These are the worker's claim, not the parent's reading:
+	 * a task that takes over its worker can make them say anything
+	 * within the bounds the parent clamps them to (neither CPU figure
+	 * above the task's time on the worker times the machine's CPUs,
+	 * peak_rss_kb not above the machine's memory). Use them for
+	 * reporting, never for billing, limits or security decisions; the
+	 * parent's own readings are pool_get_workers' usage and the cgroup
+	 * limits.
+	 */
+	uint64_t cpu_user_us; /* CPU time in user mode (getrusage of the
+			       * worker process around the task: its
+			       * threads included) */
+	uint64_t cpu_sys_us;  /* CPU time in the kernel */
+	/* Peak resident memory, KiB: the worker resets its high-water mark
+	 * before each task (/proc/self/clear_refs, Linux >= 4.0), so this
+	 * is the task's own peak, counting what the worker process already
+	 * held when it started. Where the reset is not possible (the
+	 * worker could not open clear_refs) it is the process's peak up
+	 * to the end of this task, at least the task's own. */
+	uint64_t peak_rss_kb;
 } task_result_t;
 
 /*
@@ -1130,6 +1171,24 @@ void *pool_output_alloc(size_t size);
  * process (the pool never frees it).
  */
 void *pool_worker_state(void);
+
+/*
+ * pool_task_traceparent - for task code in a worker: the W3C traceparent
+ * ("00-TRACEID-PARENTID-FLAGS") under which the running task's own spans
+ * belong, so it can pass the trace on (to the services it calls, or to
+ * its own tracer as the parent). For a task submitted with a traceparent
+ * (task_desc_t): its trace id, and as parent id the span id of this
+ * attempt's "processpool.run" span when the pool has a span hook (each
+ * attempt, after a crash, has its own), else the caller's parent id as
+ * submitted; the flags as submitted. Returns NULL outside a task, for a
+ * task submitted without a traceparent (even when the pool traces it in
+ * a trace of its own), and for tasks of a bulk chunk (pool_map; a batch
+ * never puts a task with a traceparent in a chunk). tracestate is not
+ * passed on. The string belongs to the worker and is valid until the
+ * task returns: copy it to keep it. Costs nothing for tasks without a
+ * traceparent: the context travels only with those.
+ */
+const char *pool_task_traceparent(void);
 
 /* ---- Health ------------------------------------------------------------ */
 

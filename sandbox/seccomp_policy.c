@@ -66,6 +66,11 @@ static const char *const runtime_calls[] = {
     "close",
     "memfd_create",
     "fcntl",
+    /* Task usage (pool_config_t.task_usage): the worker's own CPU times
+     * and high-water mark around each task (who conditioned in
+     * arg_rules); the high-water reset is a write to an fd opened
+     * before confinement. */
+    "getrusage",
     NULL,
 };
 

@@ -634,8 +634,10 @@ static int same_kind(const struct process_pool *pool, const task_desc_t *a,
 		     const task_desc_t *b, uint64_t ra, uint64_t rb)
 {
 	/* A chunk runs in one process: one isolation domain, and never a
-	 * task that owns its process. */
-	return ra == rb && a->user_data == b->user_data &&
+	 * task that owns its process. A task with a traceparent travels
+	 * alone, with its context (pool_task_traceparent). */
+	return ra == rb && a->user_data == b->user_data && !a->traceparent &&
+	       !b->traceparent &&
 	       a->priority == b->priority && a->timeout_ms == b->timeout_ms &&
 	       b->input_size <= PP_BULK_BATCH_INPUT &&
 	       a->isolation_key == b->isolation_key &&

@@ -31,6 +31,7 @@ extern char **environ;
  *   u32 learn, u32 pid_bound, u32 pid_bound_nr[2] (seccomp_policy.h)
  *   u32 n_modules, then n_modules x (u64 name hash, u64 code span)
  *   u64 initializer reference (0: none), u64 arg size, arg bytes
+ *   u32 task_usage
  * The worker picks CPU index % n_cpus, as a forked worker does.
  */
 static size_t setup_size(const struct process_pool *pool,
@@ -38,7 +39,7 @@ static size_t setup_size(const struct process_pool *pool,
 {
 	return 8 + 8 + 8 + 32 + 12 + 8 + 4 + (size_t)pool->n_cpus * 8 + 4 +
 	       pool->seccomp.count * PP_CLEANROOM_BPF_INSN_SIZE + 16 + 4 +
-	       (size_t)mods->count * 16 + 16 + pool->init.arg_size;
+	       (size_t)mods->count * 16 + 16 + pool->init.arg_size + 4;
 }
 
 static void write_setup(const struct process_pool *pool,
@@ -85,6 +86,7 @@ static void write_setup(const struct process_pool *pool,
 	pp_writer_u64(w, pool->init.ref);
 	pp_writer_u64(w, pool->init.arg_size);
 	pp_writer_bytes(w, pool->init.arg, pool->init.arg_size);
+	pp_writer_u32(w, (uint32_t)pool->cfg.task_usage);
 }
 
 static int write_all(int fd, const uint8_t *p, size_t n)

@@ -98,6 +98,7 @@ static int parse_setup(struct pp_cursor *c, int index,
 {
 	uint32_t n, i, count, flags;
 	const uint8_t *insns;
+	int err;
 
 	if (pp_cursor_u32(c) != PP_CLEANROOM_SETUP_MAGIC ||
 	    pp_cursor_u32(c) != PP_CLEANROOM_SETUP_VERSION)
@@ -147,7 +148,11 @@ static int parse_setup(struct pp_cursor *c, int index,
 	if (match_modules(c, mods))
 		return -EINVAL;
 	s->modules = mods;
-	return parse_init(c, s);
+	err = parse_init(c, s);
+	if (err)
+		return err;
+	s->task_usage = (int)pp_cursor_u32(c);
+	return c->failed || s->task_usage > 1 ? -EINVAL : 0;
 }
 
 static int read_setup(int fd, int index, struct pp_worker_setup *s,

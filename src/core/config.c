@@ -74,6 +74,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "max_input_size larger than 1 TiB");
 	if (c->zygote != 0 && c->zygote != 1)
 		return bad(why, len, "zygote must be 0 or 1");
+	if (c->task_usage != 0 && c->task_usage != 1)
+		return bad(why, len, "task_usage must be 0 or 1");
 	if (c->isolation != POOL_ISOLATE_WORKER &&
 	    c->isolation != POOL_ISOLATE_TASK)
 		return bad(why, len, "isolation must be POOL_ISOLATE_WORKER or "

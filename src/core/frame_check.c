@@ -14,6 +14,7 @@
 #include "src/core/frame_check.h"
 
 #include "src/core/bulk.h"
+#include "src/core/clock.h"
 #include "src/core/pool_internal.h"
 
 /* The task a RESULT or LEARNED frame names, if it is on w. */
@@ -102,6 +103,7 @@ static const char *check_result(const struct process_pool *pool,
 		w->defer_credit--;
 	}
 	w->learned_frames = 0;
+	w->usage_frames = 0;
 	*task = t;
 	return NULL;
 }
@@ -124,6 +126,7 @@ static const char *check_bulk_result(const struct process_pool *pool,
 	if ((f->flags & PP_FRAME_F_FD) && f->u.bulk.count != 1)
 		return "memfd output for more than one task of a chunk";
 	w->learned_frames = 0;
+	w->usage_frames = 0;
 	*task = t;
 	return NULL;
 }
@@ -151,6 +154,41 @@ const char *pp_bulk_out_check(const struct process_pool *pool,
 	return NULL;
 }
 
+static uint64_t at_most(uint64_t v, uint64_t cap)
+{
+	return v < cap ? v : cap;
+}
+
+/*
+ * A USAGE frame: once per task, from a worker asked to measure, for a
+ * task (not a chunk) on it. The figures are the worker's word: they are
+ * clamped to what the task's time on the worker and the machine allow,
+ * and kept for its result only.
+ */
+static const char *check_usage(const struct process_pool *pool,
+			       struct pp_worker *w, const struct pp_frame *f)
+{
+	struct task_future *t = task_named(pool, w, f->task_id);
+	int64_t start, ran;
+	uint64_t cpu_cap;
+
+	if (!pool->cfg.task_usage)
+		return "USAGE frame from a worker that does not measure";
+	if (!t || t->bulk)
+		return "USAGE frame for no task in flight";
+	if (++w->usage_frames > 1)
+		return "more than one USAGE frame for a task";
+	start = atomic_load_explicit(&t->start_ns, memory_order_relaxed);
+	ran = start ? pp_now_ns() - start : 0;
+	cpu_cap = ran > 0 ? (uint64_t)ran / 1000 * pool->usage_cpus : 0;
+	t->usage_user_us = at_most(f->u.usage.cpu_user_us, cpu_cap);
+	t->usage_sys_us = at_most(f->u.usage.cpu_sys_us, cpu_cap);
+	t->usage_peak_kb = at_most(f->u.usage.peak_rss_kb, pool->usage_ram_kb);
+	t->usage_cpus = pool->usage_cpus;
+	t->usage_set = 1;
+	return NULL;
+}
+
 const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
 			   const struct pp_frame *f, struct task_future **task)
 {
@@ -170,6 +208,8 @@ const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
 		if (++w->learned_frames > PP_FRAME_LEARNED_CHUNKS)
 			return "more LEARNED frames than a task can send";
 		return NULL;
+	case PP_FRAME_USAGE:
+		return check_usage(pool, w, f);
 	case PP_FRAME_HELLO:
 		/* Once, from a worker whose initializer ran (worker_init.h). */
 		return pp_worker_init_hello((struct process_pool *)pool, w);

@@ -21,7 +21,9 @@ struct task_future;
  * else *task is NULL), or a static description of the violation: the
  * caller then fails w's tasks with PROTOCOL_ERROR and replaces w. An
  * accepted frame updates w's protocol bookkeeping (deferral credit,
- * LEARNED frames per task).
+ * LEARNED and USAGE frames per task); an accepted USAGE frame stores its
+ * clamped figures in the task it names (the caller has nothing more to
+ * do with it).
  */
 const char *pp_frame_check(const struct process_pool *pool, struct pp_worker *w,
 			   const struct pp_frame *f, struct task_future **task);

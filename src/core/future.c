@@ -95,6 +95,23 @@ void pp_future_fill(struct task_future *f, task_status_t status,
 				  ? (uint64_t)(now - f->submit_ns) / 1000
 				  : 0;
 	}
+	/* Only a worker's RESULT gives these statuses, and its resolver
+	 * holds the worker that wrote the claim; a cancel or a timeout,
+	 * perhaps on another thread, never reads it. */
+	if ((status == TASK_STATUS_COMPLETED || status == TASK_STATUS_FAILED ||
+	     status == TASK_STATUS_REJECTED ||
+	     status == TASK_STATUS_SANDBOX_VIOLATION ||
+	     status == TASK_STATUS_RESOURCE_LIMIT) &&
+	    f->usage_set) {
+		/* Clamped once more against run_us itself, which this
+		 * resolver's clock may put a little before the check's. */
+		uint64_t cap = r->run_us * f->usage_cpus;
+
+		r->cpu_user_us =
+		    f->usage_user_us < cap ? f->usage_user_us : cap;
+		r->cpu_sys_us = f->usage_sys_us < cap ? f->usage_sys_us : cap;
+		r->peak_rss_kb = f->usage_peak_kb;
+	}
 	if (f->trace)
 		pp_trace_finish(f, status, now);
 	/* The future came zeroed: an empty detail costs nothing. */

@@ -57,7 +57,8 @@ struct task_future {
 					 * task owns (input points into it
 					 * until it is sealed), or NULL */
 	size_t input_size;
-	struct pp_trace *trace; /* NULL unless the pool has a span hook */
+	struct pp_trace *trace; /* NULL unless the pool has a span hook or
+				 * the task a traceparent */
 	int priority; /* task_priority_t */
 	struct pp_iso_domain iso; /* which processes it may run in */
 	uint64_t id;
@@ -85,6 +86,12 @@ struct task_future {
 	struct task_future *chunk; /* the chunk this task travels in, or
 				    * NULL (supervisor) */
 	uint32_t chunk_index;	   /* its index there */
+	/* The worker's USAGE claim for this attempt, clamped: written by
+	 * whoever holds the worker (frame_check.c), cleared when placed,
+	 * copied into the result by the resolver of a worker's RESULT. */
+	uint64_t usage_user_us, usage_sys_us, usage_peak_kb;
+	unsigned usage_cpus; /* the pool's bound: CPU <= run_us * this */
+	int usage_set;
 	unsigned char input_inline[PP_INLINE_INPUT];
 	/* Shared between threads. */
 	_Atomic uint32_t refs;

@@ -21,6 +21,7 @@
 #include "src/core/clock.h"
 #include "src/core/frame_check.h"
 #include "src/core/pool_internal.h"
+#include "src/core/trace.h"
 
 /* Claims w if it is lent out, idle, and its domain may take d's task
  * (read once the client holds it). */
@@ -96,9 +97,11 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		 struct task_future *t)
 {
 	int by_fd = pp_worker_input_by_fd(pool, t);
-	struct pp_frame f;
+	struct pp_frame f, trace, pair[2];
 	void *dst;
+	int sent;
 
+	t->usage_set = 0; /* a USAGE claim is per attempt */
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
 	/* Anything in the way: the supervisor's queue takes it instead. */
 	if (by_fd ? pp_worker_send_input_fd(w, t, pp_wire_id(t->id, 0)) != 0
@@ -134,7 +137,16 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
 		f.flags |= PP_FRAME_F_FD;
 		f.payload.length = t->input_size;
 	}
-	if (pp_channel_send(&w->ch, &f)) {
+	if (t->trace && pp_trace_frame(t, &trace)) {
+		/* The context first; both in one publish. */
+		trace.task_id = f.task_id;
+		pair[0] = trace;
+		pair[1] = f;
+		sent = pp_channel_send_batch(&w->ch, pair, 2) == 2 ? 0 : -1;
+	} else {
+		sent = pp_channel_send(&w->ch, &f);
+	}
+	if (sent) {
 		hand_back(pool, w); /* the supervisor sees the violation */
 		return 1;
 	}

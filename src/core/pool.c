@@ -189,6 +189,19 @@ static int build_seccomp(struct process_pool *pool, char *why, size_t len)
 	return err == -ENOMEM ? POOL_ENOMEM : err ? POOL_EINVAL : 0;
 }
 
+/* What no honest USAGE claim can exceed: this machine's CPUs and memory
+ * (as configured, so CPUs brought online later still count). */
+static void usage_bounds(struct process_pool *pool)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+
+	pool->usage_cpus = cpus > 0 ? (unsigned)cpus : 4096;
+	pool->usage_ram_kb = pages > 0 && page > 0
+				 ? (uint64_t)pages * (uint64_t)page / 1024
+				 : UINT64_MAX;
+}
+
 process_pool_t *pool_create(const pool_config_t *config)
 {
 	struct process_pool *pool;
@@ -262,6 +275,8 @@ process_pool_t *pool_create(const pool_config_t *config)
 		return NULL;
 	}
 	pool->cache_held = 1;
+	if (pool->cfg.task_usage)
+		usage_bounds(pool);
 	pool->target_workers = pool->cfg.worker_count;
 	atomic_init(&pool->state, PP_POOL_CREATED);
 	return pool;

@@ -96,6 +96,7 @@ struct pp_worker {
 	uint32_t waiting_published; /* last PP_WORD_WAITING_PRIO stored */
 	uint32_t defer_credit;	    /* deferrals the parent gave cause for */
 	unsigned learned_frames;    /* LEARNED frames since the last RESULT */
+	unsigned usage_frames;	    /* USAGE frames since the last RESULT */
 	unsigned suspects;	    /* tasks on it that came off a dead worker:
 				     * while any, it runs nothing else */
 	const char *lane_fault;	    /* a violation the lane client found;
@@ -148,6 +149,10 @@ struct process_pool {
 	int cache_held; /* counted among the future cache's holders */
 	uint64_t keep_caps; /* cfg.keep_caps parsed (bit n: capability n) */
 	int learn;	/* seccomp learning mode */
+	/* cfg.task_usage: the bounds a worker's USAGE claim is clamped to
+	 * (frame_check.c), read at pool_create. */
+	unsigned usage_cpus;
+	uint64_t usage_ram_kb;
 	_Atomic uint64_t learned[PP_SECCOMP_LEARN_WORDS]; /* all tasks' */
 	struct pp_cleanroom cleanroom;	   /* POOL_SPAWN_CLEANROOM only */
 	struct pp_zygote zygote;	   /* cfg.zygote only */

@@ -109,6 +109,7 @@ static const char *fixed_field(const struct process_pool *pool,
 	FIXED(submit_block_ms)
 	FIXED(worker_stdio)
 	FIXED(worker_output_rate)
+	FIXED(task_usage)
 #undef FIXED
 	if (strcmp(n->pool_name, c->pool_name))
 		return "pool_name";

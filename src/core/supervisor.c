@@ -263,6 +263,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	w->waiting_published = 0;
 	w->defer_credit = 0;
 	w->learned_frames = 0;
+	w->usage_frames = 0;
 	w->suspects = 0;
 	w->lane_fault = NULL;
 	w->wake_fault = NULL;
@@ -1131,6 +1132,7 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	int by_fd = pp_worker_input_by_fd(pool, t);
 	void *dst;
 
+	t->usage_set = 0; /* a USAGE claim is per attempt */
 	memset(&t->arena_in, 0, sizeof(t->arena_in));
 	if (by_fd) {
 		int err = pp_worker_send_input_fd(w, t,
@@ -1175,6 +1177,20 @@ static int place(struct process_pool *pool, struct pp_worker *w,
 	return 0;
 }
 
+/* A traced task's context goes just ahead of its SUBMIT (f[0]), in the
+ * same batch: f[0] becomes the TRACE, f[1] the SUBMIT. Returns the
+ * frames added (0 or 1). */
+static unsigned with_trace(const struct task_future *t, struct pp_frame *f)
+{
+	struct pp_frame submit = f[0];
+
+	if (!pp_trace_frame(t, &f[0]))
+		return 0;
+	f[0].task_id = submit.task_id;
+	f[1] = submit;
+	return 1;
+}
+
 static void flush(struct process_pool *pool, struct pp_worker *w,
 		  struct pp_dispatch_batch *b)
 {
@@ -1185,7 +1201,7 @@ static void flush(struct process_pool *pool, struct pp_worker *w,
 	sent = pp_channel_send_batch(&w->ch, b->frames, b->n);
 	if (pool->span_hook)
 		pp_trace_flushed(w, b->frames, b->n);
-	/* The ring holds 2 x max_in_flight + 8: it cannot be full here. */
+	/* The ring holds 3 x max_in_flight + 8: it cannot be full here. */
 	if (sent != (int)b->n)
 		protocol_violation(pool, w,
 				   sent == -EPROTO
@@ -1251,7 +1267,8 @@ static void dispatch(struct process_pool *pool)
 		struct pp_dispatch_batch *b = &batches[w->index];
 		int err;
 
-		if (b->n == 64)
+		/* Room for a TRACE frame and its SUBMIT. */
+		if (b->n + 2 > sizeof(b->frames) / sizeof(b->frames[0]))
 			flush(pool, w, b);
 		err = place(pool, w, t, prio, now, &b->frames[b->n]);
 		if (err == -ENOSPC || err == -EAGAIN)
@@ -1264,6 +1281,8 @@ static void dispatch(struct process_pool *pool)
 			finish(pool, t);
 			continue;
 		}
+		if (t->trace)
+			b->n += with_trace(t, &b->frames[b->n]);
 		b->n++;
 		fifo_pop(q);
 		/* Left the queue: counted once for the whole round. */

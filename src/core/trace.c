@@ -113,7 +113,7 @@ int pp_trace_begin(struct process_pool *pool, struct task_future *t,
 		return POOL_EINVAL;
 	if (pp_trace_check_state(d->tracestate))
 		return POOL_EINVAL;
-	if (!pool->span_hook)
+	if (!pool->span_hook && !have)
 		return 0;
 	tr = calloc(1, sizeof(*tr));
 	if (!tr)
@@ -132,12 +132,29 @@ int pp_trace_begin(struct process_pool *pool, struct task_future *t,
 		fill_random(tr->trace_id, 16);
 	}
 	tr->flags = flags;
+	tr->propagate = have;
 	fill_random(tr->task_span, 8);
+	fill_random(tr->run_span, 8);
 	atomic_flag_clear(&tr->lock);
 	tr->attempt = 1;
 	tr->queue_from_ns = now;
 	t->trace = tr;
 	return 0;
+}
+
+int pp_trace_frame(const struct task_future *t, struct pp_frame *f)
+{
+	const struct pp_trace *tr = t->trace;
+
+	if (!tr || !tr->propagate)
+		return 0;
+	memset(f, 0, sizeof(*f));
+	f->type = PP_FRAME_TRACE;
+	memcpy(f->u.trace.trace_id, tr->trace_id, 16);
+	memcpy(f->u.trace.span_id,
+	       t->pool->span_hook ? tr->run_span : tr->parent_id, 8);
+	f->u.trace.flags = tr->flags;
+	return 1;
 }
 
 void pp_trace_sent(struct task_future *t, int64_t now)
@@ -150,11 +167,13 @@ void pp_trace_sent(struct task_future *t, int64_t now)
 static void emit(const struct task_future *t, const struct pp_trace *tr,
 		 const char *name, const uint8_t *span_id,
 		 const uint8_t *parent, int64_t from, int64_t to,
-		 task_status_t status, int pid)
+		 task_status_t status, int pid, const task_result_t *usage)
 {
 	const struct process_pool *pool = t->pool;
 	pool_span_t s;
 
+	if (!pool->span_hook) /* traced only for the worker's sake */
+		return;
 	memset(&s, 0, sizeof(s));
 	memcpy(s.trace_id, tr->trace_id, 16);
 	if (span_id)
@@ -172,12 +191,19 @@ static void emit(const struct task_future *t, const struct pp_trace *tr,
 	s.worker_pid = pid;
 	s.attempt = tr->attempt;
 	s.task_id = t->id;
+	if (usage) {
+		s.cpu_user_us = usage->cpu_user_us;
+		s.cpu_sys_us = usage->cpu_sys_us;
+		s.peak_rss_kb = usage->peak_rss_kb;
+	}
 	pool->span_hook(&s, pool->span_arg);
 }
 
-/* The spans of the attempt now ending, under tr->lock. */
+/* The spans of the attempt now ending, under tr->lock; usage: the
+ * task's result, for the last attempt's run span, or NULL. */
 static void attempt_spans(struct task_future *t, struct pp_trace *tr,
-			  task_status_t status, int64_t now)
+			  task_status_t status, int64_t now,
+			  const task_result_t *usage)
 {
 	int64_t start = atomic_load(&t->start_ns),
 		sent = atomic_load_explicit(&tr->sent_ns, memory_order_relaxed);
@@ -185,17 +211,17 @@ static void attempt_spans(struct task_future *t, struct pp_trace *tr,
 
 	if (!start) { /* it never left the queue */
 		emit(t, tr, "processpool.queue", NULL, tr->task_span,
-		     tr->queue_from_ns, now, status, 0);
+		     tr->queue_from_ns, now, status, 0, NULL);
 		return;
 	}
 	emit(t, tr, "processpool.queue", NULL, tr->task_span, tr->queue_from_ns,
-	     start, TASK_STATUS_PENDING, 0);
+	     start, TASK_STATUS_PENDING, 0, NULL);
 	if (!sent || sent < start)
 		sent = start; /* the direct lane sends as it places */
 	emit(t, tr, "processpool.dispatch", NULL, tr->task_span, start, sent,
-	     TASK_STATUS_PENDING, pid);
-	emit(t, tr, "processpool.run", NULL, tr->task_span, sent, now, status,
-	     pid);
+	     TASK_STATUS_PENDING, pid, NULL);
+	emit(t, tr, "processpool.run", tr->run_span, tr->task_span, sent, now,
+	     status, pid, usage);
 }
 
 static void lock(struct pp_trace *tr)
@@ -217,8 +243,11 @@ void pp_trace_attempt_end(struct task_future *t, task_status_t status,
 
 	lock(tr);
 	if (!tr->finished) {
-		attempt_spans(t, tr, status, now);
+		attempt_spans(t, tr, status, now, NULL);
 		tr->attempt++;
+		/* The next attempt's run span, named to its worker before
+		 * it ends. */
+		fill_random(tr->run_span, 8);
 		tr->queue_from_ns = now;
 		atomic_store_explicit(&tr->sent_ns, 0, memory_order_relaxed);
 	}
@@ -232,10 +261,12 @@ void pp_trace_finish(struct task_future *t, task_status_t status, int64_t now)
 	lock(tr);
 	if (!tr->finished) {
 		tr->finished = 1;
-		attempt_spans(t, tr, status, now);
+		/* Called while the result is filled, by its one writer. */
+		attempt_spans(t, tr, status, now, &t->result);
 		emit(t, tr, "processpool.task", tr->task_span,
 		     all_zero(tr->parent_id, 8) ? NULL : tr->parent_id,
-		     t->submit_ns, now, status, atomic_load(&t->worker_pid));
+		     t->submit_ns, now, status, atomic_load(&t->worker_pid),
+		     &t->result);
 	}
 	unlock(tr);
 }

@@ -40,8 +40,9 @@ static uint32_t slots_for(int in_flight)
 {
 	uint32_t n = 16;
 
-	/* Room for every in-flight task plus cancels and pings. */
-	while (n < (uint32_t)in_flight * 2 + 8)
+	/* Room for every in-flight task (a SUBMIT, perhaps a TRACE ahead
+	 * of it, a CANCEL) plus pings. */
+	while (n < (uint32_t)in_flight * 3 + 8)
 		n <<= 1;
 	return n;
 }
@@ -194,6 +195,7 @@ static void make_setup(const struct process_pool *pool,
 	s->init_ref = pool->init.ref;
 	s->init_arg = pool->init.arg;
 	s->init_arg_size = pool->init.arg_size;
+	s->task_usage = pool->cfg.task_usage;
 	s->cpu = s->node = -1;
 	if (pool->n_cpus) {
 		/* Round robin over the CPUs the pool may use; memory from

@@ -27,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
@@ -54,6 +55,8 @@ struct local_task {
 	int gone; /* cancelled or handed back: skip it */
 	int64_t received_ns;
 	uint64_t order;
+	int traced; /* a TRACE frame came with it: */
+	uint8_t trace_id[16], span_id[8], trace_flags;
 };
 
 /*
@@ -82,6 +85,10 @@ struct worker_state {
 	int64_t now; /* coarse clock, read once per loop turn: it only
 		      * ages tasks, on the scale of seconds */
 	const struct pp_module_table *modules; /* clean-room; NULL: fork */
+	int task_usage; /* measure each task (pool_config_t.task_usage) */
+	int clear_refs; /* /proc/self/clear_refs, or -1 */
+	struct pp_frame trace; /* the last TRACE frame, for the SUBMIT
+				* that follows it; type 0 once taken */
 };
 
 /* The learning listener, when the pool learns (seccomp_learn.h). */
@@ -95,6 +102,8 @@ static struct worker_state *current_worker;
 static void *current_output;
 static struct pp_payload_ref current_output_ref;
 static int bulk_running; /* the task running now is in a bulk chunk */
+/* pool_task_traceparent's answer for the task running now, or "". */
+static char current_traceparent[56];
 static void *scratch;
 static size_t scratch_len;
 
@@ -390,7 +399,20 @@ static void handle_frame(struct worker_state *ws, const struct pp_frame *f)
 		t->gone = 0;
 		t->order = ws->order++;
 		t->received_ns = ws->now;
+		/* The parent sends a task's TRACE just ahead of it. */
+		t->traced = ws->trace.type == PP_FRAME_TRACE &&
+			    ws->trace.task_id == f->task_id &&
+			    f->type == PP_FRAME_SUBMIT;
+		if (t->traced) {
+			memcpy(t->trace_id, ws->trace.u.trace.trace_id, 16);
+			memcpy(t->span_id, ws->trace.u.trace.span_id, 8);
+			t->trace_flags = ws->trace.u.trace.flags;
+		}
+		ws->trace.type = 0;
 		ws->nlocal++;
+		break;
+	case PP_FRAME_TRACE:
+		ws->trace = *f;
 		break;
 	case PP_FRAME_CANCEL:
 		cancel_local(ws, f->task_id);
@@ -594,6 +616,76 @@ static task_func_t task_function(const struct worker_state *ws, uint64_t ref)
 	return (task_func_t)pp_modules_resolve(ws->modules, ref);
 }
 
+/*
+ * Task usage (pool_config_t.task_usage): the worker process's CPU times
+ * around the task, and its resident high-water mark, reset before the
+ * task when clear_refs could be opened. Sent as a USAGE frame just
+ * before the task's RESULT; the parent clamps it and trusts it for
+ * nothing but reporting.
+ */
+static void usage_begin(struct worker_state *ws, struct rusage *before)
+{
+	/* "5": reset the mm's hiwater_rss to the current RSS (Linux 4.0). */
+	if (ws->clear_refs >= 0 && write(ws->clear_refs, "5", 1) != 1)
+		ws->clear_refs = -1; /* then the process's peak so far */
+	getrusage(RUSAGE_SELF, before);
+}
+
+static uint64_t usec_since(const struct timeval *a, const struct timeval *b)
+{
+	int64_t d = ((int64_t)b->tv_sec - a->tv_sec) * 1000000 +
+		    (b->tv_usec - a->tv_usec);
+
+	return d > 0 ? (uint64_t)d : 0;
+}
+
+static void send_usage(struct worker_state *ws, uint64_t wire,
+		       const struct rusage *before)
+{
+	struct rusage after;
+	struct pp_frame r;
+
+	getrusage(RUSAGE_SELF, &after);
+	memset(&r, 0, sizeof(r));
+	r.type = PP_FRAME_USAGE;
+	r.task_id = wire;
+	r.u.usage.cpu_user_us = usec_since(&before->ru_utime, &after.ru_utime);
+	r.u.usage.cpu_sys_us = usec_since(&before->ru_stime, &after.ru_stime);
+	r.u.usage.peak_rss_kb =
+	    after.ru_maxrss > 0 ? (uint64_t)after.ru_maxrss : 0;
+	send_frame(ws, &r);
+}
+
+/* "00-TRACEID-SPANID-FLAGS" into current_traceparent. */
+static void set_traceparent(const struct local_task *t)
+{
+	static const char hex[] = "0123456789abcdef";
+	char *p = current_traceparent;
+	int i;
+
+	*p++ = '0';
+	*p++ = '0';
+	*p++ = '-';
+	for (i = 0; i < 16; i++) {
+		*p++ = hex[t->trace_id[i] >> 4];
+		*p++ = hex[t->trace_id[i] & 15];
+	}
+	*p++ = '-';
+	for (i = 0; i < 8; i++) {
+		*p++ = hex[t->span_id[i] >> 4];
+		*p++ = hex[t->span_id[i] & 15];
+	}
+	*p++ = '-';
+	*p++ = hex[t->trace_flags >> 4];
+	*p++ = hex[t->trace_flags & 15];
+	*p = '\0';
+}
+
+const char *pool_task_traceparent(void)
+{
+	return current_traceparent[0] ? current_traceparent : NULL;
+}
+
 static void run_bulk(struct worker_state *ws, struct local_task *t);
 
 static void run_one(struct worker_state *ws, struct local_task *t)
@@ -604,6 +696,7 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 				: (void *)pp_channel_peer_payload(&ws->ch,
 								  &f->payload);
 	struct pp_payload_ref ref;
+	struct rusage before;
 	void *out = NULL;
 	size_t out_size = 0;
 	int rc, status, out_fd;
@@ -623,8 +716,16 @@ static void run_one(struct worker_state *ws, struct local_task *t)
 	current_worker = ws;
 	current_output = NULL;
 	PP_PROBE1(start, f->task_id >> 16);
+	if (t->traced)
+		set_traceparent(t);
+	if (ws->task_usage)
+		usage_begin(ws, &before);
 	rc = func(f->payload.length ? input : NULL, (size_t)f->payload.length,
 		  &out, &out_size, (void *)(uintptr_t)f->u.submit.user_data);
+	if (ws->task_usage)
+		send_usage(ws, f->task_id, &before);
+	if (t->traced)
+		current_traceparent[0] = '\0';
 	current_worker = NULL;
 	PP_PROBE2(end, f->task_id >> 16, rc);
 	drop_input(t);
@@ -1135,6 +1236,12 @@ void pp_worker_enter(const struct pp_worker_setup *s, int memfd, int efd,
 	place(s);
 	/* The host's initializer, unconfined: what it opens, tasks use. */
 	pp_worker_init_run(s, &ws.ch);
+	/* Before confinement: once the process is not dumpable and has
+	 * switched its uid, its /proc files are root's. */
+	ws.task_usage = s->task_usage;
+	ws.clear_refs = s->task_usage ? open("/proc/self/clear_refs",
+					     O_WRONLY | O_CLOEXEC)
+				      : -1;
 	confine(s, &ws);
 	pp_worker_init_ready(s, &ws.ch);
 	worker_loop(&ws);

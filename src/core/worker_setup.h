@@ -34,6 +34,7 @@ struct pp_worker_setup {
 	uint64_t init_ref;
 	const void *init_arg;
 	size_t init_arg_size;
+	int task_usage; /* 1: measure each task, send USAGE frames */
 };
 
 /*

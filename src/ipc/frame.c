@@ -24,6 +24,8 @@ static const struct frame_kind kinds[PP_FRAME_TYPE_MAX + 1] = {
     [PP_FRAME_LEARNED] = {"LEARNED", 8 + PP_FRAME_LEARNED_BYTES, 1, 0},
     [PP_FRAME_BULK] = {"BULK", 32, 0, 0},
     [PP_FRAME_BULK_RESULT] = {"BULK_RESULT", 8, 1, 0},
+    [PP_FRAME_USAGE] = {"USAGE", 24, 1, 0},
+    [PP_FRAME_TRACE] = {"TRACE", 32, 0, 0},
 };
 
 static const struct frame_kind *kind_of(unsigned type)
@@ -127,6 +129,19 @@ static void encode_body(struct pp_writer *w, const struct pp_frame *f)
 		pp_writer_u32(w, f->u.bulk.first);
 		pp_writer_u32(w, f->u.bulk.count);
 		break;
+	case PP_FRAME_USAGE:
+		pp_writer_u64(w, f->u.usage.cpu_user_us);
+		pp_writer_u64(w, f->u.usage.cpu_sys_us);
+		pp_writer_u64(w, f->u.usage.peak_rss_kb);
+		break;
+	case PP_FRAME_TRACE:
+		pp_writer_bytes(w, f->u.trace.trace_id, 16);
+		pp_writer_bytes(w, f->u.trace.span_id, 8);
+		pp_writer_u8(w, f->u.trace.flags);
+		pp_writer_u8(w, 0); /* reserved, 7 bytes */
+		pp_writer_u16(w, 0);
+		pp_writer_u32(w, 0);
+		break;
 	default:
 		break;
 	}
@@ -176,6 +191,25 @@ static int decode_learned(struct pp_cursor *c, struct pp_frame *f)
 	return PP_FRAME_OK;
 }
 
+/* A TRACE body: two ids, the flags, then reserved zero bytes. */
+static int decode_trace(struct pp_cursor *c, struct pp_frame *f)
+{
+	const uint8_t *ids = pp_cursor_bytes(c, 24);
+	uint8_t flags = pp_cursor_u8(c);
+	uint8_t r8 = pp_cursor_u8(c);
+	uint16_t r16 = pp_cursor_u16(c);
+	uint32_t r32 = pp_cursor_u32(c);
+
+	if (!ids || c->failed)
+		return PP_FRAME_TRUNCATED;
+	if (r8 || r16 || r32)
+		return PP_FRAME_BAD_RESERVED;
+	memcpy(f->u.trace.trace_id, ids, 16);
+	memcpy(f->u.trace.span_id, ids + 16, 8);
+	f->u.trace.flags = flags;
+	return PP_FRAME_OK;
+}
+
 /* Reads the type's body; returns PP_FRAME_OK or why it is malformed. */
 static int decode_body(struct pp_cursor *c, struct pp_frame *f)
 {
@@ -212,6 +246,13 @@ static int decode_body(struct pp_cursor *c, struct pp_frame *f)
 		if (!c->failed && f->u.bulk.count == 0)
 			return PP_FRAME_BAD_PAYLOAD;
 		break;
+	case PP_FRAME_USAGE:
+		f->u.usage.cpu_user_us = pp_cursor_u64(c);
+		f->u.usage.cpu_sys_us = pp_cursor_u64(c);
+		f->u.usage.peak_rss_kb = pp_cursor_u64(c);
+		break;
+	case PP_FRAME_TRACE:
+		return decode_trace(c, f);
 	default:
 		break;
 	}

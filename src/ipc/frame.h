@@ -70,7 +70,12 @@ enum pp_frame_type {
 				    * (protocol.h: struct pp_bulk_head) */
 	PP_FRAME_BULK_RESULT = 10, /* worker -> parent: outcomes of a
 				    * chunk's tasks first..first+count-1 */
-	PP_FRAME_TYPE_MAX = 10,
+	PP_FRAME_USAGE = 11, /* worker -> parent: what a task used, by the
+			      * worker's own count, just before its RESULT
+			      * (only in a pool with task_usage) */
+	PP_FRAME_TRACE = 12, /* parent -> worker: the trace context of the
+			      * SUBMIT that follows, with its task_id */
+	PP_FRAME_TYPE_MAX = 12,
 };
 
 /* Why a buffer did not decode; decode returns the negated value. */
@@ -124,6 +129,16 @@ struct pp_frame {
 			uint32_t first; /* index of the first task */
 			uint32_t count; /* tasks reported, at least 1 */
 		} bulk; /* BULK_RESULT; a BULK uses submit */
+		struct {
+			uint64_t cpu_user_us;
+			uint64_t cpu_sys_us;
+			uint64_t peak_rss_kb;
+		} usage;
+		struct {
+			uint8_t trace_id[16];
+			uint8_t span_id[8]; /* the parent for the task's spans */
+			uint8_t flags;	    /* then 7 reserved zero bytes */
+		} trace;
 	} u;
 	struct pp_payload_ref payload; /* SUBMIT, RESULT and BULK only */
 	/* With PP_FRAME_F_INLINE: payload.length bytes, aliasing the buffer

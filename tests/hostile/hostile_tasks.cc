@@ -117,6 +117,36 @@ int forged_result_task(void *, size_t, void **, size_t *, void *ud)
 	forever();
 }
 
+int usage_liar_task(void *, size_t, void **, size_t *, void *ud)
+{
+	Impostor im;
+	pp_frame f;
+	uint64_t wire;
+
+	if (!impostor_open(&im))
+		return 99;
+	wire = impostor_read_word(&im, PP_WORD_RUNNING) - 1;
+	memset(&f, 0, sizeof(f));
+	f.type = PP_FRAME_USAGE;
+	f.task_id = wire;
+	f.u.usage.cpu_user_us = UINT64_MAX;
+	f.u.usage.cpu_sys_us = UINT64_MAX;
+	f.u.usage.peak_rss_kb = UINT64_MAX;
+	pp_test::board()->started++;
+	for (int i = (intptr_t)ud == 3 ? 2 : 1; i > 0; i--)
+		while (impostor_send(&im, &f) == -EAGAIN)
+			sched_yield();
+	if ((intptr_t)ud == 1) {
+		memset(&f, 0, sizeof(f));
+		f.type = PP_FRAME_RESULT;
+		f.task_id = wire;
+		f.u.result.status = 1; /* COMPLETED */
+		while (impostor_send(&im, &f) == -EAGAIN)
+			sched_yield();
+	}
+	forever();
+}
+
 namespace {
 
 // The worker's payload socket: the one SOCK_SEQPACKET fd it holds.

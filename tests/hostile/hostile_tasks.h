@@ -22,6 +22,10 @@ int forged_blame_task(void *, size_t, void **, size_t *, void *);
 // task in flight, 2 carries an impossible status, 3 an output of 8 KiB
 // inside the arena (over a pool's max_output_size of 4 KiB).
 int forged_result_task(void *, size_t, void **, size_t *, void *ud);
+// Claims usage it never had, then stops answering: user_data 1 sends one
+// USAGE frame claiming 2^64 - 1 of everything and a RESULT (COMPLETED),
+// 2 one USAGE frame alone, 3 two USAGE frames. Needs "@file-read".
+int usage_liar_task(void *, size_t, void **, size_t *, void *ud);
 // Announces a memfd output (PP_FRAME_F_FD, 64 KiB) with a bad fd on the
 // worker's payload socket: ud 1 none, 2 unsealed, 3 sealed but for
 // F_SEAL_WRITE and changed after sending through a mapping kept

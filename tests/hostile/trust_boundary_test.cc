@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "process_pool.h"
@@ -244,6 +245,53 @@ TEST(TrustBoundary, LaneAndSupervisorRefuseForgedResultsAlike)
 		EXPECT_EQ(TASK_STATUS_COMPLETED,
 			  run_sync(p, pp_test::noop_task).status);
 		pool_destroy(p);
+	}
+}
+
+// A worker's USAGE frame is its claim: taken once per task and only from
+// a pool that asked for it (else the worker is replaced), and clamped to
+// what the task's time on the worker and the machine allow, on the lane
+// and the supervisor's path alike.
+TEST(TrustBoundary, UsageClaimsAreBoundedOrRefused)
+{
+	long cpus = sysconf(_SC_NPROCESSORS_CONF);
+	uint64_t ram_kb = (uint64_t)sysconf(_SC_PHYS_PAGES) *
+			  (uint64_t)sysconf(_SC_PAGESIZE) / 1024;
+
+	for (intptr_t lie = 1; lie <= 3; lie++) {
+		std::string detail[2];
+		// A pool per path: an accepted liar hangs its worker.
+		for (int async = 0; async < 2; async++) {
+			pool_config_t c;
+			memset(&c, 0, sizeof(c));
+			c.worker_count = 1;
+			c.seccomp_allow = "@file-read";
+			c.task_usage = lie != 2;
+			pp_test::reset_board();
+			process_pool_t *p = pool_create(&c);
+			ASSERT_NE(nullptr, p);
+			ASSERT_EQ(0, pool_start(p));
+			task_result_t r =
+			    async ? run_async(p, usage_liar_task, (void *)lie,
+					      20000)
+				  : run_sync(p, usage_liar_task, (void *)lie,
+					     20000);
+			detail[async] = r.detail;
+			if (lie == 1) {
+				EXPECT_EQ(TASK_STATUS_COMPLETED, r.status)
+				    << r.detail;
+				EXPECT_LE(r.cpu_user_us,
+					  r.run_us * (uint64_t)cpus);
+				EXPECT_LE(r.cpu_sys_us,
+					  r.run_us * (uint64_t)cpus);
+				EXPECT_LE(r.peak_rss_kb, ram_kb);
+			} else {
+				EXPECT_EQ(TASK_STATUS_PROTOCOL_ERROR, r.status)
+				    << lie << " " << r.detail;
+			}
+			pool_destroy(p);
+		}
+		EXPECT_EQ(detail[0], detail[1]) << lie;
 	}
 }
 

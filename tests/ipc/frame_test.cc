@@ -64,6 +64,49 @@ TEST(Frame, BodySizesAndDirections)
 	EXPECT_STREQ("unknown", pp_frame_type_str(99));
 }
 
+// USAGE (worker -> parent) and TRACE (parent -> worker) each fit one
+// 64-byte ring slot; a TRACE with a reserved byte set does not decode.
+TEST(Frame, UsageAndTraceFrames)
+{
+	pp_frame f, g;
+
+	EXPECT_TRUE(pp_frame_from_worker(PP_FRAME_USAGE));
+	EXPECT_FALSE(pp_frame_from_worker(PP_FRAME_TRACE));
+	EXPECT_GE(64, (int)PP_FRAME_HEADER_SIZE +
+			  pp_frame_body_size(PP_FRAME_USAGE));
+	EXPECT_GE(64, (int)PP_FRAME_HEADER_SIZE +
+			  pp_frame_body_size(PP_FRAME_TRACE));
+
+	memset(&f, 0, sizeof(f));
+	f.type = PP_FRAME_USAGE;
+	f.u.usage.cpu_user_us = 200000;
+	f.u.usage.cpu_sys_us = UINT64_MAX;
+	f.u.usage.peak_rss_kb = 65536;
+	std::vector<uint8_t> bytes = encode(f);
+	ASSERT_EQ((int)bytes.size(), decode_exact(bytes, &g));
+	EXPECT_EQ(200000u, g.u.usage.cpu_user_us);
+	EXPECT_EQ(UINT64_MAX, g.u.usage.cpu_sys_us);
+	EXPECT_EQ(65536u, g.u.usage.peak_rss_kb);
+
+	memset(&f, 0, sizeof(f));
+	f.type = PP_FRAME_TRACE;
+	for (int i = 0; i < 16; i++)
+		f.u.trace.trace_id[i] = (uint8_t)(i + 1);
+	for (int i = 0; i < 8; i++)
+		f.u.trace.span_id[i] = (uint8_t)(0xa0 + i);
+	f.u.trace.flags = 1;
+	bytes = encode(f);
+	ASSERT_EQ((int)bytes.size(), decode_exact(bytes, &g));
+	EXPECT_EQ(0, memcmp(f.u.trace.trace_id, g.u.trace.trace_id, 16));
+	EXPECT_EQ(0, memcmp(f.u.trace.span_id, g.u.trace.span_id, 8));
+	EXPECT_EQ(1, g.u.trace.flags);
+	for (size_t at = PP_FRAME_HEADER_SIZE + 25; at < bytes.size(); at++) {
+		std::vector<uint8_t> bad = bytes;
+		bad[at] = 1;
+		EXPECT_EQ(-PP_FRAME_BAD_RESERVED, decode_exact(bad, &g)) << at;
+	}
+}
+
 TEST(Frame, EveryTypeRoundTrips)
 {
 	for (unsigned t = 1; t <= PP_FRAME_TYPE_MAX; t++) {
