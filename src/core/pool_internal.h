@@ -67,6 +67,9 @@ struct pp_worker {
 	_Atomic int lane;     /* enum pp_lane */
 	_Atomic int returned; /* a client gave it back with work to do */
 	int dead_pending;     /* pidfd fired while a client held it */
+	_Atomic int died_lent; /* the same, for the client: it hands the
+				* worker back (and wakes the supervisor)
+				* instead of lending it on */
 	int index;
 	int state; /* enum pp_worker_state */
 	pid_t pid;

@@ -274,6 +274,7 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	pp_iso_reset(&w->iso);
 	w->starting = pool->init.ref != 0; /* no task before its HELLO */
 	w->init_timed_out = 0;
+	atomic_store(&w->died_lent, 0);
 	pp_recycle_spawned(pool, w, w->heard_ns);
 	pp_restart_spawned(w);
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
@@ -1703,6 +1704,7 @@ static void handle_events(struct process_pool *pool, struct epoll_event *ev,
 			if (atomic_load(&w->lane) == PP_LANE_CLIENT) {
 				/* Reaped when the client gives it back. */
 				w->dead_pending = 1;
+				atomic_store(&w->died_lent, 1);
 				epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL,
 					  w->pidfd, NULL);
 			} else if (w->state != PP_WORKER_EMPTY) {
@@ -1782,8 +1784,12 @@ static void reclaim_lanes(struct process_pool *pool)
 
 		atomic_compare_exchange_strong(&w->lane, &expect,
 					       PP_LANE_SUPERVISOR);
+		/* A worker that died while its client held it is reaped
+		 * here however the client let it go: with work left on it
+		 * (returned), or idle after a result it had sent before
+		 * dying, when nothing else would look at it again. */
 		if (atomic_load(&w->lane) == PP_LANE_SUPERVISOR &&
-		    atomic_exchange(&w->returned, 0))
+		    (atomic_exchange(&w->returned, 0) || w->dead_pending))
 			take_back(pool, w);
 	}
 }
@@ -1929,6 +1935,12 @@ static void shut_down_workers(struct process_pool *pool)
 		int64_t left = until - pp_now_ns();
 		int n;
 
+		/* A worker that died while a client held it left the
+		 * epoll set (dead_pending): it is reaped once given back,
+		 * which may have happened after the loop's last look. */
+		reclaim_lanes(pool);
+		if (pool->live_workers == 0)
+			break;
 		if (left <= 0) {
 			for (i = 0; i < pool->n_slots; i++)
 				if (pool->workers[i].state != PP_WORKER_EMPTY)
