@@ -629,6 +629,8 @@ int pp_seccomp_learn_available(void)
 {
 	unsigned action = SECCOMP_RET_USER_NOTIF;
 
+	/* A kernel without user notification: learning mode is refused
+	 * at pool_create with this error, named in the log. */
 	if (syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &action))
 		return -ENOSYS;
 	return kernel_at_least(5, 5) ? 0 : -EOPNOTSUPP;

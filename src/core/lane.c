@@ -35,7 +35,7 @@ static int try_claim(struct pp_worker *w, const struct pp_iso_domain *d)
 	if (!atomic_compare_exchange_strong(&w->lane, &expect, PP_LANE_CLIENT))
 		return 0;
 	if (w->state == PP_WORKER_LIVE && !w->in_flight &&
-	    !atomic_load(&w->died_lent) && pp_iso_may_send(&w->iso, d))
+	    !atomic_load(&w->dead_pending) && pp_iso_may_send(&w->iso, d))
 		return 1;
 	atomic_store(&w->lane, PP_LANE_FREE);
 	return 0;
@@ -163,7 +163,7 @@ static void release(struct process_pool *pool, struct pp_worker *w)
 {
 	if ((w->recycle_after && w->tasks_done >= w->recycle_after) ||
 	    w->recycle_now || pp_iso_spent(&w->iso) ||
-	    atomic_load(&w->died_lent) || atomic_load(&pool->queued))
+	    atomic_load(&w->dead_pending) || atomic_load(&pool->queued))
 		hand_back(pool, w);
 	else
 		atomic_store(&w->lane, PP_LANE_FREE);

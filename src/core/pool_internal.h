@@ -66,10 +66,10 @@ enum pp_lane {
 struct pp_worker {
 	_Atomic int lane;     /* enum pp_lane */
 	_Atomic int returned; /* a client gave it back with work to do */
-	int dead_pending;     /* pidfd fired while a client held it */
-	_Atomic int died_lent; /* the same, for the client: it hands the
-				* worker back (and wakes the supervisor)
-				* instead of lending it on */
+	_Atomic int dead_pending; /* pidfd fired while a client held it:
+				   * reaped once given back; the client
+				   * hands it back (and wakes the
+				   * supervisor) instead of lending it on */
 	int index;
 	int state; /* enum pp_worker_state */
 	pid_t pid;

@@ -274,7 +274,6 @@ static int spawn_into(struct process_pool *pool, struct pp_worker *w)
 	pp_iso_reset(&w->iso);
 	w->starting = pool->init.ref != 0; /* no task before its HELLO */
 	w->init_timed_out = 0;
-	atomic_store(&w->died_lent, 0);
 	pp_recycle_spawned(pool, w, w->heard_ns);
 	pp_restart_spawned(w);
 	if (epoll_add(pool, w->pidfd, tag(TAG_PIDFD, (uint32_t)w->index)) ||
@@ -1703,8 +1702,7 @@ static void handle_events(struct process_pool *pool, struct epoll_event *ev,
 						       PP_LANE_SUPERVISOR);
 			if (atomic_load(&w->lane) == PP_LANE_CLIENT) {
 				/* Reaped when the client gives it back. */
-				w->dead_pending = 1;
-				atomic_store(&w->died_lent, 1);
+				atomic_store(&w->dead_pending, 1);
 				epoll_ctl(pool->epoll_fd, EPOLL_CTL_DEL,
 					  w->pidfd, NULL);
 			} else if (w->state != PP_WORKER_EMPTY) {
@@ -1766,8 +1764,8 @@ static void take_back(struct process_pool *pool, struct pp_worker *w)
 		else if (t->deadline_ns)
 			pp_deadline_add(&pool->deadlines, t);
 	}
-	if (w->dead_pending) {
-		w->dead_pending = 0;
+	if (atomic_load(&w->dead_pending)) {
+		atomic_store(&w->dead_pending, 0);
 		drain_worker(pool, w);
 		reap(pool, w);
 	}
@@ -1789,7 +1787,8 @@ static void reclaim_lanes(struct process_pool *pool)
 		 * (returned), or idle after a result it had sent before
 		 * dying, when nothing else would look at it again. */
 		if (atomic_load(&w->lane) == PP_LANE_SUPERVISOR &&
-		    (atomic_exchange(&w->returned, 0) || w->dead_pending))
+		    (atomic_exchange(&w->returned, 0) ||
+		     atomic_load(&w->dead_pending)))
 			take_back(pool, w);
 	}
 }

@@ -293,6 +293,8 @@ int pp_zygote_fork(struct process_pool *pool, const struct pp_worker *w,
 	int fds[PP_ZYGOTE_FD_MAX], nfds, leaf_fd, attempt, err = -ENOSYS;
 	uint32_t flags;
 
+	/* No clone3 on this kernel (found at the first request): the
+	 * caller forks the worker itself, as without a zygote. */
 	if (z->disabled)
 		return -ENOSYS;
 	/* Without a leaf directory to clone into, the child joins through
