@@ -359,15 +359,19 @@ typedef struct pool_config {
 	 */
 	int isolation;
 	/*
-	 * 1: workers are made by a zygote, a small fork server forked from
-	 * the pool's process once, at pool_start, before any task runs (see
-	 * README, "Zygote"): a new worker is then a copy of that small
-	 * process, not of the host however large it has grown since, and
-	 * starts inside its cgroup leaf. A worker's memory image is the
-	 * host's as of pool_start. Fork mode only (clean-room pools ignore
-	 * it); where the kernel lacks clone3 (Linux 5.3), or the zygote
-	 * cannot serve, workers are forked as without it. 0: no zygote,
-	 * unless PROCESS_POOL_ZYGOTE=1 is in the environment.
+	 * 1: workers are made by a zygote, a small fork server started
+	 * once, at pool_start, before any task runs (see README, "Zygote"):
+	 * a new worker is then a copy of that small process, not of the
+	 * host however large it has grown since, and starts inside its
+	 * cgroup leaf. Fork mode: the zygote is a fork of the pool's
+	 * process, and a worker's memory image is the host's as of
+	 * pool_start. Clean-room mode: the zygote is a fresh exec of the
+	 * program, and its workers hold none of the host's memory, as
+	 * exec'd ones, but share the zygote's address-space layout (one
+	 * ASLR draw per zygote, not per worker). Where the kernel lacks
+	 * clone3 (Linux 5.3), or the zygote cannot serve, workers are
+	 * spawned as without it. 0: no zygote, unless PROCESS_POOL_ZYGOTE=1
+	 * is in the environment.
 	 */
 	int zygote;
 	/*

@@ -194,20 +194,35 @@ void pp_cleanroom_capture_environment(void)
 		}
 }
 
-void pp_cleanroom_exec_prepare(const struct pp_worker *w,
-			       struct pp_cleanroom_exec *ex)
+static void fill_exec(struct pp_cleanroom_exec *ex, const char *argv0)
 {
 	int i;
 
-	snprintf(ex->worker_var, sizeof(ex->worker_var), "%s=%d,%d,%d,%d,%d",
-		 PP_CLEANROOM_ENV, PP_CLEANROOM_FD_MEM, PP_CLEANROOM_FD_EVENT,
-		 PP_CLEANROOM_FD_SETUP, PP_CLEANROOM_FD_SOCK, w->index);
-	ex->argv[0] = (char *)"processpool-worker";
+	ex->argv[0] = (char *)(uintptr_t)argv0;
 	ex->argv[1] = NULL;
 	ex->envp[0] = ex->worker_var;
 	for (i = 0; i < n_inherited; i++)
 		ex->envp[i + 1] = inherited[i];
 	ex->envp[n_inherited + 1] = NULL;
+}
+
+void pp_cleanroom_exec_prepare(const struct pp_worker *w,
+			       struct pp_cleanroom_exec *ex)
+{
+	snprintf(ex->worker_var, sizeof(ex->worker_var), "%s=%d,%d,%d,%d,%d",
+		 PP_CLEANROOM_ENV, PP_CLEANROOM_FD_MEM, PP_CLEANROOM_FD_EVENT,
+		 PP_CLEANROOM_FD_SETUP, PP_CLEANROOM_FD_SOCK, w->index);
+	fill_exec(ex, "processpool-worker");
+}
+
+void pp_cleanroom_zygote_exec_prepare(const struct process_pool *pool,
+				      struct pp_cleanroom_exec *ex)
+{
+	snprintf(ex->worker_var, sizeof(ex->worker_var), "%s=%d,%d,%d,%d",
+		 PP_CLEANROOM_ZYGOTE_ENV, PP_CLEANROOM_FD_ZYGOTE,
+		 PP_CLEANROOM_FD_SETUP, pool->cfg.worker_stdio,
+		 pool->cfg.sandbox_off);
+	fill_exec(ex, "processpool-zygote");
 }
 
 static __attribute__((noreturn)) void die_early(const char *msg, size_t len)
@@ -218,35 +233,67 @@ static __attribute__((noreturn)) void die_early(const char *msg, size_t len)
 	_exit(PP_EXIT_CLEANROOM);
 }
 
-/* Async-signal-safe only: the parent has other threads. */
-void pp_cleanroom_exec(const struct pp_cleanroom *cr, int memfd, int efd,
-		       int sock, struct pp_cleanroom_exec *ex)
+/*
+ * Moves each src[i] to dst[i] (inherited by the exec), closes every other
+ * fd above 2 and execs the program. Async-signal-safe only: the parent
+ * has other threads.
+ */
+static __attribute__((noreturn)) void exec_with(const struct pp_cleanroom *cr,
+						const int *src, const int *dst,
+						int n,
+						struct pp_cleanroom_exec *ex)
 {
 	static const char failed[] = "processpool: clean-room exec failed\n";
+	int moved[8], x, i, fd;
 	sigset_t none;
-	int m, e, s, k, x;
 
 	/* Above the fixed numbers first, so no dup2 overwrites a source. */
-	m = fcntl(memfd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
-	e = fcntl(efd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
-	s = fcntl(cr->setup_fd, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
-	k = fcntl(sock, F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
+	for (i = 0; i < n; i++) {
+		moved[i] = fcntl(src[i], F_DUPFD, PP_CLEANROOM_FD_EXE + 1);
+		if (moved[i] < 0)
+			die_early(failed, sizeof(failed) - 1);
+	}
 	x = fcntl(cr->exe_fd, F_DUPFD_CLOEXEC, PP_CLEANROOM_FD_EXE + 1);
-	if (m < 0 || e < 0 || s < 0 || k < 0 || x < 0)
+	if (x < 0)
 		die_early(failed, sizeof(failed) - 1);
 	/* dup2 leaves the new fds without O_CLOEXEC: they survive exec. */
-	if (dup2(m, PP_CLEANROOM_FD_MEM) < 0 ||
-	    dup2(e, PP_CLEANROOM_FD_EVENT) < 0 ||
-	    dup2(s, PP_CLEANROOM_FD_SETUP) < 0 ||
-	    dup2(k, PP_CLEANROOM_FD_SOCK) < 0 ||
-	    dup3(x, PP_CLEANROOM_FD_EXE, O_CLOEXEC) < 0)
+	for (i = 0; i < n; i++)
+		if (dup2(moved[i], dst[i]) < 0)
+			die_early(failed, sizeof(failed) - 1);
+	if (dup3(x, PP_CLEANROOM_FD_EXE, O_CLOEXEC) < 0)
 		die_early(failed, sizeof(failed) - 1);
+	/* Below the program's fd, only the ones named survive. */
+	for (fd = 3; fd < PP_CLEANROOM_FD_EXE; fd++) {
+		for (i = 0; i < n && dst[i] != fd; i++)
+			;
+		if (i == n)
+			close(fd);
+	}
 	syscall(SYS_close_range, (unsigned)PP_CLEANROOM_FD_EXE + 1, ~0u, 0u);
 	sigemptyset(&none);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 	syscall(SYS_execveat, PP_CLEANROOM_FD_EXE, "", ex->argv, ex->envp,
 		AT_EMPTY_PATH);
 	die_early(failed, sizeof(failed) - 1);
+}
+
+void pp_cleanroom_exec(const struct pp_cleanroom *cr, int memfd, int efd,
+		       int sock, struct pp_cleanroom_exec *ex)
+{
+	const int src[] = {memfd, efd, cr->setup_fd, sock};
+	const int dst[] = {PP_CLEANROOM_FD_MEM, PP_CLEANROOM_FD_EVENT,
+			   PP_CLEANROOM_FD_SETUP, PP_CLEANROOM_FD_SOCK};
+
+	exec_with(cr, src, dst, 4, ex);
+}
+
+void pp_cleanroom_exec_zygote(const struct pp_cleanroom *cr, int sock,
+			      struct pp_cleanroom_exec *ex)
+{
+	const int src[] = {sock, cr->setup_fd};
+	const int dst[] = {PP_CLEANROOM_FD_ZYGOTE, PP_CLEANROOM_FD_SETUP};
+
+	exec_with(cr, src, dst, 2, ex);
 }
 
 int pp_func_ref(const struct process_pool *pool, task_func_t func,

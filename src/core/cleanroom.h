@@ -37,6 +37,12 @@
 #define PP_CLEANROOM_FD_EXE   7 /* close-on-exec: gone in the worker */
 #define PP_CLEANROOM_ENV_MAX  8
 
+/* A clean-room zygote (zygote.h) is a fresh exec of the program too, its
+ * environment naming its socket, the setup memfd, the pool's stdio mode
+ * and sandbox_off (PROCESSPOOL_ZYGOTE=3,5,STDIO,OFF). */
+#define PP_CLEANROOM_ZYGOTE_ENV "PROCESSPOOL_ZYGOTE"
+#define PP_CLEANROOM_FD_ZYGOTE	3
+
 /* The setup record (its layout is described in cleanroom.c). */
 #define PP_CLEANROOM_SETUP_MAGIC   0x53575050u /* "PPWS" */
 #define PP_CLEANROOM_SETUP_VERSION 3u
@@ -90,6 +96,33 @@ void pp_cleanroom_exec_prepare(const struct pp_worker *w,
 void pp_cleanroom_exec(const struct pp_cleanroom *cr, int memfd, int efd,
 		       int sock,
 		       struct pp_cleanroom_exec *ex) __attribute__((noreturn));
+
+/* pp_cleanroom_zygote_exec_prepare - argv and envp for pool's clean-room
+ * zygote, before fork. */
+void pp_cleanroom_zygote_exec_prepare(const struct process_pool *pool,
+				      struct pp_cleanroom_exec *ex);
+
+/*
+ * pp_cleanroom_exec_zygote - in the forked child: sock (its end of the
+ * zygote's socket) and the setup memfd to their numbers, the rest closed,
+ * exec. Async-signal-safe. Never returns.
+ */
+void pp_cleanroom_exec_zygote(const struct pp_cleanroom *cr, int sock,
+			      struct pp_cleanroom_exec *ex)
+    __attribute__((noreturn));
+
+/*
+ * Worker side. pp_cleanroom_worker_enter - read the setup for slot index
+ * from setup_fd, close it and become the worker on the channel's fds
+ * (pp_worker_enter); a setup that does not parse ends the process with
+ * PP_EXIT_CLEANROOM. Never returns.
+ */
+void pp_cleanroom_worker_enter(int setup_fd, int index, int mem, int ev,
+			       int sock) __attribute__((noreturn));
+
+/* zygote_cleanroom.c: the clean-room zygote's life, entered from the
+ * program's constructor with the value of PROCESSPOOL_ZYGOTE. */
+void pp_cleanroom_zygote_main(const char *var) __attribute__((noreturn));
 
 /*
  * pp_func_ref - func as it travels in a SUBMIT frame: the pointer itself

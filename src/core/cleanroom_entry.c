@@ -3,7 +3,8 @@
  * PROCESSPOOL_WORKER, reads the setup the parent wrote (the format is in
  * cleanroom.c), closes its fd and becomes a worker (worker_setup.h),
  * never returning to the program. Knows the setup and the protocol, not
- * the pool.
+ * the pool. A program started as a pool's clean-room zygote goes to
+ * zygote_cleanroom.c instead.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -174,24 +175,31 @@ static int read_setup(int fd, int index, struct pp_worker_setup *s,
 	return err;
 }
 
-/* A clean-room worker: set up from the inherited fds, then the loop. */
-static __attribute__((noreturn)) void become_worker(const char *var)
+void pp_cleanroom_worker_enter(int setup_fd, int index, int mem, int ev,
+			       int sock)
 {
 	static struct pp_module_table mods;
 	static const char bad[] = "processpool: bad clean-room worker setup\n";
 	struct pp_worker_setup s;
-	int mem, ev, setup, sock, index;
 
 	memset(&s, 0, sizeof(s));
+	if (index < 0 || read_setup(setup_fd, index, &s, &mods))
+		die_early(bad, sizeof(bad) - 1);
+	close(setup_fd);
+	pp_worker_enter(&s, mem, ev, sock);
+}
+
+/* A clean-room worker: set up from the inherited fds, then the loop. */
+static __attribute__((noreturn)) void become_worker(const char *var)
+{
+	static const char bad[] = "processpool: bad clean-room worker setup\n";
+	int mem, ev, setup, sock, index;
+
 	if (sscanf(var, "%d,%d,%d,%d,%d", &mem, &ev, &setup, &sock, &index) !=
-		5 ||
-	    index < 0)
+	    5)
 		die_early(bad, sizeof(bad) - 1);
 	unsetenv(PP_CLEANROOM_ENV); /* nothing the task starts sees it */
-	if (read_setup(setup, index, &s, &mods))
-		die_early(bad, sizeof(bad) - 1);
-	close(setup);
-	pp_worker_enter(&s, mem, ev, sock);
+	pp_cleanroom_worker_enter(setup, index, mem, ev, sock);
 }
 
 /* After the module table (priority 101), before any of main's own
@@ -204,5 +212,8 @@ __attribute__((constructor(102))) static void cleanroom_entry(void)
 
 	if (var)
 		become_worker(var);
+	var = getenv(PP_CLEANROOM_ZYGOTE_ENV);
+	if (var)
+		pp_cleanroom_zygote_main(var);
 	pp_cleanroom_capture_environment();
 }

@@ -128,8 +128,9 @@ enum pp_zygote_fd {
 #define PP_ZYGOTE_F_LEAF 2u
 
 /* What a request carries besides its fds: the worker's setup is the
- * parent's own struct, built as for a fork (its pointers are valid in
- * the zygote, a copy of the parent's memory). */
+ * parent's own struct, built as for a fork (its pointers are valid in a
+ * fork-mode zygote, a copy of the parent's memory); a clean-room zygote
+ * is sent its index alone, the rest zero, and reads the setup memfd. */
 struct pp_zygote_request_head {
 	uint32_t magic;
 	uint32_t seq;

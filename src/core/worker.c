@@ -312,7 +312,7 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 		pp_cleanroom_exec_prepare(w, &ex);
 	make_setup(pool, w, &setup);
 	/* A copy of the zygote rather than of the host, when one serves. */
-	err = pool->cfg.zygote && !cleanroom
+	err = pool->cfg.zygote
 		  ? pp_zygote_fork(pool, w, procs_fd, out_fd, &setup, &pid,
 				   &w->pidfd)
 		  : -ENOSYS;

@@ -30,6 +30,9 @@
 
 /* A zygote that takes longer than this to answer is taken for hung. */
 #define ANSWER_MS 2000
+/* The first answer of a clean-room zygote includes its exec and the
+ * program's loading (slow under sanitizers). */
+#define FIRST_ANSWER_MS 10000
 /* After a failed start, spawns fork directly for this long. */
 #define RETRY_NS (1000LL * 1000000)
 
@@ -112,10 +115,16 @@ static void lost(struct process_pool *pool, const char *why)
 
 static int start(struct process_pool *pool)
 {
+	int cleanroom = pool->cfg.spawn_mode == POOL_SPAWN_CLEANROOM;
 	struct pp_zygote *z = &pool->zygote;
+	struct pp_cleanroom_exec ex;
 	pid_t host = getpid(), pid;
 	int sv[2], err;
 
+	/* Built before the fork: the child of a threaded parent only
+	 * makes async-signal-safe calls until it execs. */
+	if (cleanroom)
+		pp_cleanroom_zygote_exec_prepare(pool, &ex);
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv))
 		return -errno;
 	pid = fork();
@@ -131,6 +140,8 @@ static int start(struct process_pool *pool)
 		if (getppid() != host)
 			_exit(1);
 		close(sv[0]);
+		if (cleanroom)
+			pp_cleanroom_exec_zygote(&pool->cleanroom, sv[1], &ex);
 		pp_zygote_main(pool, sv[1]);
 	}
 	close(sv[1]);
@@ -144,6 +155,7 @@ static int start(struct process_pool *pool)
 	}
 	z->pid = pid;
 	z->sock = sv[0];
+	z->answered = !cleanroom;
 	if (z->starts++)
 		atomic_fetch_add(&z->info_restarts, 1);
 	atomic_store(&z->info_pid, (int)pid);
@@ -158,6 +170,7 @@ static int ask(struct process_pool *pool, int *fds, int nfds, uint32_t flags,
 	       const struct pp_worker_setup *s)
 {
 	struct pp_zygote *z = &pool->zygote;
+	struct pp_worker_setup index_only;
 	struct pp_zygote_request_head head = {PP_ZYGOTE_MAGIC, ++z->seq, flags,
 					      (uint32_t)sizeof(*s)};
 	struct iovec iov[2] = {{&head, sizeof(head)},
@@ -166,6 +179,13 @@ static int ask(struct process_pool *pool, int *fds, int nfds, uint32_t flags,
 	struct msghdr m;
 	struct cmsghdr *c;
 
+	/* A clean-room zygote reads the setup from the sealed memfd: it is
+	 * sent the slot alone, and none of the host's addresses. */
+	if (pool->cfg.spawn_mode == POOL_SPAWN_CLEANROOM) {
+		memset(&index_only, 0, sizeof(index_only));
+		index_only.index = s->index;
+		iov[1].iov_base = &index_only;
+	}
 	memset(&m, 0, sizeof(m));
 	memset(ctl, 0, sizeof(ctl));
 	m.msg_iov = iov;
@@ -228,7 +248,7 @@ static int answer(struct process_pool *pool, pid_t *pid, int *pidfd)
 	ssize_t n;
 	int fds[2], nfds;
 
-	if (poll(&p, 1, ANSWER_MS) != 1)
+	if (poll(&p, 1, z->answered ? ANSWER_MS : FIRST_ANSWER_MS) != 1)
 		return -EPIPE;
 	memset(&m, 0, sizeof(m));
 	m.msg_iov = &iov;
@@ -251,6 +271,7 @@ static int answer(struct process_pool *pool, pid_t *pid, int *pidfd)
 		close(fds[0]);
 		return -EPIPE;
 	}
+	z->answered = 1;
 	*pid = r.pid;
 	*pidfd = fds[0];
 	pp_log(LOG_LEVEL_DEBUG, pool->cfg.pool_name, "zygote_clone",

@@ -1,9 +1,11 @@
 /*
  * The zygote: a fork server for a pool's workers (config "zygote").
  *
- * Forked from the supervisor thread at the pool's first spawn, before any
- * task runs, it holds nothing but its socket to the parent and stdio, and
- * turns each request into a worker with clone3(CLONE_PARENT |
+ * Started from the supervisor thread at the pool's first spawn, before
+ * any task runs: a fork of it (fork mode, zygote_main.c) or a fresh exec
+ * of the program (clean-room mode, zygote_cleanroom.c). It holds nothing
+ * but its socket to the parent and stdio (and, clean-room, the sealed
+ * setup memfd), and turns each request into a worker with clone3(CLONE_PARENT |
  * CLONE_PIDFD [| CLONE_INTO_CGROUP]): the worker is the pool's child, as
  * a forked one is (the parent reaps it, it dies with the supervisor
  * thread), but it is a copy of the small zygote, not of the host, and it
@@ -33,6 +35,7 @@ struct pp_zygote {
 	int pidfd;
 	int sock; /* the parent's end */
 	uint32_t seq;
+	int answered;	     /* 0: a clean-room zygote still loading */
 	int disabled;	     /* the kernel cannot: fork directly */
 	int64_t retry_at_ns; /* a start failed: not before then */
 	uint64_t starts;

@@ -1,7 +1,9 @@
 // The zygote (config "zygote"): workers are made by a small fork server
-// started at pool_start. It must serve every spawn, leave no fd of its
-// own in a worker, be replaced when it dies without losing a task, and
-// keep a host's later growth out of new workers.
+// started at pool_start (a fork of the host, or in clean-room pools a
+// fresh exec of the program). It must serve every spawn, leave no fd of
+// its own in a worker, be replaced when it dies without losing a task,
+// and keep a host's later growth (clean-room: all of the host) out of
+// new workers.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/mman.h>
@@ -13,6 +15,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <set>
+#include <string>
 #include <vector>
 
 #include "process_pool.h"
@@ -25,10 +28,11 @@ namespace
 using namespace pp_hostile;
 
 process_pool_t *start_pool(int workers, int zygote, int isolation,
-			   int retries = 0)
+			   int retries = 0, int spawn = POOL_SPAWN_FORK)
 {
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
+	c.spawn_mode = spawn;
 	c.worker_count = workers;
 	c.zygote = zygote;
 	c.isolation = isolation;
@@ -126,9 +130,9 @@ TEST(Zygote, ServesEveryWorkerAndLeavesItNoFd)
 	EXPECT_NE(0, kill(st.zygote_pid, 0));
 }
 
-TEST(Zygote, KilledUnderLoadItIsReplacedAndNoTaskIsLost)
+void killed_under_load(int spawn)
 {
-	process_pool_t *p = start_pool(2, 1, POOL_ISOLATE_TASK);
+	process_pool_t *p = start_pool(2, 1, POOL_ISOLATE_TASK, 0, spawn);
 	ASSERT_NE(nullptr, p);
 	pool_stats_t st;
 	ASSERT_EQ(0, pool_get_stats(p, &st));
@@ -157,6 +161,16 @@ TEST(Zygote, KilledUnderLoadItIsReplacedAndNoTaskIsLost)
 	EXPECT_EQ(200u, st.tasks_completed);
 	EXPECT_EQ(0u, st.tasks_crashed);
 	pool_destroy(p);
+}
+
+TEST(Zygote, KilledUnderLoadItIsReplacedAndNoTaskIsLost)
+{
+	killed_under_load(POOL_SPAWN_FORK);
+}
+
+TEST(Zygote, CleanRoomKilledUnderLoadItIsReplacedAndNoTaskIsLost)
+{
+	killed_under_load(POOL_SPAWN_CLEANROOM);
 }
 
 // The mechanism behind a respawn time that does not grow with the host:
@@ -202,6 +216,89 @@ TEST(Zygote, ANewWorkerDoesNotCarryTheHostsLaterGrowth)
 	EXPECT_LT(growth_seen(1), (uint64_t)64 << 20);
 }
 
+// The address space, in bytes, of a worker of a new pool with a zygote.
+uint64_t fresh_worker_vm(int spawn)
+{
+	process_pool_t *p = start_pool(1, 1, POOL_ISOLATE_TASK, 0, spawn);
+	EXPECT_NE(nullptr, p);
+	if (!p)
+		return 0;
+	task_result_t r = run(p, vm_pages_task);
+	uint64_t pages = 0;
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	if (r.output_size == sizeof(pages))
+		memcpy(&pages, r.output_data, sizeof(pages));
+	pool_result_free(&r);
+	pool_destroy(p);
+	return pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+std::string read_text(const char *path)
+{
+	char buf[256];
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return "";
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	return std::string(buf, n);
+}
+
+// A clean-room zygote is a fresh exec of this program, the pool's child,
+// and every worker it makes is the pool's child with only its channel.
+TEST(Zygote, CleanRoomZygoteIsAFreshExecAndServesEveryWorker)
+{
+	process_pool_t *p =
+	    start_pool(2, 1, POOL_ISOLATE_TASK, 0, POOL_SPAWN_CLEANROOM);
+	ASSERT_NE(nullptr, p);
+	pool_stats_t st;
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	ASSERT_GT(st.zygote_pid, 0);
+	EXPECT_EQ(getpid(), parent_of(st.zygote_pid));
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%d/cmdline", st.zygote_pid);
+	// argv[0] is the exec's, NUL-terminated.
+	EXPECT_EQ(std::string("processpool-zygote", 19), read_text(path));
+	struct stat self, zy;
+	snprintf(path, sizeof(path), "/proc/%d/exe", st.zygote_pid);
+	ASSERT_EQ(0, stat("/proc/self/exe", &self));
+	if (stat(path, &zy) == 0) { // not dumpable: may be refused
+		EXPECT_EQ(self.st_ino, zy.st_ino);
+	}
+	std::set<int> pids;
+	for (int i = 0; i < 10; i++) {
+		task_result_t r = run(p, count_fds_task);
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status)
+		    << r.return_code << " " << r.detail;
+		EXPECT_EQ(getpid(), parent_of(r.worker_pid));
+		pids.insert(r.worker_pid);
+	}
+	EXPECT_EQ(10u, pids.size());
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	EXPECT_EQ(0u, st.zygote_restarts);
+	pool_destroy(p);
+	EXPECT_NE(0, kill(st.zygote_pid, 0));
+}
+
+// Fork mode keeps the host's memory as of pool_start; clean-room keeps
+// none of it, however large the host was when the pool started.
+TEST(Zygote, CleanRoomWorkersCarryNoneOfTheHost)
+{
+	const uint64_t small = fresh_worker_vm(POOL_SPAWN_CLEANROOM);
+	const size_t big = (size_t)256 << 20;
+	void *mem = mmap(nullptr, big, PROT_READ | PROT_WRITE,
+			 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	ASSERT_NE(MAP_FAILED, mem);
+	memset(mem, 1, big);
+	const uint64_t cleanroom = fresh_worker_vm(POOL_SPAWN_CLEANROOM);
+	const uint64_t forked = fresh_worker_vm(POOL_SPAWN_FORK);
+	munmap(mem, big);
+	ASSERT_GT(small, 0u);
+	ASSERT_GT(cleanroom, 0u);
+	EXPECT_LT(cleanroom, small + ((uint64_t)64 << 20));
+	EXPECT_GE(forked, cleanroom + big);
+}
+
 // Crash recovery and retries through the zygote, in a shared pool.
 TEST(Zygote, CrashesAndRetriesRecover)
 {
@@ -227,10 +324,11 @@ TEST(Zygote, CrashesAndRetriesRecover)
 // config builds a new seccomp program the zygote's copy does not have:
 // the zygote must be replaced, or new workers take a stale filter (or
 // crash on a freed one, and the restart never ends).
-TEST(Zygote, ARestartWithANewConfigReachesItsWorkers)
+void restart_reaches_workers(int spawn)
 {
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
+	c.spawn_mode = spawn;
 	c.worker_count = 2;
 	c.zygote = 1;
 	c.seccomp_errno = 1; /* a denied call fails with EPERM */
@@ -266,6 +364,18 @@ TEST(Zygote, ARestartWithANewConfigReachesItsWorkers)
 		EXPECT_EQ(0, r.return_code);
 	}
 	pool_destroy(p);
+}
+
+TEST(Zygote, ARestartWithANewConfigReachesItsWorkers)
+{
+	restart_reaches_workers(POOL_SPAWN_FORK);
+}
+
+// A clean-room zygote holds the setup memfd of its start: a restart with
+// a new config writes a new one, and a new zygote must take it.
+TEST(Zygote, CleanRoomARestartWithANewConfigReachesItsWorkers)
+{
+	restart_reaches_workers(POOL_SPAWN_CLEANROOM);
 }
 
 } // namespace
