@@ -126,6 +126,29 @@ task_result_t run(process_pool_t *p, task_func_t f)
 	return r;
 }
 
+// Ten tasks in a per-task pool p with a zygote: ten processes, each the
+// pool's child holding only its channel; the zygote never restarted, and
+// gone with the pool (which this destroys).
+void serves_ten_fresh_workers(process_pool_t *p)
+{
+	std::set<int> pids;
+	for (int i = 0; i < 10; i++) {
+		task_result_t r = run(p, fds_and_parent_task);
+		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status)
+		    << r.return_code << " " << r.detail;
+		EXPECT_EQ(getpid(), parent_seen(r));
+		pids.insert(r.worker_pid);
+		pool_result_free(&r);
+	}
+	EXPECT_EQ(10u, pids.size());
+	pool_stats_t st;
+	ASSERT_EQ(0, pool_get_stats(p, &st));
+	EXPECT_EQ(0u, st.zygote_restarts);
+	pool_destroy(p);
+	// No zygote outlives its pool.
+	EXPECT_NE(0, kill(st.zygote_pid, 0));
+}
+
 TEST(Zygote, ServesEveryWorkerAndLeavesItNoFd)
 {
 	process_pool_t *p = start_pool(2, 1, POOL_ISOLATE_TASK);
@@ -135,20 +158,7 @@ TEST(Zygote, ServesEveryWorkerAndLeavesItNoFd)
 	ASSERT_GT(st.zygote_pid, 0);
 	// The zygote is the pool's child; so is every worker it makes.
 	EXPECT_EQ(getpid(), parent_of(st.zygote_pid));
-	std::set<int> pids;
-	for (int i = 0; i < 10; i++) {
-		task_result_t r = run(p, fds_and_parent_task);
-		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.return_code;
-		EXPECT_EQ(getpid(), parent_seen(r));
-		pids.insert(r.worker_pid);
-		pool_result_free(&r);
-	}
-	EXPECT_EQ(10u, pids.size());
-	ASSERT_EQ(0, pool_get_stats(p, &st));
-	EXPECT_EQ(0u, st.zygote_restarts);
-	pool_destroy(p);
-	// No zygote outlives its pool.
-	EXPECT_NE(0, kill(st.zygote_pid, 0));
+	serves_ten_fresh_workers(p);
 }
 
 void killed_under_load(int spawn)
@@ -286,20 +296,7 @@ TEST(Zygote, CleanRoomZygoteIsAFreshExecAndServesEveryWorker)
 	if (stat(path, &zy) == 0) { // not dumpable: may be refused
 		EXPECT_EQ(self.st_ino, zy.st_ino);
 	}
-	std::set<int> pids;
-	for (int i = 0; i < 10; i++) {
-		task_result_t r = run(p, fds_and_parent_task);
-		EXPECT_EQ(TASK_STATUS_COMPLETED, r.status)
-		    << r.return_code << " " << r.detail;
-		EXPECT_EQ(getpid(), parent_seen(r));
-		pids.insert(r.worker_pid);
-		pool_result_free(&r);
-	}
-	EXPECT_EQ(10u, pids.size());
-	ASSERT_EQ(0, pool_get_stats(p, &st));
-	EXPECT_EQ(0u, st.zygote_restarts);
-	pool_destroy(p);
-	EXPECT_NE(0, kill(st.zygote_pid, 0));
+	serves_ten_fresh_workers(p);
 }
 
 // Fork mode keeps the host's memory as of pool_start; clean-room keeps
