@@ -438,15 +438,15 @@ int populated_step(const char *mode, const std::string &group)
 	return 0;
 }
 
-// A host with a running pool: prints the pool's group, then waits to be
-// killed.
-int host_step()
+// A host with a running pool under parent ("-": where the tests' pools
+// go): prints the pool's group, then waits to be killed.
+int host_step(const std::string &parent)
 {
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
 	c.worker_count = 2;
 	c.seccomp_allow = "@file-read";
-	c.cgroup_parent = test_parent();
+	c.cgroup_parent = parent == "-" ? test_parent() : parent.c_str();
 	process_pool_t *p = pool_create(&c);
 	task_result_t r;
 	if (!p || pool_start(p) ||
@@ -473,7 +473,7 @@ int run_step_if_asked()
 	if (!strncmp(step, "populated-", 10))
 		_exit(populated_step(step + 10, group));
 	if (!strcmp(step, "host"))
-		_exit(host_step());
+		_exit(host_step(group));
 	_exit(99);
 }
 
@@ -693,12 +693,25 @@ TEST(Cgroup, PopulatedGroupIsLeftAsFound)
 // with it (death signal). The next pool under the same parent removes
 // the groups whose owner is gone and that hold no process; a group
 // that still holds one, or whose owner lives, stays.
+//
+// Any pool started under a parent does that, in any process: another
+// run of this test, or another test beside it, would remove the dead
+// host's group as soon as it is empty (so that this test never sees it
+// empty), or the busy group below before its sleeper is in. So the
+// host, the groups and the pool here go in a parent of this test's own,
+// which no other process's pool looks into.
 TEST(Cgroup, KilledHostsGroupsAreRemovedByTheNextPool)
 {
 	if (!can_create_groups())
 		SKIP_OR_FAIL("cannot create cgroup v2 groups here");
-	std::string parent = pool_parent_dir();
-	Child host = spawn_step("host", "-");
+	std::string parent =
+	    pool_parent_dir() + "/pp-killed-host-" + std::to_string(getpid());
+	ASSERT_EQ(0, mkdir(parent.c_str(), 0755)) << parent;
+	struct RemoveParent {
+		std::string dir;
+		~RemoveParent() { remove_tree(dir); }
+	} remove_parent{parent};
+	Child host = spawn_step("host", parent);
 	ASSERT_GT(host.pid, 0);
 	std::string out = read_all_line(host.out);
 	close(host.out);
@@ -722,7 +735,7 @@ TEST(Cgroup, KilledHostsGroupsAreRemovedByTheNextPool)
 
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
-	c.cgroup_parent = test_parent();
+	c.cgroup_parent = parent.c_str();
 	process_pool_t *p = start(&c);
 	ASSERT_NE(nullptr, p);
 	EXPECT_FALSE(exists(left)) << left << " left behind";
