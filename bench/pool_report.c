@@ -88,7 +88,7 @@ void pb_print_settings(const struct pb_opts *o)
 	       "/%" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
 	       " round trips of\n          4 KiB/64 KiB/1 MiB/16 MiB/256 MiB "
 	       "after %" PRIu64 "/%" PRIu64 "/%" PRIu64 "/%" PRIu64
-	       "/%" PRIu64 " warm-up,\n          default config (arena 4 MiB; "
+	       "/%" PRIu64 " warm-up,\n          default config (arena 64 MiB; "
 	       "larger than it, a sealed memfd)\n",
 	       o->payload_iters[0], o->payload_iters[1], o->payload_iters[2],
 	       o->payload_iters[3], o->payload_iters[4],

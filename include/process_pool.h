@@ -162,9 +162,16 @@ typedef struct pool_config {
 				   * tasks already sent to it; a bulk chunk
 				   * is never larger); 0: never */
 	size_t arena_size;	  /* shared payload bytes per worker and
-				   * direction; 0: 4 MiB. A payload larger
-				   * than the arena travels as a sealed
-				   * memfd of its own instead */
+				   * direction; 0: 64 MiB (an eighth of
+				   * rlimit_as when that is less, at
+				   * least 64 KiB). Only pages a
+				   * payload touched take memory, and they
+				   * stay for the next payload, except
+				   * those beyond the first 4 MiB of each
+				   * direction, given back once the worker
+				   * has finished no task for a second. A
+				   * payload larger than the arena travels
+				   * as a sealed memfd of its own instead */
 	size_t max_output_size;	  /* larger outputs end REJECTED, the
 				   * detail naming the limit; 0: 1 GiB;
 				   * at most 1 TiB */
@@ -315,7 +322,9 @@ typedef struct pool_config {
 	int health_check_timeout_ms;
 	/*
 	 * Recycling besides max_tasks_per_worker (see README, "Health"): a
-	 * worker whose resident memory passes recycle_rss_bytes (read by
+	 * worker whose own resident memory (anonymous pages: not the
+	 * program's file pages nor the pool's shared arena) passes
+	 * recycle_rss_bytes (read by
 	 * the pool from /proc every 100 ms, so a worker that is stuck is
 	 * seen too), or older than max_worker_age_ms (each worker's limit
 	 * drawn up to 25 % higher, so they do not all go at once), is

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "src/core/arena_trim.h"
 #include "src/core/health.h"
 #include "src/core/log.h"
 #include "src/core/pool_internal.h"
@@ -242,8 +243,15 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->worker_idle_timeout = 30000;
 	if (!out->max_in_flight)
 		out->max_in_flight = 256;
-	if (!out->arena_size)
-		out->arena_size = (size_t)4 << 20;
+	/* Both parts are mapped in each worker and count toward its
+	 * address space: under a small rlimit_as the default gives way. */
+	if (!out->arena_size) {
+		out->arena_size = PP_ARENA_DEFAULT;
+		if (out->rlimit_as && out->rlimit_as / 8 < PP_ARENA_DEFAULT)
+			out->arena_size = out->rlimit_as / 8 < PP_ARENA_MIN
+					      ? PP_ARENA_MIN
+					      : out->rlimit_as / 8;
+	}
 	out->arena_size = (out->arena_size + 4095) & ~(size_t)4095;
 	if (!out->max_output_size)
 		out->max_output_size = (size_t)1 << 30;

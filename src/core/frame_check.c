@@ -13,6 +13,7 @@
  */
 #include "src/core/frame_check.h"
 
+#include "src/core/arena_trim.h"
 #include "src/core/bulk.h"
 #include "src/core/clock.h"
 #include "src/core/pool_internal.h"
@@ -104,6 +105,8 @@ static const char *check_result(const struct process_pool *pool,
 	}
 	w->learned_frames = 0;
 	w->usage_frames = 0;
+	pp_arena_trim_note(pool, w, &t->arena_in,
+			   (f->flags & PP_FRAME_F_FD) ? NULL : &f->payload);
 	*task = t;
 	return NULL;
 }
@@ -127,6 +130,7 @@ static const char *check_bulk_result(const struct process_pool *pool,
 		return "memfd output for more than one task of a chunk";
 	w->learned_frames = 0;
 	w->usage_frames = 0;
+	pp_arena_trim_note(pool, w, &t->arena_in, NULL);
 	*task = t;
 	return NULL;
 }

@@ -161,6 +161,10 @@ int pp_lane_send(struct process_pool *pool, struct pp_worker *w,
  */
 static void release(struct process_pool *pool, struct pp_worker *w)
 {
+	/* Its arena went beyond the kept part: the supervisor, likely
+	 * asleep, starts the clock that gives those pages back. */
+	if (atomic_load_explicit(&w->arena_hot, memory_order_relaxed))
+		pp_supervisor_wake(pool);
 	if ((w->recycle_after && w->tasks_done >= w->recycle_after) ||
 	    w->recycle_now || pp_iso_spent(&w->iso) ||
 	    atomic_load(&w->dead_pending) || atomic_load(&pool->queued))

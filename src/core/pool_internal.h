@@ -123,6 +123,13 @@ struct pp_worker {
 	/* Rolling restart (restart.c), supervisor. */
 	int restart_pinged;   /* its readiness PING went out */
 	int64_t retire_by_ns; /* retired: killed after this, or 0 */
+	/* Arena trimming (arena_trim.c): arena_hot is set by whoever
+	 * takes a result that used the arena beyond the kept part; the
+	 * rest is the supervisor's. */
+	_Atomic int arena_hot;
+	int trim_pending;	 /* its pages go once it is idle */
+	uint64_t trim_done_seen; /* info_done when last looked at */
+	int64_t trim_quiet_ns;	 /* since then, no task finished */
 	struct pp_worker_output out; /* its stdout and stderr (CAPTURE) */
 	int64_t out_paused_until;    /* output fd unwatched until then (its
 				      * byte budget is spent), or 0 */

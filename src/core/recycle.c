@@ -39,11 +39,16 @@ void pp_recycle_spawned(const struct process_pool *pool, struct pp_worker *w,
 	    base ? base + (int64_t)(draw() % (uint64_t)(base / 4 + 1)) : 0;
 }
 
-/* Resident bytes of pid from /proc/PID/statm, or 0 when unknown. */
+/*
+ * Resident bytes of pid's own memory from /proc/PID/statm (resident less
+ * shared: its anonymous pages), or 0 when unknown. Shared pages are the
+ * program's file pages and the pool's arena, which a large payload fills
+ * and the pool gives back (arena_trim.h): not the worker's to answer for.
+ */
 static uint64_t rss_bytes(pid_t pid)
 {
 	char path[64], buf[128];
-	unsigned long long size, resident;
+	unsigned long long size, resident, shared;
 	ssize_t n;
 	int fd;
 
@@ -56,9 +61,10 @@ static uint64_t rss_bytes(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	if (sscanf(buf, "%llu %llu", &size, &resident) != 2)
+	if (sscanf(buf, "%llu %llu %llu", &size, &resident, &shared) != 3 ||
+	    shared > resident)
 		return 0;
-	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+	return (uint64_t)(resident - shared) * (uint64_t)sysconf(_SC_PAGESIZE);
 }
 
 static void mark(struct process_pool *pool, struct pp_worker *w,

@@ -25,6 +25,7 @@
 #include "sandbox/confine.h"
 #include "src/core/probes.h"
 #include "src/core/trace.h"
+#include "src/core/arena_trim.h"
 #include "src/core/bulk.h"
 #include "src/core/clock.h"
 #include "src/core/output_map.h"
@@ -1440,6 +1441,7 @@ static void housekeeping(struct process_pool *pool, int64_t now)
 			health_failed(pool, w, now);
 		if (w->state == PP_WORKER_LIVE && usable(w))
 			pp_worker_init_check(pool, w, now);
+		pp_arena_trim_check(pool, w, now);
 		if (w->spare) {
 			/* Idle by design and sent nothing: its age and its
 			 * health (above) are all that can end it early. */
@@ -1605,6 +1607,7 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 				   ? pp_worker_init_deadline(pool,
 							     &pool->workers[i])
 				   : 0;
+		int64_t trim = pp_arena_trim_due(&pool->workers[i]);
 
 		if (at && at < next)
 			next = at;
@@ -1612,6 +1615,8 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 			next = retire;
 		if (init && init < next)
 			next = init;
+		if (trim && trim < next)
+			next = trim;
 		if (out && out < next)
 			next = out;
 		if (health && health < next)

@@ -361,6 +361,8 @@ int pp_worker_spawn(struct process_pool *pool, struct pp_worker *w)
 	w->idle_since_ns = 0;
 	w->respawn_at_ns = 0;
 	w->recycle_after = 0;
+	atomic_store(&w->arena_hot, 0); /* a fresh channel: nothing used */
+	w->trim_pending = 0;
 	if (pool->cfg.max_tasks_per_worker > 0) {
 		uint64_t base = (uint64_t)pool->cfg.max_tasks_per_worker;
 

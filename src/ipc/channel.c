@@ -529,6 +529,35 @@ int pp_channel_free(struct pp_channel *ch, const struct pp_payload_ref *ref)
 	return pp_arena_free(&ch->own, ref->offset);
 }
 
+/* Punches [keep, size) of the part at base; the bytes punched. */
+static long long punch_part(const struct pp_channel *ch,
+			    const unsigned char *base, size_t size, size_t keep)
+{
+	off_t at = (off_t)(base - ch->base) + (off_t)keep;
+
+	if (size <= keep)
+		return 0;
+	if (fallocate(ch->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, at,
+		      (off_t)(size - keep)))
+		return -errno;
+	return (long long)(size - keep);
+}
+
+long long pp_channel_trim(struct pp_channel *ch, size_t keep)
+{
+	long long in = 0, out;
+
+	if (!ch || !ch->base || ch->fd < 0 || ch->side != PP_CHANNEL_PARENT)
+		return -EINVAL;
+	keep = (keep + 4095) & ~(size_t)4095;
+	if (pp_arena_used(&ch->own) == 0)
+		in = punch_part(ch, ch->own.base, ch->own.size, keep);
+	if (in < 0)
+		return in;
+	out = punch_part(ch, ch->peer_part, ch->peer_part_size, keep);
+	return out < 0 ? out : in + out;
+}
+
 const void *pp_channel_peer_payload(const struct pp_channel *ch,
 				    const struct pp_payload_ref *ref)
 {

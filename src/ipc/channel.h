@@ -231,6 +231,24 @@ int pp_channel_alloc(struct pp_channel *ch, size_t len,
 int pp_channel_free(struct pp_channel *ch, const struct pp_payload_ref *ref);
 
 /*
+ * pp_channel_trim - parent only: give the pages of both arena parts
+ * beyond their first keep bytes back to the system (the memfd's range is
+ * punched: every mapping of it, the worker's too, now reads zeros there
+ * and faults fresh pages in on the next use).
+ *
+ * Call it only while no task is on the worker: the parent's part must
+ * hold no allocation (it is left alone otherwise), and the worker's
+ * outputs must all have been taken (the worker's allocator may still
+ * count them until it sees them acknowledged; their bytes are no longer
+ * needed). A worker that writes there meanwhile only refills its own
+ * pages. keep is rounded up to a page. Returns the bytes of the two
+ * ranges punched (0 when the parts are no larger than keep), or a
+ * negated errno (-EINVAL on a worker-side or closed channel, or what
+ * fallocate reported).
+ */
+long long pp_channel_trim(struct pp_channel *ch, size_t keep);
+
+/*
  * pp_channel_peer_payload - the bytes a received frame refers to, in the
  * peer's part of the arena, or NULL when the reference is out of bounds.
  * recv has already checked it; this is the one place that turns a peer's

@@ -462,7 +462,8 @@ TEST_F(MapTest, BadArguments)
 	o.timeout_ms = -5;
 	EXPECT_EQ(POOL_EINVAL, pool_map(pool_, index_task, in, 8, 2, r, &o));
 	o.timeout_ms = 0;
-	std::vector<char> big((4 << 20) / 4 + 1);
+	// An item above a quarter of the (default, 64 MiB) arena.
+	std::vector<char> big(((size_t)64 << 20) / 4 + 1);
 	EXPECT_EQ(POOL_EMSGSIZE, pool_map(pool_, index_task, big.data(),
 					  big.size(), 1, r, &o));
 	EXPECT_EQ(POOL_EINVAL, pool_map_wait(nullptr, 0));

@@ -40,7 +40,9 @@ using namespace pp_test;
 #endif
 #endif
 
-const size_t kArena = (size_t)4 << 20; // the default arena_size
+// A small arena (the default is 64 MiB) so that every path, the arena's
+// and the sealed memfd's, is tried at sizes every build can afford.
+const size_t kArena = (size_t)4 << 20;
 // The largest size every path is tried with; sanitizer builds, many times
 // slower, stop at 16 MiB (the plain build runs them all).
 #ifdef PP_SANITIZED
@@ -58,6 +60,7 @@ protected:
 		c.worker_count = 1;
 		c.max_input_size = max_in;
 		c.max_output_size = max_out;
+		c.arena_size = kArena;
 		strcpy(c.pool_name, "payload");
 		pool_ = pool_create(&c);
 		ASSERT_NE(nullptr, pool_);

@@ -1,0 +1,67 @@
+/* Giving back a worker's arena pages once it is idle; see arena_trim.h. */
+#include "src/core/arena_trim.h"
+
+#include <stdatomic.h>
+
+#include "src/core/log.h"
+#include "src/core/pool_internal.h"
+
+static int beyond_keep(const struct pp_payload_ref *r)
+{
+	return r && r->length && r->offset + r->length > PP_ARENA_KEEP;
+}
+
+void pp_arena_trim_note(const struct process_pool *pool, struct pp_worker *w,
+			const struct pp_payload_ref *in,
+			const struct pp_payload_ref *out)
+{
+	if (pool->cfg.arena_size <= PP_ARENA_KEEP)
+		return;
+	if ((beyond_keep(in) || beyond_keep(out)) &&
+	    !atomic_load_explicit(&w->arena_hot, memory_order_relaxed))
+		atomic_store_explicit(&w->arena_hot, 1, memory_order_relaxed);
+}
+
+void pp_arena_trim_check(struct process_pool *pool, struct pp_worker *w,
+			 int64_t now)
+{
+	uint64_t done =
+	    atomic_load_explicit(&w->info_done, memory_order_relaxed);
+	long long punched;
+
+	if (atomic_load_explicit(&w->arena_hot, memory_order_relaxed)) {
+		atomic_store_explicit(&w->arena_hot, 0, memory_order_relaxed);
+		w->trim_pending = 1;
+		w->trim_done_seen = done;
+		w->trim_quiet_ns = now;
+		return;
+	}
+	if (!w->trim_pending)
+		return;
+	if (done != w->trim_done_seen) { /* still at work: wait on */
+		w->trim_done_seen = done;
+		w->trim_quiet_ns = now;
+		return;
+	}
+	/* Idle long enough, and the supervisor's own: no client can place
+	 * an input or take a result while the pages go. */
+	if (now - w->trim_quiet_ns < PP_ARENA_TRIM_IDLE_NS ||
+	    w->state != PP_WORKER_LIVE || w->in_flight ||
+	    atomic_load(&w->lane) != PP_LANE_SUPERVISOR)
+		return;
+	w->trim_pending = 0;
+	punched = pp_channel_trim(&w->ch, PP_ARENA_KEEP);
+	if (punched < 0)
+		pp_log(LOG_LEVEL_WARN, pool->cfg.pool_name, "arena_trim_failed",
+		       "worker=%d pid=%d errno=%lld", w->index, (int)w->pid,
+		       -punched);
+	else
+		pp_log(LOG_LEVEL_DEBUG, pool->cfg.pool_name, "arena_trimmed",
+		       "worker=%d pid=%d bytes=%lld", w->index, (int)w->pid,
+		       punched);
+}
+
+int64_t pp_arena_trim_due(const struct pp_worker *w)
+{
+	return w->trim_pending ? w->trim_quiet_ns + PP_ARENA_TRIM_IDLE_NS : 0;
+}
