@@ -104,8 +104,11 @@ static void config_for(enum iso_way way, int workers, pool_config_t *c)
 	c->isolation = POOL_ISOLATE_TASK;
 	c->spawn_mode =
 	    is_cleanroom(way) ? POOL_SPAWN_CLEANROOM : POOL_SPAWN_FORK;
+	/* A per-task fork pool has a zygote by default: -1 for none. */
 	c->zygote = way == WAY_ZYGOTE_SPARES || way == WAY_ZYGOTE ||
-		    way == WAY_CR_ZYGOTE_SPARES;
+			    way == WAY_CR_ZYGOTE_SPARES
+			? 1
+			: -1;
 	c->spare_workers = has_spares(way) ? 0 : -1;
 }
 

@@ -379,8 +379,10 @@ typedef struct pool_config {
 	 * exec'd ones, but share the zygote's address-space layout (one
 	 * ASLR draw per zygote, not per worker). Where the kernel lacks
 	 * clone3 (Linux 5.3), or the zygote cannot serve, workers are
-	 * spawned as without it. 0: no zygote, unless PROCESS_POOL_ZYGOTE=1
-	 * is in the environment.
+	 * spawned as without it. 0: a zygote for a fork-mode pool whose
+	 * isolation is POOL_ISOLATE_TASK (a process per task makes the
+	 * spawn the cost that matters), none for other pools unless
+	 * PROCESS_POOL_ZYGOTE=1 is in the environment. -1: never.
 	 */
 	int zygote;
 	/*

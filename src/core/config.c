@@ -73,8 +73,8 @@ static int check_ranges(const pool_config_t *c, char *why, size_t len)
 		return bad(why, len, "arena_size larger than 16 GiB");
 	if (c->max_input_size > MAX_PAYLOAD)
 		return bad(why, len, "max_input_size larger than 1 TiB");
-	if (c->zygote != 0 && c->zygote != 1)
-		return bad(why, len, "zygote must be 0 or 1");
+	if (c->zygote < -1 || c->zygote > 1)
+		return bad(why, len, "zygote must be -1, 0 or 1");
 	if (c->task_usage != 0 && c->task_usage != 1)
 		return bad(why, len, "task_usage must be 0 or 1");
 	if (c->isolation != POOL_ISOLATE_WORKER &&
@@ -273,10 +273,18 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 		out->health_check_timeout_ms = PP_HEALTH_TIMEOUT_MS;
 	if (!out->pool_name[0])
 		snprintf(out->pool_name, sizeof(out->pool_name), "pool");
-	/* The environment can turn the zygote on for every pool (to run a
+	/* By default a fork-mode pool that runs a process per task gets a
+	 * zygote: there spawning is the cost that matters, and its workers
+	 * are copies of the host's image either way. A clean-room zygote
+	 * trades the per-worker ASLR draw away: asked for, never implied.
+	 * The environment can turn the zygote on for every pool (to run a
 	 * program's tests with it), never off. */
-	if (!out->zygote && getenv("PROCESS_POOL_ZYGOTE") &&
-	    !strcmp(getenv("PROCESS_POOL_ZYGOTE"), "1"))
-		out->zygote = 1;
+	if (!out->zygote)
+		out->zygote = (out->isolation == POOL_ISOLATE_TASK &&
+			       out->spawn_mode != POOL_SPAWN_CLEANROOM) ||
+			      (getenv("PROCESS_POOL_ZYGOTE") &&
+			       !strcmp(getenv("PROCESS_POOL_ZYGOTE"), "1"));
+	else if (out->zygote < 0)
+		out->zygote = 0;
 	return resolve_ids(in, out, why, why_len);
 }

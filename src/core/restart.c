@@ -145,6 +145,10 @@ static int check_config(struct process_pool *pool, const pool_config_t *in,
 	err = pp_config_resolve(in, out, why, sizeof(why));
 	if (err)
 		return refuse(pool, why);
+	/* Left at 0, the arena stays as it is, whatever the new rlimit_as
+	 * would make of the default (the channels are not remade). */
+	if (!in->arena_size)
+		out->arena_size = pool->cfg.arena_size;
 	field = fixed_field(pool, out, in->cgroup_parent);
 	if (field) {
 		snprintf(why, sizeof(why), "%s cannot change while running",

@@ -73,9 +73,30 @@ bool eventually(const std::function<bool()> &ok, int ms = 8000)
 	return ok();
 }
 
-process_pool_t *start(pool_config_t *c)
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+const bool kSanitized = true;
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
+const bool kSanitized = true;
+#else
+const bool kSanitized = false;
+#endif
+#else
+const bool kSanitized = false;
+#endif
+
+// A started one-worker pool, left at the defaults but for these.
+process_pool_t *start_one(int spawn = POOL_SPAWN_FORK, size_t rlimit_as = 0,
+			  size_t recycle_rss = 0)
 {
-	process_pool_t *p = pool_create(c);
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.spawn_mode = spawn;
+	c.rlimit_as = rlimit_as;
+	c.recycle_rss_bytes = recycle_rss;
+	c.min_worker_age_ms = recycle_rss ? 1 : 0;
+	process_pool_t *p = pool_create(&c);
 	if (p && pool_start(p) != 0) {
 		pool_destroy(p);
 		return nullptr;
@@ -88,6 +109,25 @@ void expect_echo(const task_result_t &r, const std::vector<unsigned char> &in)
 	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
 	ASSERT_EQ(in.size(), r.output_size);
 	EXPECT_EQ(0, memcmp(in.data(), r.output_data, in.size()));
+}
+
+// A sync echo of in, checked: the worker's pid (0 when it failed), and
+// in *memfd whether the output came as a sealed memfd.
+pid_t echo(process_pool_t *p, const std::vector<unsigned char> &in,
+	   bool *memfd = nullptr)
+{
+	task_result_t r;
+	int err = pool_submit_sync(p, echo_task, (void *)in.data(), in.size(),
+				   nullptr, TASK_PRIORITY_NORMAL, 0, &r);
+	EXPECT_EQ(0, err);
+	if (err)
+		return 0;
+	expect_echo(r, in);
+	pid_t pid = r.status == TASK_STATUS_COMPLETED ? r.worker_pid : 0;
+	if (memfd)
+		*memfd = in_output_memfd(r.output_data);
+	pool_result_free(&r);
+	return pid;
 }
 
 // FNV-1a of the input after sleeping (int)user_data ms: the input must
@@ -122,27 +162,21 @@ uint64_t fnv(const std::vector<unsigned char> &v)
 // A payload beyond the default arena still takes the memfd path.
 TEST(ArenaDefault, SixteenMiBTravelsThroughTheArena)
 {
-	pool_config_t c;
-	memset(&c, 0, sizeof(c));
-	c.worker_count = 1;
-	process_pool_t *p = start(&c);
+	process_pool_t *p = start_one();
 	ASSERT_NE(nullptr, p);
 	std::vector<unsigned char> in = pattern(16 * kMiB, 1);
+	bool memfd = true;
+	EXPECT_NE(0, echo(p, in, &memfd));
+	EXPECT_FALSE(memfd) << "sync";
 
 	task_result_t r;
-	ASSERT_EQ(0, pool_submit_sync(p, echo_task, in.data(), in.size(),
-				      nullptr, TASK_PRIORITY_NORMAL, 0, &r));
-	expect_echo(r, in);
-	EXPECT_FALSE(in_output_memfd(r.output_data)) << "sync: a memfd";
-	pool_result_free(&r);
-
 	task_future_t *f = pool_submit_async(p, echo_task, in.data(),
 					     in.size(), nullptr,
 					     TASK_PRIORITY_NORMAL, 0);
 	ASSERT_NE(nullptr, f);
 	ASSERT_EQ(0, pool_future_wait(f, &r, -1));
 	expect_echo(r, in);
-	EXPECT_FALSE(in_output_memfd(r.output_data)) << "async: a memfd";
+	EXPECT_FALSE(in_output_memfd(r.output_data)) << "async";
 	pool_result_free(&r);
 	pool_future_destroy(f);
 
@@ -166,12 +200,8 @@ TEST(ArenaDefault, SixteenMiBTravelsThroughTheArena)
 	}
 	free(fs);
 
-	std::vector<unsigned char> big = pattern(64 * kMiB + 4096, 2);
-	ASSERT_EQ(0, pool_submit_sync(p, echo_task, big.data(), big.size(),
-				      nullptr, TASK_PRIORITY_NORMAL, 0, &r));
-	expect_echo(r, big);
-	EXPECT_TRUE(in_output_memfd(r.output_data)) << "beyond the arena";
-	pool_result_free(&r);
+	EXPECT_NE(0, echo(p, pattern(64 * kMiB + 4096, 2), &memfd));
+	EXPECT_TRUE(memfd) << "beyond the arena";
 	pool_destroy(p);
 }
 
@@ -181,19 +211,10 @@ TEST(ArenaDefault, SixteenMiBTravelsThroughTheArena)
 // 4 MiB of each part are given back, and the arena still serves.
 TEST(ArenaDefault, AnIdleWorkerGivesItsArenaPagesBack)
 {
-	pool_config_t c;
-	memset(&c, 0, sizeof(c));
-	c.worker_count = 1;
-	process_pool_t *p = start(&c);
+	process_pool_t *p = start_one();
 	ASSERT_NE(nullptr, p);
-	std::vector<unsigned char> in = pattern(16 * kMiB, 3);
-
-	task_result_t r;
-	ASSERT_EQ(0, pool_submit_sync(p, echo_task, in.data(), in.size(),
-				      nullptr, TASK_PRIORITY_NORMAL, 0, &r));
-	expect_echo(r, in);
-	pid_t pid = r.worker_pid;
-	pool_result_free(&r);
+	pid_t pid = echo(p, pattern(16 * kMiB, 3));
+	ASSERT_NE(0, pid);
 	long held = status_kib(pid, "RssShmem");
 	ASSERT_GE(held, 16 * 1024) << "the payload's pages are not held";
 
@@ -203,19 +224,8 @@ TEST(ArenaDefault, AnIdleWorkerGivesItsArenaPagesBack)
 	    << held << ")";
 
 	// Same worker, fresh pages: every byte right, small and large.
-	std::vector<unsigned char> small = pattern(1000, 4);
-	ASSERT_EQ(0, pool_submit_sync(p, echo_task, small.data(),
-				      small.size(), nullptr,
-				      TASK_PRIORITY_NORMAL, 0, &r));
-	expect_echo(r, small);
-	EXPECT_EQ(pid, r.worker_pid);
-	pool_result_free(&r);
-	in = pattern(16 * kMiB, 5);
-	ASSERT_EQ(0, pool_submit_sync(p, echo_task, in.data(), in.size(),
-				      nullptr, TASK_PRIORITY_NORMAL, 0, &r));
-	expect_echo(r, in);
-	EXPECT_EQ(pid, r.worker_pid);
-	pool_result_free(&r);
+	EXPECT_EQ(pid, echo(p, pattern(1000, 4)));
+	EXPECT_EQ(pid, echo(p, pattern(16 * kMiB, 5)));
 	pool_destroy(p);
 }
 
@@ -224,23 +234,15 @@ TEST(ArenaDefault, AnIdleWorkerGivesItsArenaPagesBack)
 // second) before it reads its 16 MiB input, and must read every byte.
 TEST(ArenaDefault, PagesUnderATaskInFlightAreKept)
 {
-	pool_config_t c;
-	memset(&c, 0, sizeof(c));
-	c.worker_count = 1;
-	process_pool_t *p = start(&c);
+	process_pool_t *p = start_one();
 	ASSERT_NE(nullptr, p);
-	std::vector<unsigned char> in = pattern(16 * kMiB, 6);
-
-	task_result_t r;
-	ASSERT_EQ(0, pool_submit_sync(p, echo_task, in.data(), in.size(),
-				      nullptr, TASK_PRIORITY_NORMAL, 0, &r));
-	expect_echo(r, in);
-	pool_result_free(&r);
-	in = pattern(16 * kMiB, 7);
+	EXPECT_NE(0, echo(p, pattern(16 * kMiB, 6)));
+	std::vector<unsigned char> in = pattern(16 * kMiB, 7);
 	task_future_t *f = pool_submit_async(p, late_hash_task, in.data(),
 					     in.size(), (void *)(intptr_t)2500,
 					     TASK_PRIORITY_NORMAL, 0);
 	ASSERT_NE(nullptr, f);
+	task_result_t r;
 	ASSERT_EQ(0, pool_future_wait(f, &r, -1));
 	ASSERT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
 	ASSERT_EQ(sizeof(uint64_t), r.output_size);
@@ -258,37 +260,17 @@ TEST(ArenaDefault, PagesUnderATaskInFlightAreKept)
 // of its own does).
 TEST(ArenaDefault, RecyclingCountsAWorkersOwnMemoryNotTheArena)
 {
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-	GTEST_SKIP() << "a sanitizer's own memory in the worker passes any "
-			"small limit; the plain build runs this";
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	GTEST_SKIP() << "a sanitizer's own memory in the worker passes any "
-			"small limit; the plain build runs this";
-#endif
-	pool_config_t c;
-	memset(&c, 0, sizeof(c));
-	c.worker_count = 1;
-	c.recycle_rss_bytes = 64 * kMiB;
-	c.min_worker_age_ms = 1;
-	process_pool_t *p = start(&c);
+	if (kSanitized)
+		GTEST_SKIP() << "a sanitizer's own memory in the worker passes "
+				"any small limit; the plain build runs this";
+	process_pool_t *p = start_one(POOL_SPAWN_FORK, 0, 64 * kMiB);
 	ASSERT_NE(nullptr, p);
 	std::vector<unsigned char> in = pattern(48 * kMiB, 8);
-
-	task_result_t r;
-	pid_t first = 0;
-	for (int i = 0; i < 4; i++) {
-		ASSERT_EQ(0, pool_submit_sync(p, echo_task, in.data(),
-					      in.size(), nullptr,
-					      TASK_PRIORITY_NORMAL, 0, &r));
-		expect_echo(r, in);
-		if (!first)
-			first = r.worker_pid;
-		EXPECT_EQ(first, r.worker_pid) << "retired after echo " << i;
-		pool_result_free(&r);
+	pid_t first = echo(p, in);
+	ASSERT_NE(0, first);
+	for (int i = 0; i < 3; i++) {
 		usleep(300 * 1000); // the pool looks every 100 ms
+		EXPECT_EQ(first, echo(p, in)) << "retired after echo " << i;
 	}
 	pool_stats_t s;
 	ASSERT_EQ(0, pool_get_stats(p, &s));
@@ -298,36 +280,44 @@ TEST(ArenaDefault, RecyclingCountsAWorkersOwnMemoryNotTheArena)
 
 // Under a small rlimit_as the default arena gives way (an eighth of it:
 // 32 MiB for 256 MiB), as both parts count toward the worker's address
-// space: 16 MiB still goes through the arena, 40 MiB as a memfd.
+// space: 16 MiB still goes through the arena, 40 MiB as a memfd. A
+// clean-room worker, whose address space is its own small one.
 TEST(ArenaDefault, ASmallAddressSpaceLimitShrinksTheDefault)
 {
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(thread_sanitizer)
-	GTEST_SKIP() << "a sanitizer's shadow memory does not fit under an "
-			"address-space limit; the plain build runs this";
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-	GTEST_SKIP() << "a sanitizer's shadow memory does not fit under an "
-			"address-space limit; the plain build runs this";
-#endif
+	if (kSanitized)
+		GTEST_SKIP() << "a sanitizer's shadow memory does not fit "
+				"under an address-space limit; the plain "
+				"build runs this";
+	process_pool_t *p = start_one(POOL_SPAWN_CLEANROOM, 256 * kMiB);
+	ASSERT_NE(nullptr, p);
+	for (size_t mib : {16, 40}) {
+		bool memfd = false;
+		EXPECT_NE(0, echo(p, pattern(mib * kMiB, 9), &memfd));
+		EXPECT_EQ(mib > 32, memfd) << mib << " MiB";
+	}
+	pool_destroy(p);
+}
+
+// The arena is fixed for a pool's life: a restart that sets a small
+// rlimit_as, its arena_size left at 0, keeps the arena it has (before,
+// the new default was compared with the old and the restart refused).
+TEST(ArenaDefault, ARestartWithAnAddressSpaceLimitKeepsTheArena)
+{
+	if (kSanitized)
+		GTEST_SKIP() << "a sanitizer's shadow memory does not fit "
+				"under an address-space limit; the plain "
+				"build runs this";
 	pool_config_t c;
 	memset(&c, 0, sizeof(c));
 	c.worker_count = 1;
-	c.spawn_mode = POOL_SPAWN_CLEANROOM; // its own small address space
-	c.rlimit_as = 256 * kMiB;
-	process_pool_t *p = start(&c);
+	c.spawn_mode = POOL_SPAWN_CLEANROOM;
+	process_pool_t *p = start_one(POOL_SPAWN_CLEANROOM);
 	ASSERT_NE(nullptr, p);
-	task_result_t r;
-	for (size_t mib : {16, 40}) {
-		std::vector<unsigned char> in = pattern(mib * kMiB, 9);
-		ASSERT_EQ(0, pool_submit_sync(p, echo_task, in.data(),
-					      in.size(), nullptr,
-					      TASK_PRIORITY_NORMAL, 0, &r));
-		expect_echo(r, in);
-		EXPECT_EQ(mib > 32, in_output_memfd(r.output_data)) << mib;
-		pool_result_free(&r);
-	}
+	c.rlimit_as = 256 * kMiB;
+	ASSERT_EQ(0, pool_restart(p, &c, POOL_RESTART_WAIT));
+	bool memfd = true;
+	EXPECT_NE(0, echo(p, pattern(40 * kMiB, 10), &memfd));
+	EXPECT_FALSE(memfd) << "the arena changed";
 	pool_destroy(p);
 }
 

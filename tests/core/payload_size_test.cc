@@ -53,14 +53,14 @@ const size_t kLarge = (size_t)256 << 20;
 
 class PayloadSizeTest : public ::testing::Test {
 protected:
-	void Start(size_t max_in = 0, size_t max_out = 0)
+	void Start(size_t max_in = 0, size_t max_out = 0, size_t arena = kArena)
 	{
 		pool_config_t c;
 		memset(&c, 0, sizeof(c));
 		c.worker_count = 1;
 		c.max_input_size = max_in;
 		c.max_output_size = max_out;
-		c.arena_size = kArena;
+		c.arena_size = arena; // 0: the default
 		strcpy(c.pool_name, "payload");
 		pool_ = pool_create(&c);
 		ASSERT_NE(nullptr, pool_);
@@ -462,7 +462,7 @@ TEST_F(PayloadSizeTest, OneGiBRoundTripOnADefaultPool)
 	if (mem_available() < 4 * n)
 		GTEST_SKIP() << "needs 4 GiB of MemAvailable, the machine has "
 			     << (mem_available() >> 20) << " MiB";
-	Start();
+	Start(0, 0, 0);
 	std::vector<unsigned char> in(n);
 	for (size_t i = 0; i < n; i += 4096)
 		in[i] = (unsigned char)(i >> 12);

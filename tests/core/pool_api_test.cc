@@ -82,6 +82,11 @@ TEST(PoolApi, AbsurdConfigsAreRefused)
 	memset(&c, 0, sizeof(c));
 	c.seccomp_learn = 2;
 	EXPECT_EQ(nullptr, pool_create(&c));
+	memset(&c, 0, sizeof(c));
+	c.zygote = 2;
+	EXPECT_EQ(nullptr, pool_create(&c));
+	c.zygote = -2;
+	EXPECT_EQ(nullptr, pool_create(&c));
 }
 
 TEST(PoolApi, ZeroConfigStartsWithDefaults)

@@ -149,6 +149,37 @@ void serves_ten_fresh_workers(process_pool_t *p)
 	EXPECT_NE(0, kill(st.zygote_pid, 0));
 }
 
+pid_t zygote_of(int zygote, int isolation, int spawn)
+{
+	process_pool_t *p = start_pool(1, zygote, isolation, 0, spawn);
+	EXPECT_NE(nullptr, p);
+	if (!p)
+		return -1;
+	task_result_t r = run(p, pp_test::noop_task);
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	pool_result_free(&r);
+	pool_stats_t st;
+	EXPECT_EQ(0, pool_get_stats(p, &st));
+	pool_destroy(p);
+	return st.zygote_pid;
+}
+
+// Left at 0, a fork-mode per-task pool has a zygote (its spawns are
+// what it costs) and -1 takes it away; other pools, and clean-room ones
+// (a shared layout is asked for, never implied), have none unless the
+// environment gives every pool one.
+TEST(Zygote, OnByDefaultForForkModePerTaskPoolsOnly)
+{
+	EXPECT_GT(zygote_of(0, POOL_ISOLATE_TASK, POOL_SPAWN_FORK), 0);
+	EXPECT_EQ(0, zygote_of(-1, POOL_ISOLATE_TASK, POOL_SPAWN_FORK));
+	const char *env = getenv("PROCESS_POOL_ZYGOTE");
+	if (env && !strcmp(env, "1"))
+		return; // the environment turns it on for the rest
+	EXPECT_EQ(0, zygote_of(0, POOL_ISOLATE_WORKER, POOL_SPAWN_FORK));
+	EXPECT_EQ(0,
+		  zygote_of(0, POOL_ISOLATE_TASK, POOL_SPAWN_CLEANROOM));
+}
+
 TEST(Zygote, ServesEveryWorkerAndLeavesItNoFd)
 {
 	process_pool_t *p = start_pool(2, 1, POOL_ISOLATE_TASK);
@@ -242,7 +273,7 @@ TEST(Zygote, ANewWorkerDoesNotCarryTheHostsLaterGrowth)
 	// (unless the environment gives every pool one).
 	const char *env = getenv("PROCESS_POOL_ZYGOTE");
 	if (!env || strcmp(env, "1")) {
-		EXPECT_GE(growth_seen(0), (uint64_t)256 << 20);
+		EXPECT_GE(growth_seen(-1), (uint64_t)256 << 20);
 	}
 	EXPECT_LT(growth_seen(1), (uint64_t)64 << 20);
 }
