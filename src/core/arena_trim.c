@@ -11,15 +11,19 @@ static int beyond_keep(const struct pp_payload_ref *r)
 	return r && r->length && r->offset + r->length > PP_ARENA_KEEP;
 }
 
+void pp_arena_trim_mark(const struct process_pool *pool, struct pp_worker *w)
+{
+	if (pool->cfg.arena_size > PP_ARENA_KEEP &&
+	    !atomic_load_explicit(&w->arena_hot, memory_order_relaxed))
+		atomic_store_explicit(&w->arena_hot, 1, memory_order_relaxed);
+}
+
 void pp_arena_trim_note(const struct process_pool *pool, struct pp_worker *w,
 			const struct pp_payload_ref *in,
 			const struct pp_payload_ref *out)
 {
-	if (pool->cfg.arena_size <= PP_ARENA_KEEP)
-		return;
-	if ((beyond_keep(in) || beyond_keep(out)) &&
-	    !atomic_load_explicit(&w->arena_hot, memory_order_relaxed))
-		atomic_store_explicit(&w->arena_hot, 1, memory_order_relaxed);
+	if (beyond_keep(in) || beyond_keep(out))
+		pp_arena_trim_mark(pool, w);
 }
 
 void pp_arena_trim_check(struct process_pool *pool, struct pp_worker *w,

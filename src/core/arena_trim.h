@@ -42,6 +42,13 @@ void pp_arena_trim_note(const struct process_pool *pool, struct pp_worker *w,
 			const struct pp_payload_ref *out);
 
 /*
+ * pp_arena_trim_mark - w's arena may have been used beyond PP_ARENA_KEEP
+ * (a chunk's results, whose output blocks are not looked at one by one):
+ * trimmed once idle, which costs nothing where it had nothing beyond.
+ */
+void pp_arena_trim_mark(const struct process_pool *pool, struct pp_worker *w);
+
+/*
  * pp_arena_trim_check - supervisor, on its housekeeping turn: takes w's
  * mark, follows its finished tasks, and trims its arena once it has been
  * idle long enough and the supervisor holds it with nothing in flight.

@@ -130,7 +130,7 @@ static const char *check_bulk_result(const struct process_pool *pool,
 		return "memfd output for more than one task of a chunk";
 	w->learned_frames = 0;
 	w->usage_frames = 0;
-	pp_arena_trim_note(pool, w, &t->arena_in, NULL);
+	pp_arena_trim_mark(pool, w);
 	*task = t;
 	return NULL;
 }

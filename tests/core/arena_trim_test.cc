@@ -229,6 +229,36 @@ TEST(ArenaDefault, AnIdleWorkerGivesItsArenaPagesBack)
 	pool_destroy(p);
 }
 
+// The same after a map whose chunks' outputs (64 × 256 KiB, in output
+// blocks of the worker's arena) went beyond the kept part.
+TEST(ArenaDefault, AnIdleWorkerGivesBackWhatAMapUsed)
+{
+	process_pool_t *p = start_one();
+	ASSERT_NE(nullptr, p);
+	pid_t pid = echo(p, pattern(1000, 11));
+	ASSERT_NE(0, pid);
+	const size_t n = 64, each = 256 << 10;
+	std::vector<pool_map_result_t> res(n);
+	pool_map_options_t o;
+	memset(&o, 0, sizeof(o));
+	o.user_data = (void *)(uintptr_t)each;
+	ASSERT_EQ(0, pool_map(p, sized_output_task, nullptr, 0, n, res.data(),
+			      &o));
+	for (const auto &r : res) {
+		ASSERT_EQ(TASK_STATUS_COMPLETED, r.status);
+		ASSERT_EQ(each, r.output_size);
+	}
+	pool_map_results_free(res.data(), n);
+	long held = status_kib(pid, "RssShmem");
+	ASSERT_GE(held, 8 * 1024) << "the outputs did not go beyond 4 MiB";
+	EXPECT_TRUE(eventually(
+	    [&] { return status_kib(pid, "RssShmem") < 6 * 1024; }))
+	    << "still " << status_kib(pid, "RssShmem") << " KiB (was "
+	    << held << ")";
+	EXPECT_EQ(pid, echo(p, pattern(1000, 12)));
+	pool_destroy(p);
+}
+
 // A task still running on a large input is not trimmed under: the first
 // large echo marks the worker, then a task sleeps 2.5 s (past the idle
 // second) before it reads its 16 MiB input, and must read every byte.
