@@ -162,9 +162,12 @@ typedef struct pool_config {
 				   * tasks already sent to it; a bulk chunk
 				   * is never larger); 0: never */
 	size_t arena_size;	  /* shared payload bytes per worker and
-				   * direction; 0: 64 MiB (an eighth of
-				   * rlimit_as when that is less, at
-				   * least 64 KiB). Only pages a
+				   * direction; 0: 64 MiB, 4 MiB in a
+				   * POOL_ISOLATE_TASK pool (a worker
+				   * that carries one payload reuses no
+				   * page), an eighth of rlimit_as when
+				   * that is less (at least 64 KiB).
+				   * Only pages a
 				   * payload touched take memory, and they
 				   * stay for the next payload, except
 				   * those beyond the first 4 MiB of each

@@ -28,6 +28,7 @@ struct process_pool;
 struct pp_worker;
 
 #define PP_ARENA_DEFAULT      ((size_t)64 << 20) /* arena_size 0 */
+#define PP_ARENA_PER_TASK     ((size_t)4 << 20)	 /* in POOL_ISOLATE_TASK */
 #define PP_ARENA_MIN	      ((size_t)64 << 10) /* the least default */
 #define PP_ARENA_KEEP	      ((size_t)4 << 20)
 #define PP_ARENA_TRIM_IDLE_NS (1000LL * 1000000)

@@ -244,10 +244,15 @@ int pp_config_resolve(const pool_config_t *in, pool_config_t *out, char *why,
 	if (!out->max_in_flight)
 		out->max_in_flight = 256;
 	/* Both parts are mapped in each worker and count toward its
-	 * address space: under a small rlimit_as the default gives way. */
+	 * address space: under a small rlimit_as the default gives way.
+	 * A per-task worker carries one payload and is gone, so no page of
+	 * its arena is ever reused: a large payload is cheaper there as a
+	 * memfd (the kernel's copy) than on fresh shared pages. */
 	if (!out->arena_size) {
-		out->arena_size = PP_ARENA_DEFAULT;
-		if (out->rlimit_as && out->rlimit_as / 8 < PP_ARENA_DEFAULT)
+		out->arena_size = out->isolation == POOL_ISOLATE_TASK
+				      ? PP_ARENA_PER_TASK
+				      : PP_ARENA_DEFAULT;
+		if (out->rlimit_as && out->rlimit_as / 8 < out->arena_size)
 			out->arena_size = out->rlimit_as / 8 < PP_ARENA_MIN
 					      ? PP_ARENA_MIN
 					      : out->rlimit_as / 8;

@@ -2,8 +2,8 @@
 #include "src/ipc/arena.h"
 
 #include <errno.h>
-#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 bool pp_range_ok(uint64_t offset, uint64_t length, uint64_t size)
 {
@@ -13,6 +13,7 @@ bool pp_range_ok(uint64_t offset, uint64_t length, uint64_t size)
 int pp_arena_init(struct pp_arena *a, void *base, size_t size, size_t granule)
 {
 	size_t words;
+	void *p;
 
 	if (!a || !base || granule < 64 || (granule & (granule - 1)))
 		return -EINVAL;
@@ -24,13 +25,21 @@ int pp_arena_init(struct pp_arena *a, void *base, size_t size, size_t granule)
 	a->size = size;
 	a->granule = granule;
 	a->granules = size / granule;
+	/* Both in one anonymous mapping, zero until touched: a 64 MiB
+	 * arena has 64 KiB of run lengths, of which a worker that carries
+	 * small payloads touches one page (calloc would clear them all, in
+	 * a forked worker through copy-on-write faults). */
 	words = (a->granules + 63) / 64;
-	a->bitmap = calloc(words, sizeof(*a->bitmap));
-	a->run = calloc(a->granules, sizeof(*a->run));
-	if (!a->bitmap || !a->run) {
-		pp_arena_destroy(a);
+	a->book_size = words * sizeof(*a->bitmap) +
+		       a->granules * sizeof(*a->run);
+	p = mmap(NULL, a->book_size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		memset(a, 0, sizeof(*a));
 		return -ENOMEM;
 	}
+	a->bitmap = p;
+	a->run = (uint32_t *)(a->bitmap + words);
 	return 0;
 }
 
@@ -38,10 +47,11 @@ void pp_arena_destroy(struct pp_arena *a)
 {
 	if (!a)
 		return;
-	free(a->bitmap);
-	free(a->run);
+	if (a->bitmap)
+		munmap(a->bitmap, a->book_size);
 	a->bitmap = NULL;
 	a->run = NULL;
+	a->book_size = 0;
 	a->used = 0;
 }
 

@@ -29,11 +29,15 @@ struct pp_arena {
 	size_t hint;	  /* no free granule lies below this one */
 	size_t used;	  /* granules in use */
 	uint64_t *bitmap; /* owned: one bit per granule */
-	uint32_t *run;	  /* owned: run length at an allocation's start */
+	uint32_t *run;	  /* run length at an allocation's start (in the
+			   * bitmap's mapping) */
+	size_t book_size; /* bytes of that mapping */
 };
 
 /*
  * pp_arena_init - manage size bytes at base in granule-byte units.
+ * The bookkeeping is an anonymous mapping of its own, its pages zero
+ * until an allocation near them touches them.
  *
  * granule must be a power of two >= 64; size is rounded down to a multiple
  * of it and must hold at least one granule. Returns 0, -EINVAL or -ENOMEM.

@@ -205,6 +205,27 @@ TEST(ArenaDefault, SixteenMiBTravelsThroughTheArena)
 	pool_destroy(p);
 }
 
+// A POOL_ISOLATE_TASK pool's workers carry one payload each, so no
+// arena page would ever be reused: its default arena stays 4 MiB, and
+// 16 MiB goes as a memfd (the kernel's copy into fresh pages, cheaper
+// than fresh shared ones).
+TEST(ArenaDefault, APerTaskPoolKeepsASmallArena)
+{
+	pool_config_t c;
+	memset(&c, 0, sizeof(c));
+	c.worker_count = 1;
+	c.isolation = POOL_ISOLATE_TASK;
+	process_pool_t *p = pool_create(&c);
+	ASSERT_NE(nullptr, p);
+	ASSERT_EQ(0, pool_start(p));
+	bool memfd = false;
+	EXPECT_NE(0, echo(p, pattern(4 * kMiB, 13), &memfd));
+	EXPECT_FALSE(memfd) << "4 MiB: the arena";
+	EXPECT_NE(0, echo(p, pattern(16 * kMiB, 14), &memfd));
+	EXPECT_TRUE(memfd) << "16 MiB: a memfd";
+	pool_destroy(p);
+}
+
 // After a 16 MiB echo the worker holds the arena's pages (input and
 // output: over 16 MiB of shared memory); a second after its last task,
 // with nobody submitting (the supervisor is asleep), all but the kept
@@ -229,7 +250,7 @@ TEST(ArenaDefault, AnIdleWorkerGivesItsArenaPagesBack)
 	pool_destroy(p);
 }
 
-// The same after a map whose chunks' outputs (64 × 256 KiB, in output
+// The same after a map whose chunks' outputs (5 MiB each, in output
 // blocks of the worker's arena) went beyond the kept part.
 TEST(ArenaDefault, AnIdleWorkerGivesBackWhatAMapUsed)
 {
@@ -237,7 +258,7 @@ TEST(ArenaDefault, AnIdleWorkerGivesBackWhatAMapUsed)
 	ASSERT_NE(nullptr, p);
 	pid_t pid = echo(p, pattern(1000, 11));
 	ASSERT_NE(0, pid);
-	const size_t n = 64, each = 256 << 10;
+	const size_t n = 4, each = 5 * kMiB;
 	std::vector<pool_map_result_t> res(n);
 	pool_map_options_t o;
 	memset(&o, 0, sizeof(o));
@@ -250,9 +271,9 @@ TEST(ArenaDefault, AnIdleWorkerGivesBackWhatAMapUsed)
 	}
 	pool_map_results_free(res.data(), n);
 	long held = status_kib(pid, "RssShmem");
-	ASSERT_GE(held, 8 * 1024) << "the outputs did not go beyond 4 MiB";
+	ASSERT_GE(held, 5 * 1024) << "the outputs did not go beyond 4 MiB";
 	EXPECT_TRUE(eventually(
-	    [&] { return status_kib(pid, "RssShmem") < 6 * 1024; }))
+	    [&] { return status_kib(pid, "RssShmem") < 4608; }))
 	    << "still " << status_kib(pid, "RssShmem") << " KiB (was "
 	    << held << ")";
 	EXPECT_EQ(pid, echo(p, pattern(1000, 12)));
