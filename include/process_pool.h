@@ -167,14 +167,14 @@ typedef struct pool_config {
 				   * that carries one payload reuses no
 				   * page), an eighth of rlimit_as when
 				   * that is less (at least 64 KiB).
-				   * Only pages a
-				   * payload touched take memory, and they
-				   * stay for the next payload, except
-				   * those beyond the first 4 MiB of each
-				   * direction, given back once the worker
-				   * has finished no task for a second. A
-				   * payload larger than the arena travels
-				   * as a sealed memfd of its own instead */
+				   * Only pages a payload touched take
+				   * memory; they stay for the next
+				   * payload, except those beyond the
+				   * first 4 MiB of each direction, given
+				   * back once the worker has finished no
+				   * task for a second. A payload larger
+				   * than the arena travels as a sealed
+				   * memfd of its own instead */
 	size_t max_output_size;	  /* larger outputs end REJECTED, the
 				   * detail naming the limit; 0: 1 GiB;
 				   * at most 1 TiB */

@@ -47,12 +47,19 @@ void pp_arena_trim_check(struct process_pool *pool, struct pp_worker *w,
 		w->trim_quiet_ns = now;
 		return;
 	}
-	/* Idle long enough, and the supervisor's own: no client can place
-	 * an input or take a result while the pages go. */
-	if (now - w->trim_quiet_ns < PP_ARENA_TRIM_IDLE_NS ||
-	    w->state != PP_WORKER_LIVE || w->in_flight ||
-	    atomic_load(&w->lane) != PP_LANE_SUPERVISOR)
+	if (now - w->trim_quiet_ns < PP_ARENA_TRIM_IDLE_NS)
 		return;
+	/* Idle long enough; but only the supervisor's own worker, with
+	 * nothing on it, is trimmed: no client can place an input or take
+	 * a result while the pages go. A task still running (or a worker
+	 * lent, or leaving) is looked at again a second later, not on
+	 * every turn: pp_arena_trim_due would otherwise be in the past and
+	 * the loop would spin until the task ends. */
+	if (w->state != PP_WORKER_LIVE || w->in_flight ||
+	    atomic_load(&w->lane) != PP_LANE_SUPERVISOR) {
+		w->trim_quiet_ns = now;
+		return;
+	}
 	w->trim_pending = 0;
 	punched = pp_channel_trim(&w->ch, PP_ARENA_KEEP);
 	if (punched < 0)

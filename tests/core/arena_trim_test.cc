@@ -305,6 +305,32 @@ TEST(ArenaDefault, PagesUnderATaskInFlightAreKept)
 	pool_destroy(p);
 }
 
+// A trim that is due while its worker runs a long task waits for the
+// task without spinning the supervisor: over a second of that wait (the
+// second after the idle one), the loop turns a few times, not on end.
+TEST(ArenaDefault, ADueTrimWaitsForABusyWorkerWithoutSpinning)
+{
+	process_pool_t *p = start_one();
+	ASSERT_NE(nullptr, p);
+	EXPECT_NE(0, echo(p, pattern(16 * kMiB, 15)));
+	task_future_t *f =
+	    pool_submit_async(p, sleep_task, nullptr, 0, (void *)(intptr_t)3000,
+			      TASK_PRIORITY_NORMAL, 0);
+	ASSERT_NE(nullptr, f);
+	usleep(1500 * 1000); // the trim is due from here on
+	pool_stats_t s0, s1;
+	ASSERT_EQ(0, pool_get_stats(p, &s0));
+	usleep(1000 * 1000);
+	ASSERT_EQ(0, pool_get_stats(p, &s1));
+	EXPECT_LT(s1.supervisor_loops - s0.supervisor_loops, 20u);
+	task_result_t r;
+	ASSERT_EQ(0, pool_future_wait(f, &r, -1));
+	EXPECT_EQ(TASK_STATUS_COMPLETED, r.status) << r.detail;
+	pool_result_free(&r);
+	pool_future_destroy(f);
+	pool_destroy(p);
+}
+
 // recycle_rss_bytes is about a worker's own memory: 48 MiB each way
 // through the arena (96 MiB of shared pages in the worker) does not
 // retire a worker whose limit is 64 MiB (recycle_test shows that memory
