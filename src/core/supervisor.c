@@ -1585,12 +1585,15 @@ static int64_t next_timer(struct process_pool *pool, int64_t now)
 {
 	int64_t next = now + HOUSEKEEPING_NS * 100;
 	struct task_future *t = pp_deadline_peek(&pool->deadlines);
-	int i;
+	int running = atomic_load(&pool->state) == PP_POOL_RUNNING, i;
 
 	if (t && t->deadline_ns < next)
 		next = t->deadline_ns;
 	for (i = 0; i < pool->n_slots; i++) {
-		int64_t at = pool->workers[i].respawn_at_ns;
+		/* A pool that is not running respawns nothing (housekeeping
+		 * leaves the time in place): a respawn time that has passed
+		 * would arm the timer in the past on every turn. */
+		int64_t at = running ? pool->workers[i].respawn_at_ns : 0;
 		int64_t out = pool->workers[i].out_paused_until;
 
 		/* Not one a lane client holds (it owns the fields): it is

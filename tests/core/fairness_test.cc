@@ -186,4 +186,55 @@ TEST(Fairness, IdleSupervisorDoesNotTurn)
 	pool_destroy(p);
 }
 
+// A stop that waits for its deadline (a task queued, its only worker
+// held back by a crash loop's back-off, which no stop lifts) waits on
+// its timer: a respawn time that has passed, which a stopping pool will
+// not act on, does not keep the loop turning.
+TEST(Fairness, AStopWaitingOnACrashLoopDoesNotSpin)
+{
+	process_pool_t *p = start(1);
+	ASSERT_NE(nullptr, p);
+	task_result_t r;
+	pool_health_t h;
+	memset(&h, 0, sizeof(h));
+	// More crashes in a second than a storm allows: respawns back off.
+	for (int i = 0; i < 40 && !(h.reasons & POOL_HEALTH_CRASH_BACKOFF);
+	     i++) {
+		ASSERT_EQ(0, pool_submit_sync(p, segv_task, nullptr, 0, nullptr,
+					      TASK_PRIORITY_NORMAL, 0, &r));
+		EXPECT_EQ(TASK_STATUS_CRASHED, r.status) << r.detail;
+		ASSERT_EQ(0, pool_health(p, &h));
+	}
+	ASSERT_TRUE(h.reasons & POOL_HEALTH_CRASH_BACKOFF)
+	    << "no back-off after 40 crashes";
+	// Each crash doubles it (from 10 ms): 160 ms, time for the stop to
+	// begin before the worker may come back.
+	for (int i = 0; i < 4; i++) {
+		ASSERT_EQ(0, pool_submit_sync(p, segv_task, nullptr, 0, nullptr,
+					      TASK_PRIORITY_NORMAL, 0, &r));
+		EXPECT_EQ(TASK_STATUS_CRASHED, r.status) << r.detail;
+	}
+	// The dead worker reaped (its respawn now waits on the back-off).
+	for (int i = 0; i < 100; i++) {
+		ASSERT_EQ(0, pool_health(p, &h));
+		if (h.workers == 0)
+			break;
+		usleep(1000);
+	}
+	ASSERT_EQ(0, h.workers);
+	task_future_t *f = pool_submit_async(p, noop_task, nullptr, 0, nullptr,
+					     TASK_PRIORITY_NORMAL, 0);
+	ASSERT_NE(nullptr, f);
+	pool_stats_t s0, s1;
+	ASSERT_EQ(0, pool_get_stats(p, &s0));
+	pool_stop(p, 1500);
+	ASSERT_EQ(0, pool_get_stats(p, &s1));
+	// The stop's own cadence is 100 turns a second at most.
+	EXPECT_LT(s1.supervisor_loops - s0.supervisor_loops, 1000u);
+	// What this test is about happened: no worker came back to run it.
+	EXPECT_NE(TASK_STATUS_COMPLETED, pool_future_status(f));
+	pool_future_destroy(f);
+	pool_destroy(p);
+}
+
 }  // namespace
