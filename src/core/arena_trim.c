@@ -29,19 +29,22 @@ void pp_arena_trim_note(const struct process_pool *pool, struct pp_worker *w,
 void pp_arena_trim_check(struct process_pool *pool, struct pp_worker *w,
 			 int64_t now)
 {
-	uint64_t done =
-	    atomic_load_explicit(&w->info_done, memory_order_relaxed);
+	int hot = atomic_load_explicit(&w->arena_hot, memory_order_relaxed);
+	uint64_t done;
 	long long punched;
 
-	if (atomic_load_explicit(&w->arena_hot, memory_order_relaxed)) {
+	/* On every turn of the loop, for every slot: nothing more to read
+	 * unless a result marked the worker. */
+	if (!hot && !w->trim_pending)
+		return;
+	done = atomic_load_explicit(&w->info_done, memory_order_relaxed);
+	if (hot) {
 		atomic_store_explicit(&w->arena_hot, 0, memory_order_relaxed);
 		w->trim_pending = 1;
 		w->trim_done_seen = done;
 		w->trim_quiet_ns = now;
 		return;
 	}
-	if (!w->trim_pending)
-		return;
 	if (done != w->trim_done_seen) { /* still at work: wait on */
 		w->trim_done_seen = done;
 		w->trim_quiet_ns = now;
